@@ -1,0 +1,49 @@
+/* The node's request handling: control requests in, replies out, against
+ * the store.  No sockets and no clock: the caller passes the time, so the
+ * daemon, the unit tests and the fuzzer drive the same code.
+ *
+ * Group commit: wj_service_batch() handles many requests in one LMDB write
+ * transaction and one fsync.  Each request runs in a nested transaction,
+ * so one that fails (map full, refused) leaves the others intact; replies
+ * are produced only after the commit, so a client never hears "done" for
+ * something that is not on disk. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "proto/wuji.pb-c.h"
+
+#define WJ_REQUEST_MAX (16u << 20)  /* bytes; larger requests are refused */
+
+typedef struct wj_service wj_service_t;
+
+typedef struct wj_service_opts {
+	uint64_t node;
+	const char *data_dir;
+	uint64_t map_size;        /* bytes, 0 = default */
+	uint32_t yellow_days;
+	bool standalone;
+} wj_service_opts_t;
+
+int wj_service_open(const wj_service_opts_t *o, wj_service_t **out,
+		    wj_err_t *err);
+void wj_service_close(wj_service_t *s);
+
+typedef struct wj_service_req {
+	const uint8_t *data;   /* packed wuji.Request (in) */
+	size_t len;
+	uint8_t *reply;        /* packed wuji.Reply (out, in the arena) */
+	size_t reply_len;
+} wj_service_req_t;
+
+/* Handles n requests at time `now` (Unix seconds) in one transaction.
+ * Always produces a reply for each, even for garbage input.  Returns 0, or
+ * a negative code when the commit failed (every write was then answered
+ * with that error). */
+int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n,
+		     int64_t now_ms, wj_arena_t *a);
+/* now_ms: Unix milliseconds (the HLC needs milliseconds). */

@@ -1,0 +1,143 @@
+/* wuji's store: one LMDB environment per node.
+ *
+ * Named databases (keys big-endian where numeric, so LMDB order is numeric
+ * order):
+ *   meta       schema version, node id, last local seq, store epoch
+ *   cases      case number -> Case
+ *   events     origin(8) seq(8) -> Event; append-only, an id is stored once
+ *   changelog  local seq(8) -> origin(8) seq(8): the order events were
+ *              applied here; replication ships from it
+ *   serials    date(4) -> last case serial of that day
+ *   catalog    item code -> CatalogItem
+ *   calendar   year(4) -> CalendarYear
+ *   idx_status status(1) number -> ""
+ *   idx_item   item code NUL number -> ""
+ *   idx_due    promised due(4) number -> "" (accepted cases only: the
+ *              clock runs)
+ *   cursors    peer(8) origin(8) -> acknowledged seq (issue 3)
+ *
+ * Everything a request changes goes into one write transaction, and the
+ * caller groups many requests into one transaction (group commit): the
+ * commit's fsync makes them all durable at once, and no reply leaves before
+ * it.  LMDB errors are translated to WJ_E* in one place (store.c).
+ *
+ * Decoded messages are allocated in the caller's arena and stay valid until
+ * it is reset; they never point into LMDB's map. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/date.h"
+#include "core/err.h"
+#include "proto/wuji.pb-c.h"
+
+#define WJ_SCHEMA_VERSION 1
+
+typedef struct wj_store wj_store_t;
+typedef struct wj_txn wj_txn_t;
+
+typedef struct wj_store_opts {
+	uint64_t node;        /* this node's code; a store of another node is refused */
+	uint64_t map_size;    /* bytes; 0 = 1 GiB */
+	bool read_only;       /* open without creating (tools, verify) */
+} wj_store_opts_t;
+
+/* Opens (creating when needed) the store in dir.  Refuses, with a message
+ * saying what to do: a store written by a newer schema, a store of another
+ * node, a directory that cannot be created or locked. */
+int wj_store_open(const char *dir, const wj_store_opts_t *opts,
+		  wj_store_t **out, wj_err_t *err);
+void wj_store_close(wj_store_t *s);
+
+int wj_txn_begin(wj_store_t *s, bool write, wj_txn_t **out, wj_err_t *err);
+/* Commits (and fsyncs) a write transaction; frees it in every case.
+ * WJ_EFULL when the map or the disk is full: nothing of it was written. */
+int wj_txn_commit(wj_txn_t *t, wj_err_t *err);
+void wj_txn_abort(wj_txn_t *t);
+/* A nested transaction inside a write transaction, so one request of a
+ * group commit can fail (map full) without losing the others. */
+int wj_txn_begin_nested(wj_txn_t *parent, wj_txn_t **out, wj_err_t *err);
+
+typedef struct wj_store_meta {
+	uint64_t node;
+	uint32_t schema;
+	uint64_t last_seq;    /* last local event seq allocated */
+	uint64_t epoch;       /* random, chosen when the store is created */
+	uint64_t map_size;
+	uint64_t map_used;    /* bytes of the map in use */
+} wj_store_meta_t;
+
+int wj_store_meta(wj_txn_t *t, wj_store_meta_t *out);
+/* Allocates the next local event seq (origin = this node). */
+int wj_store_next_seq(wj_txn_t *t, uint64_t *seq, wj_err_t *err);
+/* Allocates the next case serial of a day (starts at 1). */
+int wj_store_next_serial(wj_txn_t *t, wj_date_t day, uint32_t *serial,
+			 wj_err_t *err);
+
+/* Cases.  get: WJ_ENOTFOUND when absent.  put: `old` is the stored state
+ * (NULL for a new case), used to move index entries. */
+int wj_store_case_get(wj_txn_t *t, const char *number, wj_arena_t *a,
+		      Wuji__Case **out, wj_err_t *err);
+int wj_store_case_put(wj_txn_t *t, const Wuji__Case *old,
+		      const Wuji__Case *c, wj_err_t *err);
+
+typedef struct wj_case_filter {
+	Wuji__CaseStatus status;  /* 0 = any */
+	const char *item_code;    /* NULL = any */
+	const char *after;        /* continue after this number; NULL = start */
+} wj_case_filter_t;
+/* Calls cb for each matching case in case-number order, until it returns
+ * non-zero (which is returned).  c is valid until the arena is reset. */
+typedef int (*wj_case_visit_cb)(Wuji__Case *c, void *ctx);
+int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
+		       wj_case_visit_cb cb, void *ctx, wj_err_t *err);
+/* Accepted cases whose promised due date is <= up_to, earliest first. */
+int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_arena_t *a,
+		      wj_case_visit_cb cb, void *ctx, wj_err_t *err);
+/* Number of cases in a status (from idx_status). */
+int wj_store_count_status(wj_txn_t *t, Wuji__CaseStatus s, uint64_t *n);
+
+/* Events.  put stores ev under (origin, seq) and appends it to the change
+ * log, returning the local change-log seq in *local (may be NULL).
+ * WJ_EEXIST when that id is stored already: nothing is written. */
+int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t *local,
+		       wj_err_t *err);
+bool wj_store_event_exists(wj_txn_t *t, uint64_t origin, uint64_t seq);
+int wj_store_event_get(wj_txn_t *t, uint64_t origin, uint64_t seq,
+		       wj_arena_t *a, Wuji__Event **out, wj_err_t *err);
+/* Change-log entries with local seq > after, in order, until cb returns
+ * non-zero. */
+typedef int (*wj_changelog_cb)(uint64_t local, uint64_t origin, uint64_t seq,
+			       void *ctx);
+int wj_store_changelog_scan(wj_txn_t *t, uint64_t after, wj_changelog_cb cb,
+			    void *ctx, wj_err_t *err);
+
+/* Catalog and calendar. */
+int wj_store_catalog_put(wj_txn_t *t, const Wuji__CatalogItem *item,
+			 wj_err_t *err);
+int wj_store_catalog_get(wj_txn_t *t, const char *code, wj_arena_t *a,
+			 Wuji__CatalogItem **out, wj_err_t *err);
+typedef int (*wj_item_visit_cb)(Wuji__CatalogItem *item, void *ctx);
+int wj_store_catalog_scan(wj_txn_t *t, wj_arena_t *a, wj_item_visit_cb cb,
+			  void *ctx, wj_err_t *err);
+int wj_store_calendar_put(wj_txn_t *t, const Wuji__CalendarYear *y,
+			  wj_err_t *err);
+typedef int (*wj_year_visit_cb)(Wuji__CalendarYear *y, void *ctx);
+int wj_store_calendar_scan(wj_txn_t *t, wj_arena_t *a, wj_year_visit_cb cb,
+			   void *ctx, wj_err_t *err);
+
+typedef struct wj_store_counts {
+	uint64_t cases, events, changelog, catalog, calendar_years;
+} wj_store_counts_t;
+int wj_store_counts(wj_txn_t *t, wj_store_counts_t *out);
+
+/* Walks the whole store and checks it is consistent: every case decodes,
+ * every index entry points at a case in that state and every case has its
+ * index entries, every change-log entry names a stored event, every event
+ * decodes.  Each problem is passed to cb as a sentence. */
+typedef void (*wj_problem_cb)(const char *problem, void *ctx);
+int wj_store_verify(wj_txn_t *t, wj_arena_t *a, wj_problem_cb cb, void *ctx,
+		    wj_err_t *err);
