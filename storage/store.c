@@ -1,1 +1,1948 @@
-/* placeholder: being written */
+/* wuji's store (store.h): the LMDB environment of one node, the layout of
+ * its named databases and their keys, and the one place (lmdb_error) where
+ * LMDB's and the OS's error codes become WJ_E* codes with a sentence a user
+ * can act on. */
+#include "storage/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/names.h"
+
+#define DEFAULT_MAP_SIZE (1ULL << 30)
+#define MIB ((uint64_t)1024 * 1024)
+/* Case numbers and item codes are both parts of idx_item keys (code NUL
+ * number), and LMDB keys are at most 511 bytes in the stock build: the
+ * limits below are what fits.  Checked against the library at open. */
+#define NUMBER_MAX 40
+#define ITEM_CODE_MAX 470
+#define KEY_MAX (ITEM_CODE_MAX + 1 + NUMBER_MAX)
+
+enum {
+	DB_META,
+	DB_CASES,
+	DB_EVENTS,
+	DB_CHANGELOG,
+	DB_SERIALS,
+	DB_CATALOG,
+	DB_CALENDAR,
+	DB_IDX_STATUS,
+	DB_IDX_ITEM,
+	DB_IDX_DUE,
+	DB_CURSORS,
+	N_DBS
+};
+
+static const char *const db_names[N_DBS] = {
+	[DB_META] = "meta",
+	[DB_CASES] = "cases",
+	[DB_EVENTS] = "events",
+	[DB_CHANGELOG] = "changelog",
+	[DB_SERIALS] = "serials",
+	[DB_CATALOG] = "catalog",
+	[DB_CALENDAR] = "calendar",
+	[DB_IDX_STATUS] = "idx_status",
+	[DB_IDX_ITEM] = "idx_item",
+	[DB_IDX_DUE] = "idx_due",
+	[DB_CURSORS] = "cursors",
+};
+
+/* Keys of the meta database; every value is a big-endian uint64.
+ * log_seq is the last change-log seq, kept here rather than derived from
+ * the change log's last key so that it never goes back even if old
+ * change-log entries are one day pruned. */
+#define META_SCHEMA "schema"
+#define META_NODE "node"
+#define META_LAST_SEQ "last_seq"
+#define META_EPOCH "epoch"
+#define META_LOG_SEQ "log_seq"
+
+struct wj_store {
+	MDB_env *env;
+	MDB_dbi dbi[N_DBS];
+	uint64_t node;
+	int dir_fd;           /* flock()ed while a writer has the store */
+	bool read_only;
+	char dir[];
+};
+
+struct wj_txn {
+	MDB_txn *txn;
+	wj_store_t *s;
+	wj_txn_t *parent;
+	wj_txn_t *child;      /* the live nested transaction, if any */
+	bool write;
+	/* The first failure that may have left part of a request written (or
+	 * that LMDB marked the transaction broken for): commit refuses with
+	 * it, so a half-applied request never becomes durable. */
+	int failed;
+	char fail_msg[sizeof(((wj_err_t *)0)->msg)];
+};
+
+/* ------------------------------------------------------------ encoding */
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+	put_be32(p, v >> 32);
+	put_be32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+/* A key for messages: printable bytes as they are (UTF-8 included),
+ * control bytes escaped, long keys cut, so a damaged key cannot garble a
+ * log line. */
+static const char *printable(const void *data, size_t n, char *buf,
+			     size_t size)
+{
+	const unsigned char *p = data;
+	size_t o = 0, i;
+
+	for (i = 0; i < n && o + 8 < size; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"' || p[i] == '\\')
+			o += snprintf(buf + o, size - o, "\\x%02x", p[i]);
+		else
+			buf[o++] = p[i];
+	}
+	if (i < n)
+		o += snprintf(buf + o, size - o, "...");
+	buf[o] = '\0';
+	return buf;
+}
+
+/* ------------------------------------------------------------- errors */
+
+static uint64_t map_size_now(const wj_store_t *s)
+{
+	MDB_envinfo info;
+
+	if (!s || !s->env || mdb_env_info(s->env, &info) != 0)
+		return 0;
+	return info.me_mapsize;
+}
+
+/* The one translation of LMDB and OS error codes.  `what` says what was
+ * being done ("storing case X"); the sentence adds what to do about it. */
+static int lmdb_verror(const wj_store_t *s, int rc, wj_err_t *err,
+		       const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+static int lmdb_verror(const wj_store_t *s, int rc, wj_err_t *err,
+		       const char *fmt, va_list ap)
+{
+	const char *dir = s ? s->dir : "?";
+	char what[256];
+	uint64_t size;
+
+	vsnprintf(what, sizeof(what), fmt, ap);
+	switch (rc) {
+	case MDB_MAP_FULL:
+		size = map_size_now(s);
+		return wj_err_set(err, WJ_EFULL,
+			"%s: the store in %s is full (its map is %" PRIu64
+			" %s): raise map_size_mb in the config and restart "
+			"wuji-node, or free disk space if the disk is the limit",
+			what, dir, size >= MIB ? size / MIB : size / 1024,
+			size >= MIB ? "MiB" : "KiB");
+	case ENOSPC:
+	case EDQUOT:
+		return wj_err_set(err, WJ_EFULL,
+			"%s: %s on the disk holding %s: free disk space (or "
+			"raise the quota), or lower map_size_mb in the config "
+			"to what the disk can hold",
+			what, strerror(rc), dir);
+	case MDB_TXN_FULL:
+		return wj_err_set(err, WJ_EFULL,
+			"%s: the transaction grew beyond what LMDB holds in one "
+			"commit: commit smaller groups of requests", what);
+	case MDB_NOTFOUND:
+		return wj_err_set(err, WJ_ENOTFOUND, "%s: not found", what);
+	case MDB_KEYEXIST:
+		return wj_err_set(err, WJ_EEXIST, "%s: already stored", what);
+	case MDB_MAP_RESIZED:
+		return wj_err_set(err, WJ_EBUSY,
+			"%s: another process grew the store in %s: close and "
+			"reopen it", what, dir);
+	case MDB_READERS_FULL:
+		return wj_err_set(err, WJ_EBUSY,
+			"%s: too many readers of the store in %s: retry, or "
+			"stop tools that keep it open", what, dir);
+	case EAGAIN:
+	case EBUSY:
+		return wj_err_set(err, WJ_EBUSY,
+			"%s: the store in %s is locked (%s): retry, or stop "
+			"the process that holds it", what, dir, strerror(rc));
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_PANIC:
+		return wj_err_set(err, WJ_EINTERNAL,
+			"%s: %s: the store in %s is damaged: run node-ctl "
+			"verify and restore it from a backup or a peer",
+			what, mdb_strerror(rc), dir);
+	case MDB_VERSION_MISMATCH:
+	case MDB_INCOMPATIBLE:
+		return wj_err_set(err, WJ_EINTERNAL,
+			"%s: %s: the store in %s was written by an "
+			"incompatible LMDB build: use the wuji that wrote it",
+			what, mdb_strerror(rc), dir);
+	default:
+		if (rc > 0)
+			return wj_err_set(err, WJ_EIO,
+				"%s: %s: check the disk and the permissions of "
+				"%s", what, strerror(rc), dir);
+		return wj_err_set(err, WJ_EINTERNAL,
+			"%s: %s (LMDB error %d): this is a bug in wuji, "
+			"please report it", what, mdb_strerror(rc), rc);
+	}
+}
+
+static int lmdb_error(const wj_store_t *s, int rc, wj_err_t *err,
+		      const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int lmdb_error(const wj_store_t *s, int rc, wj_err_t *err,
+		      const char *fmt, ...)
+{
+	va_list ap;
+	int code;
+
+	va_start(ap, fmt);
+	code = lmdb_verror(s, rc, err, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static void poison(wj_txn_t *t, const wj_err_t *e)
+{
+	if (!t->write || t->failed)
+		return;
+	t->failed = e->code ? e->code : WJ_EINTERNAL;
+	snprintf(t->fail_msg, sizeof(t->fail_msg), "%s", e->msg);
+}
+
+/* An LMDB failure inside a transaction.  Any failure of a write other than
+ * "not found" and "exists" leaves LMDB's transaction broken, so it is
+ * remembered for commit. */
+static int txn_fail(wj_txn_t *t, int rc, wj_err_t *err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int txn_fail(wj_txn_t *t, int rc, wj_err_t *err, const char *fmt, ...)
+{
+	wj_err_t e = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	lmdb_verror(t->s, rc, &e, fmt, ap);
+	va_end(ap);
+	if (rc != MDB_NOTFOUND && rc != MDB_KEYEXIST)
+		poison(t, &e);
+	return wj_err_set(err, e.code, "%s", e.msg);
+}
+
+/* A failure after part of a request was written: the transaction must not
+ * commit. */
+static int txn_broken(wj_txn_t *t, wj_err_t *err, int code, const char *fmt,
+		      ...)
+	__attribute__((format(printf, 4, 5)));
+static int txn_broken(wj_txn_t *t, wj_err_t *err, int code, const char *fmt,
+		      ...)
+{
+	wj_err_t e = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	wj_err_vset(&e, code, fmt, ap);
+	va_end(ap);
+	poison(t, &e);
+	return wj_err_set(err, code, "%s", e.msg);
+}
+
+/* ------------------------------------------------------------ messages */
+
+/* Packs m straight into the space LMDB reserves for the value. */
+static int put_msg(wj_txn_t *t, int db, MDB_val *key,
+		   const ProtobufCMessage *m, unsigned flags)
+{
+	MDB_val v;
+	size_t n;
+	int rc;
+
+	v.mv_size = protobuf_c_message_get_packed_size(m);
+	v.mv_data = NULL;
+	rc = mdb_put(t->txn, t->s->dbi[db], key, &v, flags | MDB_RESERVE);
+	if (rc)
+		return rc;
+	n = protobuf_c_message_pack(m, v.mv_data);
+	/* More would have overrun LMDB's page: nothing is safe after that. */
+	wj_require(n == v.mv_size);
+	return 0;
+}
+
+/* Returns 0, WJ_ENOTFOUND (err untouched: the caller knows what to say) or
+ * another WJ_E* code with err set.  `what` names the record for messages. */
+static int get_msg(wj_txn_t *t, int db, MDB_val *key,
+		   const ProtobufCMessageDescriptor *desc, wj_arena_t *a,
+		   ProtobufCMessage **out, const char *what, wj_err_t *err)
+{
+	ProtobufCMessage *m;
+	MDB_val v;
+	int rc;
+
+	rc = mdb_get(t->txn, t->s->dbi[db], key, &v);
+	if (rc == MDB_NOTFOUND)
+		return WJ_ENOTFOUND;
+	if (rc)
+		return txn_fail(t, rc, err, "reading %s", what);
+	m = protobuf_c_message_unpack(desc, &a->pb, v.mv_size, v.mv_data);
+	if (!m)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"%s in the store does not decode: run node-ctl verify",
+			what);
+	*out = m;
+	return 0;
+}
+
+static int check_number(const char *number, wj_err_t *err)
+{
+	size_t n = number ? strlen(number) : 0;
+
+	if (n == 0)
+		return wj_err_set(err, WJ_EBADREQ,
+				  "a case number is required: give one");
+	if (n > NUMBER_MAX)
+		return wj_err_set(err, WJ_EBADREQ,
+			"case number \"%.40s...\" is longer than %d bytes: "
+			"check it", number, NUMBER_MAX);
+	return 0;
+}
+
+static int check_item_code(const char *code, bool may_be_empty,
+			   wj_err_t *err)
+{
+	size_t n = code ? strlen(code) : 0;
+
+	if (n == 0 && !may_be_empty)
+		return wj_err_set(err, WJ_EBADREQ,
+				  "an item code is required: give one");
+	if (n > ITEM_CODE_MAX)
+		return wj_err_set(err, WJ_EBADREQ,
+			"item code \"%.40s...\" is longer than %d bytes: "
+			"shorten it in the catalog", code, ITEM_CODE_MAX);
+	return 0;
+}
+
+static const char *str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* ------------------------------------------------------------- meta */
+
+static int meta_get(wj_txn_t *t, const char *name, uint64_t *out,
+		    wj_err_t *err)
+{
+	MDB_val k = { strlen(name), (void *)name }, v;
+	int rc;
+
+	rc = mdb_get(t->txn, t->s->dbi[DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"the store in %s has no %s in its meta database: it is "
+			"damaged: run node-ctl verify", t->s->dir, name);
+	if (rc)
+		return txn_fail(t, rc, err, "reading %s from the store", name);
+	if (v.mv_size != 8)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"the store in %s has a %zu-byte %s in its meta database "
+			"(8 expected): it is damaged: run node-ctl verify",
+			t->s->dir, v.mv_size, name);
+	*out = get_be64(v.mv_data);
+	return 0;
+}
+
+static int meta_put(wj_txn_t *t, const char *name, uint64_t val,
+		    wj_err_t *err)
+{
+	unsigned char buf[8];
+	MDB_val k = { strlen(name), (void *)name }, v = { 8, buf };
+	int rc;
+
+	put_be64(buf, val);
+	rc = mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0);
+	if (rc)
+		return txn_fail(t, rc, err, "storing %s", name);
+	return 0;
+}
+
+/* ------------------------------------------------------- open and close */
+
+static int create_meta(wj_txn_t *t, uint64_t node, wj_err_t *err)
+{
+	uint64_t epoch = 0;
+	int i, rc;
+
+	if (sodium_init() < 0)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"libsodium could not initialise, so no store epoch can "
+			"be drawn: check that /dev/urandom is readable");
+	/* Zero would read as "no epoch" to a peer: draw again (bounded; a
+	 * second zero in a row means the generator is broken). */
+	for (i = 0; i < 4 && epoch == 0; i++)
+		randombytes_buf(&epoch, sizeof(epoch));
+	if (epoch == 0)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"the random generator keeps returning zero: check "
+			"libsodium and /dev/urandom");
+	if ((rc = meta_put(t, META_SCHEMA, WJ_SCHEMA_VERSION, err)) ||
+	    (rc = meta_put(t, META_NODE, node, err)) ||
+	    (rc = meta_put(t, META_LAST_SEQ, 0, err)) ||
+	    (rc = meta_put(t, META_LOG_SEQ, 0, err)) ||
+	    (rc = meta_put(t, META_EPOCH, epoch, err)))
+		return rc;
+	return 0;
+}
+
+/* Opens the databases, creating the store's meta when it is new, and
+ * refuses a store of another schema or node.  The handles stay valid for
+ * the life of the environment once this transaction commits. */
+static int open_dbs(wj_store_t *s, const wj_store_opts_t *opts, wj_err_t *err)
+{
+	wj_txn_t t = { .s = s, .write = !s->read_only };
+	unsigned dflags = s->read_only ? 0 : MDB_CREATE;
+	uint64_t schema, node;
+	MDB_val k = { strlen(META_SCHEMA), (void *)META_SCHEMA }, v;
+	MDB_stat st;
+	int i, rc;
+
+	rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0,
+			   &t.txn);
+	if (rc)
+		return lmdb_error(s, rc, err, "starting to open the store");
+	rc = mdb_dbi_open(t.txn, db_names[DB_META], dflags, &s->dbi[DB_META]);
+	if (rc == MDB_NOTFOUND) {
+		rc = wj_err_set(err, WJ_ENOTFOUND,
+			"there is no wuji store in %s: check data_dir, or start "
+			"wuji-node once to create it", s->dir);
+		goto fail;
+	}
+	if (rc) {
+		rc = lmdb_error(s, rc, err, "opening the meta database");
+		goto fail;
+	}
+
+	rc = mdb_get(t.txn, s->dbi[DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		rc = mdb_stat(t.txn, s->dbi[DB_META], &st);
+		if (rc) {
+			rc = lmdb_error(s, rc, err, "reading the meta database");
+			goto fail;
+		}
+		if (s->read_only) {
+			rc = wj_err_set(err, WJ_ENOTFOUND,
+				"there is no wuji store in %s: check data_dir, "
+				"or start wuji-node once to create it", s->dir);
+			goto fail;
+		}
+		if (st.ms_entries != 0) {
+			rc = wj_err_set(err, WJ_EINTERNAL,
+				"the store in %s has no schema version: it is "
+				"damaged: restore it from a backup or use "
+				"another data directory", s->dir);
+			goto fail;
+		}
+		if ((rc = create_meta(&t, opts->node, err)))
+			goto fail;
+	} else if (rc) {
+		rc = lmdb_error(s, rc, err, "reading the schema version");
+		goto fail;
+	}
+
+	if ((rc = meta_get(&t, META_SCHEMA, &schema, err)))
+		goto fail;
+	if (schema > WJ_SCHEMA_VERSION) {
+		rc = wj_err_set(err, WJ_ESCHEMA,
+			"data directory %s was written by schema %" PRIu64
+			", this wuji understands up to %d: upgrade wuji or use "
+			"another data directory", s->dir, schema,
+			WJ_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (schema < WJ_SCHEMA_VERSION) {
+		rc = wj_err_set(err, WJ_ESCHEMA,
+			"data directory %s was written by schema %" PRIu64
+			", older than this wuji's %d and there is no upgrade "
+			"from it: use the wuji that wrote it or another data "
+			"directory", s->dir, schema, WJ_SCHEMA_VERSION);
+		goto fail;
+	}
+	if ((rc = meta_get(&t, META_NODE, &node, err)))
+		goto fail;
+	if (opts->node != 0 && node != opts->node) {
+		rc = wj_err_set(err, WJ_EINVAL,
+			"data directory %s belongs to node %012" PRIu64
+			", not %012" PRIu64 ": check node in the config, or "
+			"point data_dir at this node's own directory",
+			s->dir, node, opts->node);
+		goto fail;
+	}
+	s->node = node;
+
+	for (i = 0; i < N_DBS; i++) {
+		if (i == DB_META)
+			continue;
+		rc = mdb_dbi_open(t.txn, db_names[i], dflags, &s->dbi[i]);
+		if (rc == MDB_NOTFOUND) {
+			rc = wj_err_set(err, WJ_EINTERNAL,
+				"the store in %s has no %s database: it is "
+				"damaged or incomplete: open it once with "
+				"wuji-node, or restore it from a backup",
+				s->dir, db_names[i]);
+			goto fail;
+		}
+		if (rc) {
+			rc = lmdb_error(s, rc, err, "opening the %s database",
+					db_names[i]);
+			goto fail;
+		}
+	}
+	rc = mdb_txn_commit(t.txn);
+	if (rc)
+		return lmdb_error(s, rc, err, "creating the store");
+	return 0;
+fail:
+	mdb_txn_abort(t.txn);
+	return rc;
+}
+
+/* Two daemons writing one store would each think they own its sequence
+ * numbers' meaning for replication; LMDB would only serialise them.  A
+ * flock on the directory (never on LMDB's files, whose fcntl locks a
+ * second descriptor would break) makes the second one fail at start. */
+static int lock_dir(wj_store_t *s, wj_err_t *err)
+{
+	s->dir_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dir_fd < 0)
+		return lmdb_error(s, errno, err, "opening data directory %s",
+				  s->dir);
+	if (flock(s->dir_fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			return wj_err_set(err, WJ_EBUSY,
+				"data directory %s is in use by another "
+				"wuji-node: stop it, or give this one its own "
+				"data_dir", s->dir);
+		return lmdb_error(s, errno, err, "locking data directory %s",
+				  s->dir);
+	}
+	return 0;
+}
+
+static int prepare_dir(const char *dir, bool read_only, wj_err_t *err)
+{
+	char path[4096];
+	struct stat st;
+
+	if (read_only) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
+		    sizeof(path))
+			return wj_err_set(err, WJ_EINVAL,
+				"data directory path %.60s... is too long: "
+				"use a shorter one", dir);
+		if (stat(path, &st) != 0) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				return wj_err_set(err, WJ_ENOTFOUND,
+					"there is no wuji store in %s: check "
+					"data_dir, or start wuji-node once to "
+					"create it", dir);
+			return wj_err_set(err, WJ_EIO,
+				"cannot read %s: %s: check its permissions",
+				path, strerror(errno));
+		}
+		return 0;
+	}
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+		return wj_err_set(err, WJ_EIO,
+			"cannot create data directory %s: %s: create it (and "
+			"its parents) or fix data_dir in the config",
+			dir, strerror(errno));
+	if (stat(dir, &st) != 0)
+		return wj_err_set(err, WJ_EIO, "cannot read data directory %s: "
+				  "%s: check its permissions", dir,
+				  strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return wj_err_set(err, WJ_EINVAL,
+			"data directory %s is not a directory: fix data_dir in "
+			"the config", dir);
+	return 0;
+}
+
+int wj_store_open(const char *dir, const wj_store_opts_t *opts,
+		  wj_store_t **out, wj_err_t *err)
+{
+	static const wj_store_opts_t defaults;
+	wj_store_t *s;
+	unsigned flags;
+	int dead, rc;
+
+	if (!opts)
+		opts = &defaults;
+	if (!dir || !*dir)
+		return wj_err_set(err, WJ_EINVAL,
+			"no data directory given: set data_dir in the config");
+	if (!opts->read_only && opts->node == 0)
+		return wj_err_set(err, WJ_EINVAL,
+			"a store can only be written for a known node: set "
+			"node in the config");
+	if ((rc = prepare_dir(dir, opts->read_only, err)))
+		return rc;
+
+	s = calloc(1, sizeof(*s) + strlen(dir) + 1);
+	if (!s)
+		return wj_err_set(err, WJ_EINTERNAL,
+				  "out of memory opening the store in %s", dir);
+	strcpy(s->dir, dir);
+	s->dir_fd = -1;
+	s->read_only = opts->read_only;
+	if (!s->read_only && (rc = lock_dir(s, err)))
+		goto fail;
+
+	rc = mdb_env_create(&s->env);
+	if (rc) {
+		s->env = NULL;
+		rc = lmdb_error(s, rc, err, "creating the LMDB environment");
+		goto fail;
+	}
+	if ((rc = mdb_env_set_maxdbs(s->env, N_DBS)) ||
+	    (rc = mdb_env_set_mapsize(s->env, opts->map_size ?
+				      opts->map_size : DEFAULT_MAP_SIZE))) {
+		rc = lmdb_error(s, rc, err, "setting up the store in %s", dir);
+		goto fail;
+	}
+	if (mdb_env_get_maxkeysize(s->env) < KEY_MAX) {
+		rc = wj_err_set(err, WJ_EINTERNAL,
+			"this LMDB build takes keys of %d bytes at most, wuji "
+			"needs %d: link wuji against a stock LMDB",
+			mdb_env_get_maxkeysize(s->env), KEY_MAX);
+		goto fail;
+	}
+	/* No NOSYNC, NOMETASYNC or WRITEMAP: a commit that returned is on
+	 * disk.  NOTLS: read transactions are not tied to a thread. */
+	flags = MDB_NOTLS | MDB_NORDAHEAD | (s->read_only ? MDB_RDONLY : 0);
+	rc = mdb_env_open(s->env, dir, flags, 0640);
+	if (rc) {
+		rc = lmdb_error(s, rc, err, "opening the store in %s", dir);
+		goto fail;
+	}
+	/* Reader slots of processes that died (a crashed node-ctl) would pin
+	 * old pages forever. */
+	mdb_reader_check(s->env, &dead);
+	if ((rc = open_dbs(s, opts, err)))
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	wj_store_close(s);
+	return rc;
+}
+
+void wj_store_close(wj_store_t *s)
+{
+	if (!s)
+		return;
+	if (s->env)
+		mdb_env_close(s->env);
+	if (s->dir_fd >= 0)
+		close(s->dir_fd);
+	free(s);
+}
+
+/* -------------------------------------------------------- transactions */
+
+static int txn_new(wj_store_t *s, wj_txn_t *parent, bool write,
+		   wj_txn_t **out, wj_err_t *err)
+{
+	wj_txn_t *t;
+	int rc;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return wj_err_set(err, WJ_EINTERNAL,
+				  "out of memory starting a transaction");
+	t->s = s;
+	t->write = write;
+	rc = mdb_txn_begin(s->env, parent ? parent->txn : NULL,
+			   write ? 0 : MDB_RDONLY, &t->txn);
+	if (rc) {
+		free(t);
+		return lmdb_error(s, rc, err, "starting a transaction");
+	}
+	if (parent) {
+		t->parent = parent;
+		parent->child = t;
+	}
+	*out = t;
+	return 0;
+}
+
+int wj_txn_begin(wj_store_t *s, bool write, wj_txn_t **out, wj_err_t *err)
+{
+	if (write && s->read_only)
+		return wj_err_set(err, WJ_EINVAL,
+			"the store in %s was opened read-only: stop the tool "
+			"and let wuji-node write it", s->dir);
+	return txn_new(s, NULL, write, out, err);
+}
+
+int wj_txn_begin_nested(wj_txn_t *parent, wj_txn_t **out, wj_err_t *err)
+{
+	if (!parent->write)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"a nested transaction needs a write transaction as "
+			"parent: this is a bug in wuji");
+	if (parent->child)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"the transaction has a nested one open already: this "
+			"is a bug in wuji");
+	if (parent->failed)
+		return wj_err_set(err, parent->failed, "%s", parent->fail_msg);
+	return txn_new(parent->s, parent, true, out, err);
+}
+
+static void txn_free(wj_txn_t *t)
+{
+	if (t->parent)
+		t->parent->child = NULL;
+	free(t);
+}
+
+void wj_txn_abort(wj_txn_t *t)
+{
+	if (!t)
+		return;
+	/* LMDB would abort the child with its parent; the wrapper must go
+	 * too. */
+	if (t->child)
+		wj_txn_abort(t->child);
+	mdb_txn_abort(t->txn);
+	txn_free(t);
+}
+
+int wj_txn_commit(wj_txn_t *t, wj_err_t *err)
+{
+	wj_txn_t *parent;
+	int rc;
+
+	if (!t)
+		return wj_err_set(err, WJ_EINTERNAL,
+				  "commit without a transaction: a bug in wuji");
+	if (wj_fails_assert(t->child == NULL))
+		wj_txn_abort(t->child);
+	if (t->failed) {
+		rc = wj_err_set(err, t->failed, "%s", t->fail_msg);
+		wj_txn_abort(t);
+		return rc;
+	}
+	parent = t->parent;
+	rc = mdb_txn_commit(t->txn);
+	if (rc) {
+		wj_err_t e = { 0 };
+
+		lmdb_error(t->s, rc, &e, "committing to the store");
+		/* A child that failed to merge may have left its parent
+		 * half-changed: keep the parent from committing. */
+		if (parent)
+			poison(parent, &e);
+		txn_free(t);
+		return wj_err_set(err, e.code, "%s", e.msg);
+	}
+	txn_free(t);
+	return 0;
+}
+
+/* ------------------------------------------------------ seqs and meta */
+
+int wj_store_meta(wj_txn_t *t, wj_store_meta_t *out)
+{
+	wj_store_meta_t m = { 0 };
+	uint64_t schema;
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc;
+
+	if ((rc = meta_get(t, META_SCHEMA, &schema, NULL)) ||
+	    (rc = meta_get(t, META_NODE, &m.node, NULL)) ||
+	    (rc = meta_get(t, META_LAST_SEQ, &m.last_seq, NULL)) ||
+	    (rc = meta_get(t, META_EPOCH, &m.epoch, NULL)))
+		return rc;
+	m.schema = (uint32_t)schema;
+	if ((rc = mdb_env_info(t->s->env, &info)) ||
+	    (rc = mdb_env_stat(t->s->env, &st)))
+		return lmdb_error(t->s, rc, NULL, "reading the store's size");
+	m.map_size = info.me_mapsize;
+	m.map_used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	*out = m;
+	return 0;
+}
+
+int wj_store_next_seq(wj_txn_t *t, uint64_t *seq, wj_err_t *err)
+{
+	uint64_t last;
+	int rc;
+
+	if ((rc = meta_get(t, META_LAST_SEQ, &last, err)))
+		return rc;
+	if (last == UINT64_MAX)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"the event seq of the store in %s is exhausted: the "
+			"store is damaged", t->s->dir);
+	if ((rc = meta_put(t, META_LAST_SEQ, last + 1, err)))
+		return rc;
+	*seq = last + 1;
+	return 0;
+}
+
+int wj_store_next_serial(wj_txn_t *t, wj_date_t day, uint32_t *serial,
+			 wj_err_t *err)
+{
+	unsigned char kb[4], vb[4];
+	MDB_val k = { 4, kb }, v;
+	uint32_t last = 0;
+	int rc;
+
+	if (day <= 0)
+		return wj_err_set(err, WJ_EINVAL,
+			"day %d is not a date: a bug in wuji", (int)day);
+	put_be32(kb, (uint32_t)day);
+	rc = mdb_get(t->txn, t->s->dbi[DB_SERIALS], &k, &v);
+	if (rc == 0) {
+		if (v.mv_size != 4)
+			return wj_err_set(err, WJ_EINTERNAL,
+				"the serial of day %d is damaged in the store: "
+				"run node-ctl verify", (int)day);
+		last = get_be32(v.mv_data);
+	} else if (rc != MDB_NOTFOUND) {
+		return txn_fail(t, rc, err, "reading the serial of day %d",
+				(int)day);
+	}
+	if (last == UINT32_MAX)
+		return wj_err_set(err, WJ_EINVAL,
+			"day %d has used every case serial: no more cases can "
+			"be numbered today", (int)day);
+	put_be32(vb, last + 1);
+	v.mv_size = 4;
+	v.mv_data = vb;
+	rc = mdb_put(t->txn, t->s->dbi[DB_SERIALS], &k, &v, 0);
+	if (rc)
+		return txn_fail(t, rc, err, "storing the serial of day %d",
+				(int)day);
+	*serial = last + 1;
+	return 0;
+}
+
+/* --------------------------------------------------------------- cases */
+
+static size_t status_key(unsigned char *buf, Wuji__CaseStatus st,
+			 const char *number)
+{
+	size_t n = strlen(number);
+
+	buf[0] = (unsigned char)st;
+	memcpy(buf + 1, number, n);
+	return n + 1;
+}
+
+static size_t item_key(unsigned char *buf, const char *code,
+		       const char *number)
+{
+	size_t c = strlen(code), n = strlen(number);
+
+	memcpy(buf, code, c);
+	buf[c] = '\0';
+	memcpy(buf + c + 1, number, n);
+	return c + 1 + n;
+}
+
+/* The due index holds only cases whose clock runs. */
+static bool has_due(const Wuji__Case *c)
+{
+	return c->status == WUJI__CASE_STATUS__ACCEPTED && c->promised_due > 0;
+}
+
+static size_t due_key(unsigned char *buf, int32_t due, const char *number)
+{
+	size_t n = strlen(number);
+
+	put_be32(buf, (uint32_t)due);
+	memcpy(buf + 4, number, n);
+	return n + 4;
+}
+
+/* Replaces an index entry old by new (either may be absent).  A missing
+ * old entry is not an error: the end state is what counts, and verify
+ * reports an index that was already wrong. */
+static int idx_move(wj_txn_t *t, int db, const unsigned char *ok, size_t on,
+		    const unsigned char *nk, size_t nn, const char *number,
+		    wj_err_t *err)
+{
+	MDB_val k, v = { 0, "" };
+	int rc;
+
+	if (ok && nk && on == nn && memcmp(ok, nk, on) == 0)
+		return 0;
+	if (ok) {
+		k.mv_size = on;
+		k.mv_data = (void *)ok;
+		rc = mdb_del(t->txn, t->s->dbi[db], &k, NULL);
+		if (rc && rc != MDB_NOTFOUND)
+			return txn_fail(t, rc, err, "updating the %s index "
+					"for case %s", db_names[db], number);
+	}
+	if (nk) {
+		k.mv_size = nn;
+		k.mv_data = (void *)nk;
+		rc = mdb_put(t->txn, t->s->dbi[db], &k, &v, 0);
+		if (rc)
+			return txn_fail(t, rc, err, "updating the %s index "
+					"for case %s", db_names[db], number);
+	}
+	return 0;
+}
+
+int wj_store_case_get(wj_txn_t *t, const char *number, wj_arena_t *a,
+		      Wuji__Case **out, wj_err_t *err)
+{
+	MDB_val k;
+	char what[64];
+	int rc;
+
+	if ((rc = check_number(number, err)))
+		return rc;
+	k.mv_size = strlen(number);
+	k.mv_data = (void *)number;
+	snprintf(what, sizeof(what), "case %s", number);
+	rc = get_msg(t, DB_CASES, &k, &wuji__case__descriptor, a,
+		     (ProtobufCMessage **)out, what, err);
+	if (rc == WJ_ENOTFOUND)
+		return wj_err_set(err, WJ_ENOTFOUND,
+			"case %s not found: check the number (node-ctl list "
+			"shows the cases)", number);
+	return rc;
+}
+
+int wj_store_case_put(wj_txn_t *t, const Wuji__Case *old,
+		      const Wuji__Case *c, wj_err_t *err)
+{
+	unsigned char okey[KEY_MAX], nkey[KEY_MAX];
+	const char *code = str_or_empty(c->item_code);
+	const char *ocode;
+	Wuji__Case tmp;
+	MDB_val k;
+	size_t on, nn;
+	int rc;
+
+	if ((rc = check_number(c->number, err)) ||
+	    (rc = check_item_code(code, true, err)))
+		return rc;
+	if (c->status <= 0 || c->status > 255)
+		return wj_err_set(err, WJ_EINVAL,
+			"case %s has no valid status (%d): a bug in wuji",
+			c->number, (int)c->status);
+	if (old) {
+		ocode = str_or_empty(old->item_code);
+		if (!old->number || strcmp(old->number, c->number) != 0 ||
+		    strlen(ocode) > ITEM_CODE_MAX)
+			return wj_err_set(err, WJ_EINTERNAL,
+				"the old state given for case %s is another "
+				"case's: a bug in wuji", c->number);
+	}
+
+	/* warning and days_left depend on the day the case is read. */
+	tmp = *c;
+	tmp.warning = WUJI__WARNING__WARNING_NONE;
+	tmp.days_left = 0;
+	k.mv_size = strlen(c->number);
+	k.mv_data = (void *)c->number;
+	rc = put_msg(t, DB_CASES, &k, &tmp.base, old ? 0 : MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		return wj_err_set(err, WJ_EEXIST,
+			"case %s exists already: it cannot be created again",
+			c->number);
+	if (rc)
+		return txn_fail(t, rc, err, "storing case %s", c->number);
+
+	if (old) {
+		on = status_key(okey, old->status, old->number);
+		nn = status_key(nkey, c->status, c->number);
+		rc = idx_move(t, DB_IDX_STATUS, okey, on, nkey, nn, c->number,
+			      err);
+		if (rc)
+			return rc;
+		on = item_key(okey, ocode, old->number);
+		nn = item_key(nkey, code, c->number);
+		rc = idx_move(t, DB_IDX_ITEM, okey, on, nkey, nn, c->number,
+			      err);
+		if (rc)
+			return rc;
+		on = has_due(old) ? due_key(okey, old->promised_due,
+					    old->number) : 0;
+		nn = has_due(c) ? due_key(nkey, c->promised_due, c->number) : 0;
+		return idx_move(t, DB_IDX_DUE, on ? okey : NULL, on,
+				nn ? nkey : NULL, nn, c->number, err);
+	}
+	nn = status_key(nkey, c->status, c->number);
+	if ((rc = idx_move(t, DB_IDX_STATUS, NULL, 0, nkey, nn, c->number,
+			   err)))
+		return rc;
+	nn = item_key(nkey, code, c->number);
+	if ((rc = idx_move(t, DB_IDX_ITEM, NULL, 0, nkey, nn, c->number, err)))
+		return rc;
+	if (!has_due(c))
+		return 0;
+	nn = due_key(nkey, c->promised_due, c->number);
+	return idx_move(t, DB_IDX_DUE, NULL, 0, nkey, nn, c->number, err);
+}
+
+/* ------------------------------------------------------------- scanning */
+
+/* Called with a key and value that point into the map: a visit must copy
+ * or decode what it needs before it lets anything write. */
+typedef int (*scan_fn)(wj_txn_t *t, const MDB_val *key, const MDB_val *val,
+		       void *ctx, wj_err_t *err);
+
+/* Visits, in key order, the keys of db that start with prefix, from key
+ * `from` on (strictly after it when `after`).  In a write transaction the
+ * cursor is reopened and repositioned after the last key for every visit,
+ * so a visit may write to any database, this one included, and may open a
+ * nested transaction; a read transaction keeps one cursor.  Stops at the
+ * first non-zero return, which it returns. */
+static int scan(wj_txn_t *t, int db, const void *prefix, size_t plen,
+		const void *from, size_t flen, bool after, scan_fn fn,
+		void *ctx, wj_err_t *err)
+{
+	unsigned char last[KEY_MAX + 64];
+	size_t llen = flen;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc;
+
+	if (flen > sizeof(last))
+		return wj_err_set(err, WJ_EBADREQ,
+				  "scan key too long: a bug in wuji");
+	if (flen)
+		memcpy(last, from, flen);
+	for (;;) {
+		if (cur) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		} else {
+			rc = mdb_cursor_open(t->txn, t->s->dbi[db], &cur);
+			if (rc)
+				return txn_fail(t, rc, err, "reading the %s "
+						"database", db_names[db]);
+			k.mv_size = llen;
+			k.mv_data = last;
+			rc = mdb_cursor_get(cur, &k, &v,
+					    llen ? MDB_SET_RANGE : MDB_FIRST);
+			if (rc == 0 && after && k.mv_size == llen &&
+			    memcmp(k.mv_data, last, llen) == 0)
+				rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		}
+		if (rc == MDB_NOTFOUND ||
+		    (rc == 0 && plen && (k.mv_size < plen ||
+					 memcmp(k.mv_data, prefix, plen) != 0))) {
+			rc = 0;
+			break;
+		}
+		if (rc) {
+			rc = txn_fail(t, rc, err, "reading the %s database",
+				      db_names[db]);
+			break;
+		}
+		if (k.mv_size > sizeof(last)) {
+			rc = wj_err_set(err, WJ_EINTERNAL,
+				"a %zu-byte key in the %s database: the store "
+				"is damaged: run node-ctl verify", k.mv_size,
+				db_names[db]);
+			break;
+		}
+		if (t->write) {
+			memcpy(last, k.mv_data, k.mv_size);
+			llen = k.mv_size;
+			after = true;
+			/* k and v still point into the map: valid until
+			 * something writes, which the visit may only do
+			 * after decoding them. */
+			mdb_cursor_close(cur);
+			cur = NULL;
+		}
+		if ((rc = fn(t, &k, &v, ctx, err)))
+			break;
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	return rc;
+}
+
+struct case_scan {
+	const wj_case_filter_t *f;
+	wj_arena_t *a;
+	wj_case_visit_cb cb;
+	void *ctx;
+	size_t skip;          /* bytes of index key before the number */
+	int32_t up_to;        /* due scan */
+	bool due, past;
+};
+
+static int decode_case(wj_txn_t *t, const MDB_val *v, const void *num,
+		       size_t n, wj_arena_t *a, Wuji__Case **out,
+		       wj_err_t *err)
+{
+	char buf[256];
+
+	*out = wuji__case__unpack(&a->pb, v->mv_size, v->mv_data);
+	if (!*out)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"case %s in the store does not decode: run node-ctl "
+			"verify", printable(num, n, buf, sizeof(buf)));
+	return 0;
+}
+
+static bool case_matches(const Wuji__Case *c, const wj_case_filter_t *f)
+{
+	if (!f)
+		return true;
+	if (f->status && c->status != f->status)
+		return false;
+	if (f->item_code && strcmp(str_or_empty(c->item_code), f->item_code))
+		return false;
+	return true;
+}
+
+static int visit_case(wj_txn_t *t, const MDB_val *k, const MDB_val *v,
+		      void *ctx, wj_err_t *err)
+{
+	struct case_scan *cs = ctx;
+	Wuji__Case *c;
+	int rc;
+
+	if ((rc = decode_case(t, v, k->mv_data, k->mv_size, cs->a, &c, err)))
+		return rc;
+	if (!case_matches(c, cs->f))
+		return 0;
+	return cs->cb(c, cs->ctx);
+}
+
+/* An index entry leads to the case; a case that is gone or no longer in
+ * the indexed state is skipped (verify reports it), so one stale entry
+ * does not stop a listing. */
+static int visit_index(wj_txn_t *t, const MDB_val *k, const MDB_val *iv,
+		       void *ctx, wj_err_t *err)
+{
+	struct case_scan *cs = ctx;
+	MDB_val ck, v;
+	Wuji__Case *c;
+	int rc;
+
+	if (cs->due && get_be32(k->mv_data) > (uint32_t)cs->up_to) {
+		cs->past = true;
+		return 1;
+	}
+	ck.mv_size = k->mv_size - cs->skip;
+	ck.mv_data = (unsigned char *)k->mv_data + cs->skip;
+	if (ck.mv_size == 0)
+		return 0;
+	rc = mdb_get(t->txn, t->s->dbi[DB_CASES], &ck, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return txn_fail(t, rc, err, "reading a case");
+	if ((rc = decode_case(t, &v, ck.mv_data, ck.mv_size, cs->a, &c, err)))
+		return rc;
+	if (cs->due && (!has_due(c) ||
+			c->promised_due != (int32_t)get_be32(k->mv_data)))
+		return 0;
+	if (!case_matches(c, cs->f))
+		return 0;
+	return cs->cb(c, cs->ctx);
+}
+
+int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
+		       wj_case_visit_cb cb, void *ctx, wj_err_t *err)
+{
+	static const wj_case_filter_t any;
+	unsigned char from[KEY_MAX];
+	struct case_scan cs = { .a = a, .cb = cb, .ctx = ctx };
+	const char *after;
+	size_t plen = 0, an;
+	int rc;
+
+	if (!f)
+		f = &any;
+	cs.f = f;
+	after = f->after && *f->after ? f->after : NULL;
+	if (after && (rc = check_number(after, err)))
+		return rc;
+	an = after ? strlen(after) : 0;
+	if (f->status) {
+		if (f->status < 0 || f->status > 255)
+			return wj_err_set(err, WJ_EBADREQ,
+				"status %d does not exist: give a known status",
+				(int)f->status);
+		from[0] = (unsigned char)f->status;
+		plen = 1;
+	} else if (f->item_code) {
+		if ((rc = check_item_code(f->item_code, true, err)))
+			return rc;
+		plen = strlen(f->item_code) + 1;
+		memcpy(from, f->item_code, plen);
+	}
+	if (after)
+		memcpy(from + plen, after, an);
+	if (plen == 0)
+		return scan(t, DB_CASES, NULL, 0, from, an, after != NULL,
+			    visit_case, &cs, err);
+	cs.skip = plen;
+	return scan(t, f->status ? DB_IDX_STATUS : DB_IDX_ITEM, from, plen,
+		    from, plen + an, after != NULL, visit_index, &cs, err);
+}
+
+int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_arena_t *a,
+		      wj_case_visit_cb cb, void *ctx, wj_err_t *err)
+{
+	struct case_scan cs = {
+		.a = a, .cb = cb, .ctx = ctx, .skip = 4, .up_to = up_to,
+		.due = true,
+	};
+	int rc;
+
+	if (up_to <= 0)
+		return 0;
+	rc = scan(t, DB_IDX_DUE, NULL, 0, NULL, 0, false, visit_index, &cs,
+		  err);
+	return cs.past ? 0 : rc;
+}
+
+int wj_store_count_status(wj_txn_t *t, Wuji__CaseStatus st, uint64_t *n)
+{
+	unsigned char p = (unsigned char)st;
+	MDB_val k = { 1, &p }, v;
+	MDB_cursor *cur;
+	uint64_t count = 0;
+	int rc;
+
+	if (st <= 0 || st > 255) {
+		*n = 0;
+		return 0;
+	}
+	rc = mdb_cursor_open(t->txn, t->s->dbi[DB_IDX_STATUS], &cur);
+	if (rc)
+		return lmdb_error(t->s, rc, NULL, "counting cases");
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size >= 1 &&
+	       *(unsigned char *)k.mv_data == p) {
+		count++;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return lmdb_error(t->s, rc, NULL, "counting cases");
+	*n = count;
+	return 0;
+}
+
+/* -------------------------------------------------------------- events */
+
+static void event_key(unsigned char *buf, uint64_t origin, uint64_t seq)
+{
+	put_be64(buf, origin);
+	put_be64(buf + 8, seq);
+}
+
+int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t *local,
+		       wj_err_t *err)
+{
+	unsigned char kb[16], lb[8];
+	MDB_val k = { 16, kb }, lk = { 8, lb }, lv = { 16, kb };
+	uint64_t log_seq;
+	int rc;
+
+	if (ev->origin == 0 || ev->seq == 0)
+		return wj_err_set(err, WJ_EBADREQ,
+			"event (%" PRIu64 ", %" PRIu64 ") has no valid id: "
+			"origin and seq must not be 0", ev->origin, ev->seq);
+	if ((rc = meta_get(t, META_LOG_SEQ, &log_seq, err)))
+		return rc;
+	event_key(kb, ev->origin, ev->seq);
+	rc = put_msg(t, DB_EVENTS, &k, &ev->base, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		return wj_err_set(err, WJ_EEXIST,
+			"event (%012" PRIu64 ", %" PRIu64 ") is stored "
+			"already: it was applied before", ev->origin, ev->seq);
+	if (rc)
+		return txn_fail(t, rc, err, "storing event (%012" PRIu64
+				", %" PRIu64 ")", ev->origin, ev->seq);
+
+	/* From here on the event is written: any failure must keep the
+	 * transaction from committing it without its change-log entry. */
+	put_be64(lb, log_seq + 1);
+	rc = mdb_put(t->txn, t->s->dbi[DB_CHANGELOG], &lk, &lv, MDB_APPEND);
+	if (rc == MDB_KEYEXIST)
+		return txn_broken(t, err, WJ_EINTERNAL,
+			"the change log of the store in %s is ahead of its "
+			"log_seq: the store is damaged: run node-ctl verify",
+			t->s->dir);
+	if (rc)
+		return txn_fail(t, rc, err, "appending event (%012" PRIu64
+				", %" PRIu64 ") to the change log",
+				ev->origin, ev->seq);
+	if ((rc = meta_put(t, META_LOG_SEQ, log_seq + 1, err)))
+		return rc;
+	if (local)
+		*local = log_seq + 1;
+	return 0;
+}
+
+bool wj_store_event_exists(wj_txn_t *t, uint64_t origin, uint64_t seq)
+{
+	unsigned char kb[16];
+	MDB_val k = { 16, kb }, v;
+
+	event_key(kb, origin, seq);
+	return mdb_get(t->txn, t->s->dbi[DB_EVENTS], &k, &v) == 0;
+}
+
+int wj_store_event_get(wj_txn_t *t, uint64_t origin, uint64_t seq,
+		       wj_arena_t *a, Wuji__Event **out, wj_err_t *err)
+{
+	unsigned char kb[16];
+	MDB_val k = { 16, kb };
+	char what[80];
+	int rc;
+
+	event_key(kb, origin, seq);
+	snprintf(what, sizeof(what), "event (%012" PRIu64 ", %" PRIu64 ")",
+		 origin, seq);
+	rc = get_msg(t, DB_EVENTS, &k, &wuji__event__descriptor, a,
+		     (ProtobufCMessage **)out, what, err);
+	if (rc == WJ_ENOTFOUND)
+		return wj_err_set(err, WJ_ENOTFOUND, "%s is not stored here",
+				  what);
+	return rc;
+}
+
+struct log_scan {
+	wj_changelog_cb cb;
+	void *ctx;
+};
+
+static int visit_log(wj_txn_t *t, const MDB_val *k, const MDB_val *v,
+		     void *ctx, wj_err_t *err)
+{
+	struct log_scan *ls = ctx;
+
+	if (k->mv_size != 8 || v->mv_size != 16)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"a change-log entry of the store in %s is damaged: run "
+			"node-ctl verify", t->s->dir);
+	return ls->cb(get_be64(k->mv_data), get_be64(v->mv_data),
+		      get_be64((unsigned char *)v->mv_data + 8), ls->ctx);
+}
+
+int wj_store_changelog_scan(wj_txn_t *t, uint64_t after, wj_changelog_cb cb,
+			    void *ctx, wj_err_t *err)
+{
+	struct log_scan ls = { cb, ctx };
+	unsigned char from[8];
+
+	put_be64(from, after);
+	return scan(t, DB_CHANGELOG, NULL, 0, from, 8, true, visit_log, &ls,
+		    err);
+}
+
+/* ------------------------------------------------- catalog and calendar */
+
+int wj_store_catalog_put(wj_txn_t *t, const Wuji__CatalogItem *item,
+			 wj_err_t *err)
+{
+	MDB_val k;
+	int rc;
+
+	if ((rc = check_item_code(item->code, false, err)))
+		return rc;
+	k.mv_size = strlen(item->code);
+	k.mv_data = item->code;
+	rc = put_msg(t, DB_CATALOG, &k, &item->base, 0);
+	if (rc)
+		return txn_fail(t, rc, err, "storing catalog item %s",
+				item->code);
+	return 0;
+}
+
+int wj_store_catalog_get(wj_txn_t *t, const char *code, wj_arena_t *a,
+			 Wuji__CatalogItem **out, wj_err_t *err)
+{
+	MDB_val k;
+	char what[80];
+	int rc;
+
+	if ((rc = check_item_code(code, false, err)))
+		return rc;
+	k.mv_size = strlen(code);
+	k.mv_data = (void *)code;
+	snprintf(what, sizeof(what), "catalog item %.60s", code);
+	rc = get_msg(t, DB_CATALOG, &k, &wuji__catalog_item__descriptor, a,
+		     (ProtobufCMessage **)out, what, err);
+	if (rc == WJ_ENOTFOUND)
+		return wj_err_set(err, WJ_ENOTFOUND,
+			"item %s is not in the catalog: check the code "
+			"(node-ctl catalog list), or load a catalog that has "
+			"it", code);
+	return rc;
+}
+
+struct msg_scan {
+	const ProtobufCMessageDescriptor *desc;
+	const char *what;
+	wj_arena_t *a;
+	int (*cb)(void *m, void *ctx);
+	void *ctx;
+};
+
+static int visit_msg(wj_txn_t *t, const MDB_val *k, const MDB_val *v,
+		     void *ctx, wj_err_t *err)
+{
+	struct msg_scan *ms = ctx;
+	ProtobufCMessage *m;
+	char buf[128];
+
+	m = protobuf_c_message_unpack(ms->desc, &ms->a->pb, v->mv_size,
+				      v->mv_data);
+	if (!m)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"%s %s in the store does not decode: run node-ctl "
+			"verify", ms->what,
+			printable(k->mv_data, k->mv_size, buf, sizeof(buf)));
+	return ms->cb(m, ms->ctx);
+}
+
+struct item_cb {
+	wj_item_visit_cb cb;
+	void *ctx;
+};
+
+static int call_item(void *m, void *ctx)
+{
+	struct item_cb *ic = ctx;
+
+	return ic->cb(m, ic->ctx);
+}
+
+int wj_store_catalog_scan(wj_txn_t *t, wj_arena_t *a, wj_item_visit_cb cb,
+			  void *ctx, wj_err_t *err)
+{
+	struct item_cb ic = { cb, ctx };
+	struct msg_scan ms = {
+		&wuji__catalog_item__descriptor, "catalog item", a, call_item,
+		&ic,
+	};
+
+	return scan(t, DB_CATALOG, NULL, 0, NULL, 0, false, visit_msg, &ms,
+		    err);
+}
+
+int wj_store_calendar_put(wj_txn_t *t, const Wuji__CalendarYear *y,
+			  wj_err_t *err)
+{
+	unsigned char kb[4];
+	MDB_val k = { 4, kb };
+	int rc;
+
+	if (y->year <= 0)
+		return wj_err_set(err, WJ_EINVAL,
+			"calendar year %d is not a year: fix the calendar file",
+			(int)y->year);
+	put_be32(kb, (uint32_t)y->year);
+	rc = put_msg(t, DB_CALENDAR, &k, &y->base, 0);
+	if (rc)
+		return txn_fail(t, rc, err, "storing the calendar of %d",
+				(int)y->year);
+	return 0;
+}
+
+struct year_cb {
+	wj_year_visit_cb cb;
+	void *ctx;
+};
+
+static int call_year(void *m, void *ctx)
+{
+	struct year_cb *yc = ctx;
+
+	return yc->cb(m, yc->ctx);
+}
+
+int wj_store_calendar_scan(wj_txn_t *t, wj_arena_t *a, wj_year_visit_cb cb,
+			   void *ctx, wj_err_t *err)
+{
+	struct year_cb yc = { cb, ctx };
+	struct msg_scan ms = {
+		&wuji__calendar_year__descriptor, "calendar year", a,
+		call_year, &yc,
+	};
+
+	return scan(t, DB_CALENDAR, NULL, 0, NULL, 0, false, visit_msg, &ms,
+		    err);
+}
+
+int wj_store_counts(wj_txn_t *t, wj_store_counts_t *out)
+{
+	static const int dbs[] = {
+		DB_CASES, DB_EVENTS, DB_CHANGELOG, DB_CATALOG, DB_CALENDAR,
+	};
+	uint64_t n[5];
+	MDB_stat st;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		rc = mdb_stat(t->txn, t->s->dbi[dbs[i]], &st);
+		if (rc)
+			return lmdb_error(t->s, rc, NULL, "counting %s",
+					  db_names[dbs[i]]);
+		n[i] = st.ms_entries;
+	}
+	out->cases = n[0];
+	out->events = n[1];
+	out->changelog = n[2];
+	out->catalog = n[3];
+	out->calendar_years = n[4];
+	return 0;
+}
+
+/* -------------------------------------------------------------- verify */
+
+struct verify {
+	wj_txn_t *t;
+	wj_arena_t scratch;
+	wj_problem_cb cb;
+	void *ctx;
+	uint64_t problems;
+};
+
+static void problem(struct verify *vf, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void problem(struct verify *vf, const char *fmt, ...)
+{
+	char buf[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	vf->problems++;
+	if (vf->cb)
+		vf->cb(buf, vf->ctx);
+}
+
+/* Walks every entry of db with a plain cursor; fn must not write. */
+typedef int (*walk_fn)(struct verify *vf, const MDB_val *k, const MDB_val *v,
+		       wj_err_t *err);
+
+static int walk(struct verify *vf, int db, walk_fn fn, wj_err_t *err)
+{
+	wj_txn_t *t = vf->t;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, t->s->dbi[db], &cur);
+	if (rc)
+		return txn_fail(t, rc, err, "verifying the %s database",
+				db_names[db]);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		wj_arena_reset(&vf->scratch);
+		if ((rc = fn(vf, &k, &v, err))) {
+			mdb_cursor_close(cur);
+			return rc;
+		}
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return txn_fail(t, rc, err, "verifying the %s database",
+				db_names[db]);
+	return 0;
+}
+
+/* 1 when the entry exists, 0 when not, or a negative WJ_E* code. */
+static int has_entry(struct verify *vf, int db, const void *key, size_t n,
+		     wj_err_t *err)
+{
+	MDB_val k = { n, (void *)key }, v;
+	int rc;
+
+	rc = mdb_get(vf->t->txn, vf->t->s->dbi[db], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return txn_fail(vf->t, rc, err, "verifying the %s database",
+				db_names[db]);
+	return 1;
+}
+
+static int check_case(struct verify *vf, const MDB_val *k, const MDB_val *v,
+		      wj_err_t *err)
+{
+	unsigned char key[KEY_MAX];
+	char num[256];
+	Wuji__Case *c;
+	size_t n;
+	int rc;
+
+	printable(k->mv_data, k->mv_size, num, sizeof(num));
+	c = wuji__case__unpack(&vf->scratch.pb, v->mv_size, v->mv_data);
+	if (!c) {
+		problem(vf, "case %s does not decode", num);
+		return 0;
+	}
+	if (strlen(c->number) != k->mv_size ||
+	    memcmp(c->number, k->mv_data, k->mv_size) != 0) {
+		problem(vf, "case stored under %s says its number is %.60s",
+			num, c->number);
+		return 0;
+	}
+	if (check_number(c->number, NULL) ||
+	    check_item_code(str_or_empty(c->item_code), true, NULL)) {
+		problem(vf, "case %s has a number or item code too long to "
+			"index", num);
+		return 0;
+	}
+	if (c->warning != WUJI__WARNING__WARNING_NONE || c->days_left != 0)
+		problem(vf, "case %s was stored with its read-time warning "
+			"fields set", num);
+	if (c->status <= 0 || c->status > 255) {
+		problem(vf, "case %s has no valid status (%d)", num,
+			(int)c->status);
+		return 0;
+	}
+	n = status_key(key, c->status, c->number);
+	if ((rc = has_entry(vf, DB_IDX_STATUS, key, n, err)) < 0)
+		return rc;
+	if (!rc)
+		problem(vf, "case %s (%s) is missing from the status index",
+			num, wj_status_name(c->status));
+	n = item_key(key, str_or_empty(c->item_code), c->number);
+	if ((rc = has_entry(vf, DB_IDX_ITEM, key, n, err)) < 0)
+		return rc;
+	if (!rc)
+		problem(vf, "case %s (item %.60s) is missing from the item "
+			"index", num, str_or_empty(c->item_code));
+	if (has_due(c)) {
+		n = due_key(key, c->promised_due, c->number);
+		if ((rc = has_entry(vf, DB_IDX_DUE, key, n, err)) < 0)
+			return rc;
+		if (!rc)
+			problem(vf, "accepted case %s (due %d) is missing from "
+				"the due index", num, (int)c->promised_due);
+	}
+	return 0;
+}
+
+/* Fetches and decodes the case an index entry names; NULL (with the
+ * problem reported) when there is none. */
+static int index_case(struct verify *vf, const char *index,
+		      const void *num, size_t n, Wuji__Case **out,
+		      wj_err_t *err)
+{
+	MDB_val k = { n, (void *)num }, v;
+	char buf[256];
+	int rc;
+
+	*out = NULL;
+	printable(num, n, buf, sizeof(buf));
+	rc = mdb_get(vf->t->txn, vf->t->s->dbi[DB_CASES], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		problem(vf, "the %s index names case %s, which is not stored",
+			index, buf);
+		return 0;
+	}
+	if (rc)
+		return txn_fail(vf->t, rc, err, "verifying the %s index",
+				index);
+	/* An undecodable case was reported by the walk over the cases. */
+	*out = wuji__case__unpack(&vf->scratch.pb, v.mv_size, v.mv_data);
+	return 0;
+}
+
+static int check_status_entry(struct verify *vf, const MDB_val *k,
+			      const MDB_val *v, wj_err_t *err)
+{
+	const unsigned char *p = k->mv_data;
+	Wuji__Case *c;
+	char buf[256];
+	int rc;
+
+	if (k->mv_size < 2) {
+		problem(vf, "the status index has an entry without a case "
+			"number");
+		return 0;
+	}
+	if ((rc = index_case(vf, "status", p + 1, k->mv_size - 1, &c, err)))
+		return rc;
+	if (c && c->status != p[0])
+		problem(vf, "the status index lists case %s as %s, but it is "
+			"%s", printable(p + 1, k->mv_size - 1, buf,
+					sizeof(buf)),
+			wj_status_name(p[0]), wj_status_name(c->status));
+	return 0;
+}
+
+static int check_item_entry(struct verify *vf, const MDB_val *k,
+			    const MDB_val *v, wj_err_t *err)
+{
+	const unsigned char *p = k->mv_data, *nul;
+	char buf[256], code[256];
+	Wuji__Case *c;
+	size_t cl;
+	int rc;
+
+	nul = memchr(p, '\0', k->mv_size);
+	if (!nul || nul + 1 == p + k->mv_size) {
+		problem(vf, "the item index has a malformed entry %s",
+			printable(p, k->mv_size, buf, sizeof(buf)));
+		return 0;
+	}
+	cl = (size_t)(nul - p);
+	if ((rc = index_case(vf, "item", nul + 1, k->mv_size - cl - 1, &c,
+			     err)))
+		return rc;
+	if (c && (strlen(str_or_empty(c->item_code)) != cl ||
+		  memcmp(str_or_empty(c->item_code), p, cl) != 0))
+		problem(vf, "the item index lists case %s under item %s, but "
+			"its item is %.60s",
+			printable(nul + 1, k->mv_size - cl - 1, buf,
+				  sizeof(buf)),
+			printable(p, cl, code, sizeof(code)),
+			str_or_empty(c->item_code));
+	return 0;
+}
+
+static int check_due_entry(struct verify *vf, const MDB_val *k,
+			   const MDB_val *v, wj_err_t *err)
+{
+	const unsigned char *p = k->mv_data;
+	Wuji__Case *c;
+	char buf[256];
+	int32_t due;
+	int rc;
+
+	if (k->mv_size < 5) {
+		problem(vf, "the due index has an entry without a case "
+			"number");
+		return 0;
+	}
+	due = (int32_t)get_be32(p);
+	printable(p + 4, k->mv_size - 4, buf, sizeof(buf));
+	if ((rc = index_case(vf, "due", p + 4, k->mv_size - 4, &c, err)))
+		return rc;
+	if (!c)
+		return 0;
+	if (c->status != WUJI__CASE_STATUS__ACCEPTED)
+		problem(vf, "the due index lists case %s, which is %s, not "
+			"accepted", buf, wj_status_name(c->status));
+	else if (c->promised_due != due)
+		problem(vf, "the due index lists case %s as due %d, but it is "
+			"due %d", buf, (int)due, (int)c->promised_due);
+	return 0;
+}
+
+struct verify_events {
+	struct verify vf;
+	uint64_t last_seq, log_seq;
+	uint64_t max_local;   /* highest seq of this node's own events */
+};
+
+static int check_event(struct verify *vf, const MDB_val *k, const MDB_val *v,
+		       wj_err_t *err)
+{
+	struct verify_events *ve = (struct verify_events *)vf;
+	uint64_t origin, seq;
+	Wuji__Event *ev;
+
+	if (k->mv_size != 16) {
+		problem(vf, "the events database has a %zu-byte key (16 "
+			"expected)", k->mv_size);
+		return 0;
+	}
+	origin = get_be64(k->mv_data);
+	seq = get_be64((unsigned char *)k->mv_data + 8);
+	ev = wuji__event__unpack(&vf->scratch.pb, v->mv_size, v->mv_data);
+	if (!ev) {
+		problem(vf, "event (%012" PRIu64 ", %" PRIu64 ") does not "
+			"decode", origin, seq);
+		return 0;
+	}
+	if (ev->origin != origin || ev->seq != seq)
+		problem(vf, "event stored as (%012" PRIu64 ", %" PRIu64 ") "
+			"says it is (%012" PRIu64 ", %" PRIu64 ")", origin,
+			seq, ev->origin, ev->seq);
+	if (origin == vf->t->s->node && seq > ve->max_local)
+		ve->max_local = seq;
+	return 0;
+}
+
+static int check_log_entry(struct verify *vf, const MDB_val *k,
+			   const MDB_val *v, wj_err_t *err)
+{
+	struct verify_events *ve = (struct verify_events *)vf;
+	uint64_t local;
+	int rc;
+
+	if (k->mv_size != 8 || v->mv_size != 16) {
+		problem(vf, "the change log has a malformed entry (%zu-byte "
+			"key, %zu-byte value)", k->mv_size, v->mv_size);
+		return 0;
+	}
+	local = get_be64(k->mv_data);
+	if (local > ve->log_seq)
+		problem(vf, "change-log entry %" PRIu64 " is beyond log_seq %"
+			PRIu64 ": later events would collide with it", local,
+			ve->log_seq);
+	if ((rc = has_entry(vf, DB_EVENTS, v->mv_data, 16, err)) < 0)
+		return rc;
+	if (!rc)
+		problem(vf, "change-log entry %" PRIu64 " names event (%012"
+			PRIu64 ", %" PRIu64 "), which is not stored", local,
+			get_be64(v->mv_data),
+			get_be64((unsigned char *)v->mv_data + 8));
+	return 0;
+}
+
+static int check_item(struct verify *vf, const MDB_val *k, const MDB_val *v,
+		      wj_err_t *err)
+{
+	Wuji__CatalogItem *it;
+	char buf[256];
+
+	printable(k->mv_data, k->mv_size, buf, sizeof(buf));
+	it = wuji__catalog_item__unpack(&vf->scratch.pb, v->mv_size,
+					v->mv_data);
+	if (!it)
+		problem(vf, "catalog item %s does not decode", buf);
+	else if (strlen(it->code) != k->mv_size ||
+		 memcmp(it->code, k->mv_data, k->mv_size) != 0)
+		problem(vf, "catalog item stored under %s says its code is "
+			"%.60s", buf, it->code);
+	return 0;
+}
+
+static int check_year(struct verify *vf, const MDB_val *k, const MDB_val *v,
+		      wj_err_t *err)
+{
+	Wuji__CalendarYear *y;
+
+	if (k->mv_size != 4) {
+		problem(vf, "the calendar has a %zu-byte key (4 expected)",
+			k->mv_size);
+		return 0;
+	}
+	y = wuji__calendar_year__unpack(&vf->scratch.pb, v->mv_size,
+					v->mv_data);
+	if (!y)
+		problem(vf, "the calendar of %u does not decode",
+			get_be32(k->mv_data));
+	else if ((uint32_t)y->year != get_be32(k->mv_data))
+		problem(vf, "the calendar stored as %u says it is %d",
+			get_be32(k->mv_data), (int)y->year);
+	return 0;
+}
+
+static int check_meta(struct verify_events *ve, wj_err_t *err)
+{
+	struct verify *vf = &ve->vf;
+	wj_err_t e = { 0 };
+	uint64_t schema, node, epoch;
+
+	if (meta_get(vf->t, META_SCHEMA, &schema, &e) ||
+	    meta_get(vf->t, META_NODE, &node, &e) ||
+	    meta_get(vf->t, META_LAST_SEQ, &ve->last_seq, &e) ||
+	    meta_get(vf->t, META_LOG_SEQ, &ve->log_seq, &e) ||
+	    meta_get(vf->t, META_EPOCH, &epoch, &e)) {
+		problem(vf, "%s", e.msg);
+		ve->log_seq = UINT64_MAX;
+		ve->last_seq = UINT64_MAX;
+		return 0;
+	}
+	if (schema != WJ_SCHEMA_VERSION)
+		problem(vf, "the store says schema %" PRIu64 ", not %d",
+			schema, WJ_SCHEMA_VERSION);
+	if (node != vf->t->s->node)
+		problem(vf, "the store says node %012" PRIu64 ", not %012"
+			PRIu64, node, vf->t->s->node);
+	if (epoch == 0)
+		problem(vf, "the store has no epoch");
+	return 0;
+}
+
+int wj_store_verify(wj_txn_t *t, wj_arena_t *a, wj_problem_cb cb, void *ctx,
+		    wj_err_t *err)
+{
+	struct verify_events ve = { .vf = { .t = t, .cb = cb, .ctx = ctx } };
+	struct verify *vf = &ve.vf;
+	wj_store_counts_t n;
+	int rc;
+
+	/* Records decode into a scratch arena reset after each one, so a
+	 * large store does not grow the caller's arena by its whole size;
+	 * `a` only lends its block size. */
+	wj_arena_init(&vf->scratch, a ? a->block_size : 0);
+	if ((rc = check_meta(&ve, err)) ||
+	    (rc = walk(vf, DB_CASES, check_case, err)) ||
+	    (rc = walk(vf, DB_IDX_STATUS, check_status_entry, err)) ||
+	    (rc = walk(vf, DB_IDX_ITEM, check_item_entry, err)) ||
+	    (rc = walk(vf, DB_IDX_DUE, check_due_entry, err)) ||
+	    (rc = walk(vf, DB_EVENTS, check_event, err)) ||
+	    (rc = walk(vf, DB_CHANGELOG, check_log_entry, err)) ||
+	    (rc = walk(vf, DB_CATALOG, check_item, err)) ||
+	    (rc = walk(vf, DB_CALENDAR, check_year, err)))
+		goto out;
+	if (ve.max_local > ve.last_seq)
+		problem(vf, "this node's events go up to seq %" PRIu64 " but "
+			"last_seq is %" PRIu64 ": new events would reuse ids",
+			ve.max_local, ve.last_seq);
+	if ((rc = wj_store_counts(t, &n))) {
+		wj_err_set(err, rc, "counting the records of the store in %s "
+			   "failed: retry", t->s->dir);
+		goto out;
+	}
+	if (n.events != n.changelog)
+		problem(vf, "the store holds %" PRIu64 " events but its change "
+			"log %" PRIu64 " entries: each event must be logged "
+			"once", n.events, n.changelog);
+out:
+	wj_arena_free(&vf->scratch);
+	return rc;
+}

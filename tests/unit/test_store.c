@@ -1,0 +1,1261 @@
+/* Unit tests of the LMDB store (storage/store.c): creation and refusals,
+ * case indexes, scans, events and the change log, counters, catalog and
+ * calendar, a full map, nested transactions and verify.  Every test works
+ * in its own mkdtemp directory, removed at the end; a few tamper with the
+ * store through raw LMDB to plant what the store's API cannot write. */
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <lmdb.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/arena.h"
+#include "storage/store.h"
+
+#define NODE_A 440303001001ULL
+#define NODE_B 440303001002ULL
+
+struct fx {
+	char tmp[64];
+	char dir[96];
+	wj_arena_t a;
+	wj_store_t *s;
+};
+
+static int rm_cb(const char *path, const struct stat *st, int flag,
+		 struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	strcpy(f->tmp, "/tmp/wj_store_XXXXXX");
+	if (!mkdtemp(f->tmp)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->dir, sizeof(f->dir), "%s/data", f->tmp);
+	wj_arena_init(&f->a, 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	wj_store_close(f->s);
+	wj_arena_free(&f->a);
+	nftw(f->tmp, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static wj_store_t *open_store(struct fx *f, uint64_t node, uint64_t map)
+{
+	wj_store_opts_t o = { .node = node, .map_size = map };
+	wj_err_t err = { 0 };
+	wj_store_t *s = NULL;
+	int rc = wj_store_open(f->dir, &o, &s, &err);
+
+	if (rc)
+		fail_msg("open: %d %s", rc, err.msg);
+	return s;
+}
+
+static void reopen(struct fx *f, uint64_t map)
+{
+	wj_store_close(f->s);
+	f->s = open_store(f, NODE_A, map);
+}
+
+static wj_txn_t *begin(struct fx *f, bool write)
+{
+	wj_txn_t *t = NULL;
+	wj_err_t err = { 0 };
+
+	assert_int_equal(wj_txn_begin(f->s, write, &t, &err), 0);
+	return t;
+}
+
+static void commit(wj_txn_t *t)
+{
+	wj_err_t err = { 0 };
+	int rc = wj_txn_commit(t, &err);
+
+	if (rc)
+		fail_msg("commit: %d %s", rc, err.msg);
+}
+
+static Wuji__Case *mk_case(wj_arena_t *a, const char *number,
+			   const char *item, Wuji__CaseStatus st, int32_t due)
+{
+	Wuji__Case *c = wj_arena_alloc(a, sizeof(*c));
+
+	wuji__case__init(c);
+	c->number = wj_arena_strdup(a, number);
+	c->item_code = wj_arena_strdup(a, item);
+	c->item_name = "test item";
+	c->status = st;
+	c->promised_due = due;
+	c->origin = NODE_A;
+	return c;
+}
+
+static void put_case(wj_txn_t *t, const Wuji__Case *old, const Wuji__Case *c)
+{
+	wj_err_t err = { 0 };
+	int rc = wj_store_case_put(t, old, c, &err);
+
+	if (rc)
+		fail_msg("case_put %s: %d %s", c->number, rc, err.msg);
+}
+
+/* Collects the numbers a scan visits. */
+struct seen {
+	char numbers[64][48];
+	int n;
+	int stop_after;     /* return 1 after this many; 0 = never */
+};
+
+static int collect(Wuji__Case *c, void *ctx)
+{
+	struct seen *s = ctx;
+
+	if (s->n >= 64)
+		return -100;
+	snprintf(s->numbers[s->n++], sizeof(s->numbers[0]), "%s", c->number);
+	return s->stop_after && s->n >= s->stop_after ? 1 : 0;
+}
+
+static int scan_status(struct fx *f, wj_txn_t *t, Wuji__CaseStatus st,
+		       struct seen *out)
+{
+	wj_case_filter_t flt = { .status = st };
+
+	memset(out, 0, sizeof(*out));
+	return wj_store_case_scan(t, &flt, &f->a, collect, out, NULL);
+}
+
+static int due_scan(struct fx *f, wj_txn_t *t, wj_date_t up_to,
+		    struct seen *out)
+{
+	memset(out, 0, sizeof(*out));
+	return wj_store_due_scan(t, up_to, &f->a, collect, out, NULL);
+}
+
+/* Raw LMDB access to the store's files, for planting what the API refuses
+ * to write.  The store must be closed meanwhile. */
+static void raw_open(struct fx *f, MDB_env **env, MDB_txn **txn)
+{
+	assert_int_equal(mdb_env_create(env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(*env, 16), 0);
+	assert_int_equal(mdb_env_open(*env, f->dir, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(*env, NULL, 0, txn), 0);
+}
+
+static MDB_dbi raw_dbi(MDB_txn *txn, const char *name)
+{
+	MDB_dbi dbi;
+
+	assert_int_equal(mdb_dbi_open(txn, name, 0, &dbi), 0);
+	return dbi;
+}
+
+static void raw_close(MDB_env *env, MDB_txn *txn)
+{
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_create_reopen(void **state)
+{
+	struct fx *f = *state;
+	wj_store_meta_t m1, m2;
+	wj_txn_t *t;
+	Wuji__Case *c;
+	struct stat st;
+	wj_err_t err = { 0 };
+
+	f->s = open_store(f, NODE_A, 0);
+	assert_int_equal(stat(f->dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0750);
+
+	t = begin(f, false);
+	assert_int_equal(wj_store_meta(t, &m1), 0);
+	wj_txn_abort(t);
+	assert_int_equal(m1.schema, WJ_SCHEMA_VERSION);
+	assert_true(m1.node == NODE_A);
+	assert_true(m1.last_seq == 0);
+	assert_true(m1.epoch != 0);
+	assert_true(m1.map_size == 1ULL << 30);
+	assert_true(m1.map_used > 0 && m1.map_used < m1.map_size);
+
+	t = begin(f, true);
+	put_case(t, NULL, mk_case(&f->a, "N-0001", "ITEM-1",
+				  WUJI__CASE_STATUS__RECEIVED, 0));
+	commit(t);
+
+	reopen(f, 0);
+	t = begin(f, false);
+	assert_int_equal(wj_store_meta(t, &m2), 0);
+	assert_true(m2.epoch == m1.epoch);
+	assert_true(m2.node == NODE_A);
+	assert_int_equal(wj_store_case_get(t, "N-0001", &f->a, &c, &err), 0);
+	assert_string_equal(c->item_code, "ITEM-1");
+	assert_int_equal(wj_store_case_get(t, "N-0002", &f->a, &c, &err),
+			 WJ_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "N-0002"));
+	wj_txn_abort(t);
+
+	/* A second writer of the same directory is refused while the first
+	 * holds it. */
+	{
+		wj_store_opts_t o = { .node = NODE_A };
+		wj_store_t *s2 = NULL;
+
+		assert_int_equal(wj_store_open(f->dir, &o, &s2, &err),
+				 WJ_EBUSY);
+		assert_null(s2);
+		assert_non_null(strstr(err.msg, f->dir));
+	}
+
+	/* Read-only: readable alongside the writer, never writable, and the
+	 * node need not be known. */
+	{
+		wj_store_opts_t o = { .read_only = true };
+		wj_store_t *ro = NULL;
+		wj_txn_t *rt = NULL;
+
+		assert_int_equal(wj_store_open(f->dir, &o, &ro, &err), 0);
+		assert_int_equal(wj_txn_begin(ro, false, &rt, &err), 0);
+		assert_int_equal(wj_store_case_get(rt, "N-0001", &f->a, &c,
+						   &err), 0);
+		wj_txn_abort(rt);
+		assert_int_equal(wj_txn_begin(ro, true, &rt, &err), WJ_EINVAL);
+		wj_store_close(ro);
+	}
+}
+
+static void test_read_only_missing(void **state)
+{
+	struct fx *f = *state;
+	wj_store_opts_t o = { .node = NODE_A, .read_only = true };
+	wj_err_t err = { 0 };
+	wj_store_t *s = NULL;
+	struct stat st;
+
+	assert_int_equal(wj_store_open(f->dir, &o, &s, &err), WJ_ENOTFOUND);
+	assert_null(s);
+	assert_non_null(strstr(err.msg, f->dir));
+	/* Nothing was created by looking. */
+	assert_int_equal(stat(f->dir, &st), -1);
+
+	/* An empty directory is no store either. */
+	assert_int_equal(mkdir(f->dir, 0750), 0);
+	assert_int_equal(wj_store_open(f->dir, &o, &s, &err), WJ_ENOTFOUND);
+	assert_null(s);
+}
+
+static void test_schema_refused(void **state)
+{
+	struct fx *f = *state;
+	wj_err_t err = { 0 };
+	wj_store_opts_t o = { .node = NODE_A };
+	unsigned char v8[8] = { 0, 0, 0, 0, 0, 0, 0, WJ_SCHEMA_VERSION + 1 };
+	MDB_val k = { 6, "schema" }, v = { 8, v8 };
+	char want[64];
+	MDB_env *env;
+	MDB_txn *txn;
+
+	f->s = open_store(f, NODE_A, 0);
+	wj_store_close(f->s);
+	f->s = NULL;
+
+	raw_open(f, &env, &txn);
+	assert_int_equal(mdb_put(txn, raw_dbi(txn, "meta"), &k, &v, 0), 0);
+	raw_close(env, txn);
+
+	assert_int_equal(wj_store_open(f->dir, &o, &f->s, &err), WJ_ESCHEMA);
+	assert_null(f->s);
+	snprintf(want, sizeof(want), "schema %d", WJ_SCHEMA_VERSION + 1);
+	assert_non_null(strstr(err.msg, want));
+	assert_non_null(strstr(err.msg, f->dir));
+	assert_non_null(strstr(err.msg, "upgrade wuji"));
+	o.read_only = true;
+	assert_int_equal(wj_store_open(f->dir, &o, &f->s, &err), WJ_ESCHEMA);
+	assert_null(f->s);
+}
+
+static void test_other_node_refused(void **state)
+{
+	struct fx *f = *state;
+	wj_store_opts_t o = { .node = NODE_B };
+	wj_err_t err = { 0 };
+
+	f->s = open_store(f, NODE_A, 0);
+	wj_store_close(f->s);
+	f->s = NULL;
+
+	assert_int_equal(wj_store_open(f->dir, &o, &f->s, &err), WJ_EINVAL);
+	assert_null(f->s);
+	assert_non_null(strstr(err.msg, "440303001001"));
+	assert_non_null(strstr(err.msg, "440303001002"));
+	assert_non_null(strstr(err.msg, f->dir));
+
+	/* A refused open leaves the store as it was. */
+	f->s = open_store(f, NODE_A, 0);
+	assert_non_null(f->s);
+}
+
+static void test_case_indexes(void **state)
+{
+	struct fx *f = *state;
+	Wuji__Case *c0, *c1, *c2, *c3, *got;
+	wj_err_t err = { 0 };
+	struct seen s;
+	uint64_t n;
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	c0 = mk_case(&f->a, "C-1", "ITEM-A", WUJI__CASE_STATUS__RECEIVED, 0);
+	c0->warning = WUJI__WARNING__RED;
+	c0->days_left = -3;
+	put_case(t, NULL, c0);
+	put_case(t, NULL, mk_case(&f->a, "C-2", "ITEM-B",
+				  WUJI__CASE_STATUS__RECEIVED, 0));
+	/* old == NULL says "new": an existing case is not overwritten. */
+	assert_int_equal(wj_store_case_put(t, NULL, c0, &err), WJ_EEXIST);
+	commit(t);
+
+	t = begin(f, false);
+	assert_int_equal(wj_store_case_get(t, "C-1", &f->a, &got, &err), 0);
+	/* Read-time fields are never stored. */
+	assert_int_equal(got->warning, WUJI__WARNING__WARNING_NONE);
+	assert_int_equal(got->days_left, 0);
+	assert_string_equal(got->item_name, "test item");
+	assert_int_equal(scan_status(f, t, WUJI__CASE_STATUS__RECEIVED, &s),
+			 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(wj_store_count_status(t, WUJI__CASE_STATUS__RECEIVED,
+					       &n), 0);
+	assert_true(n == 2);
+	wj_txn_abort(t);
+
+	/* received -> accepted with a due date: both indexes move. */
+	t = begin(f, true);
+	c1 = mk_case(&f->a, "C-1", "ITEM-A", WUJI__CASE_STATUS__ACCEPTED,
+		     20260310);
+	put_case(t, c0, c1);
+	assert_int_equal(scan_status(f, t, WUJI__CASE_STATUS__RECEIVED, &s),
+			 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.numbers[0], "C-2");
+	assert_int_equal(scan_status(f, t, WUJI__CASE_STATUS__ACCEPTED, &s),
+			 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.numbers[0], "C-1");
+	assert_int_equal(due_scan(f, t, 20260310, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.numbers[0], "C-1");
+	assert_int_equal(due_scan(f, t, 20260309, &s), 0);
+	assert_int_equal(s.n, 0);
+	commit(t);
+
+	/* An extension moves the due entry; pausing removes it. */
+	t = begin(f, true);
+	c2 = mk_case(&f->a, "C-1", "ITEM-A", WUJI__CASE_STATUS__ACCEPTED,
+		     20260320);
+	put_case(t, c1, c2);
+	assert_int_equal(due_scan(f, t, 20260315, &s), 0);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(due_scan(f, t, 20260320, &s), 0);
+	assert_int_equal(s.n, 1);
+	c3 = mk_case(&f->a, "C-1", "ITEM-A", WUJI__CASE_STATUS__PAUSED,
+		     20260320);
+	put_case(t, c2, c3);
+	assert_int_equal(due_scan(f, t, 99991231, &s), 0);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(scan_status(f, t, WUJI__CASE_STATUS__ACCEPTED, &s),
+			 0);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(scan_status(f, t, WUJI__CASE_STATUS__PAUSED, &s), 0);
+	assert_int_equal(s.n, 1);
+	commit(t);
+
+	/* After a reopen the indexes are what was committed. */
+	reopen(f, 0);
+	t = begin(f, false);
+	{
+		wj_case_filter_t flt = { .item_code = "ITEM-B" };
+
+		memset(&s, 0, sizeof(s));
+		assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect,
+						    &s, &err), 0);
+		assert_int_equal(s.n, 1);
+		assert_string_equal(s.numbers[0], "C-2");
+		/* A prefix of a code is another code. */
+		flt.item_code = "ITEM";
+		memset(&s, 0, sizeof(s));
+		assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect,
+						    &s, &err), 0);
+		assert_int_equal(s.n, 0);
+		/* Both filters at once. */
+		flt.item_code = "ITEM-A";
+		flt.status = WUJI__CASE_STATUS__RECEIVED;
+		memset(&s, 0, sizeof(s));
+		assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect,
+						    &s, &err), 0);
+		assert_int_equal(s.n, 0);
+		flt.status = WUJI__CASE_STATUS__PAUSED;
+		assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect,
+						    &s, &err), 0);
+		assert_int_equal(s.n, 1);
+	}
+	assert_int_equal(wj_store_count_status(t, WUJI__CASE_STATUS__RECEIVED,
+					       &n), 0);
+	assert_true(n == 1);
+	assert_int_equal(wj_store_count_status(t, WUJI__CASE_STATUS__PAUSED,
+					       &n), 0);
+	assert_true(n == 1);
+	assert_int_equal(wj_store_count_status(t, WUJI__CASE_STATUS__ACCEPTED,
+					       &n), 0);
+	assert_true(n == 0);
+	wj_txn_abort(t);
+}
+
+static void test_case_limits(void **state)
+{
+	struct fx *f = *state;
+	char longnum[64], longcode[600];
+	wj_err_t err = { 0 };
+	Wuji__Case *c;
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	memset(longnum, '9', 41);
+	longnum[41] = '\0';
+	memset(longcode, 'X', 471);
+	longcode[471] = '\0';
+	t = begin(f, true);
+	c = mk_case(&f->a, longnum, "I", WUJI__CASE_STATUS__RECEIVED, 0);
+	assert_int_equal(wj_store_case_put(t, NULL, c, &err), WJ_EBADREQ);
+	c = mk_case(&f->a, "OK-1", longcode, WUJI__CASE_STATUS__RECEIVED, 0);
+	assert_int_equal(wj_store_case_put(t, NULL, c, &err), WJ_EBADREQ);
+	/* The longest allowed number and code fit LMDB's key limit. */
+	longnum[40] = '\0';
+	longcode[470] = '\0';
+	c = mk_case(&f->a, longnum, longcode, WUJI__CASE_STATUS__ACCEPTED,
+		    20260101);
+	put_case(t, NULL, c);
+	assert_int_equal(wj_store_case_get(t, "", &f->a, &c, &err),
+			 WJ_EBADREQ);
+	commit(t);
+}
+
+static void test_scan_paging(void **state)
+{
+	struct fx *f = *state;
+	wj_case_filter_t flt = { 0 };
+	char all[30][48], last[48];
+	wj_err_t err = { 0 };
+	struct seen s;
+	wj_txn_t *t;
+	int i, total, rounds;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	/* Inserted out of order; odd ones accepted. */
+	for (i = 0; i < 30; i++) {
+		int k = (i * 7) % 30;
+		char num[16];
+
+		snprintf(num, sizeof(num), "P-%03d", k);
+		put_case(t, NULL, mk_case(&f->a, num, "ITEM",
+			 k % 2 ? WUJI__CASE_STATUS__ACCEPTED :
+				 WUJI__CASE_STATUS__RECEIVED,
+			 k % 2 ? 20260301 + k : 0));
+	}
+	commit(t);
+
+	t = begin(f, false);
+	/* Pages of 7 over everything, each continuing after the last. */
+	total = 0;
+	last[0] = '\0';
+	for (rounds = 0; rounds < 10; rounds++) {
+		memset(&s, 0, sizeof(s));
+		s.stop_after = 7;
+		flt.after = total ? last : NULL;
+		i = wj_store_case_scan(t, &flt, &f->a, collect, &s, &err);
+		assert_true(i == 0 || i == 1);
+		for (i = 0; i < s.n; i++)
+			strcpy(all[total + i], s.numbers[i]);
+		total += s.n;
+		if (s.n < 7)
+			break;
+		strcpy(last, s.numbers[s.n - 1]);
+	}
+	assert_int_equal(total, 30);
+	for (i = 0; i < 30; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "P-%03d", i);
+		assert_string_equal(all[i], want);
+	}
+
+	/* The callback's non-zero return comes back. */
+	memset(&s, 0, sizeof(s));
+	s.stop_after = 3;
+	assert_int_equal(wj_store_case_scan(t, NULL, &f->a, collect, &s,
+					    &err), 1);
+	assert_int_equal(s.n, 3);
+
+	/* Paging within a status, after a number that is not in it. */
+	flt.status = WUJI__CASE_STATUS__ACCEPTED;
+	flt.after = "P-010";
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect, &s,
+					    &err), 0);
+	assert_int_equal(s.n, 10);
+	assert_string_equal(s.numbers[0], "P-011");
+	assert_string_equal(s.numbers[9], "P-029");
+	flt.after = "P-011";
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect, &s,
+					    &err), 0);
+	assert_int_equal(s.n, 9);
+	assert_string_equal(s.numbers[0], "P-013");
+
+	/* Paging within an item. */
+	flt.status = 0;
+	flt.item_code = "ITEM";
+	flt.after = "P-027";
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect, &s,
+					    &err), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.numbers[0], "P-028");
+
+	/* The due index is in date order. */
+	assert_int_equal(due_scan(f, t, 20260301 + 7, &s), 0);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.numbers[0], "P-001");
+	assert_string_equal(s.numbers[3], "P-007");
+	wj_txn_abort(t);
+}
+
+/* A visit that writes: the scan must neither skip nor repeat a case when
+ * its callback moves the case it is visiting out of the scanned index. */
+struct mover {
+	wj_txn_t *t;
+	wj_arena_t *a;
+	int n;
+};
+
+static int close_case(Wuji__Case *c, void *ctx)
+{
+	struct mover *m = ctx;
+	Wuji__Case *nc = mk_case(m->a, c->number, c->item_code,
+				 WUJI__CASE_STATUS__APPROVED, 0);
+
+	put_case(m->t, c, nc);
+	m->n++;
+	return m->n > 100 ? -100 : 0;
+}
+
+static void test_scan_with_writes(void **state)
+{
+	struct fx *f = *state;
+	struct mover m = { .a = &f->a };
+	uint64_t n;
+	wj_txn_t *t;
+	int i;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	for (i = 0; i < 20; i++) {
+		char num[16];
+
+		snprintf(num, sizeof(num), "W-%02d", i);
+		put_case(t, NULL, mk_case(&f->a, num, "I",
+			 WUJI__CASE_STATUS__ACCEPTED, 20260301 + i % 3));
+	}
+	m.t = t;
+	assert_int_equal(wj_store_due_scan(t, 20260310, &f->a, close_case, &m,
+					   NULL), 0);
+	assert_int_equal(m.n, 20);
+	assert_int_equal(wj_store_count_status(t, WUJI__CASE_STATUS__APPROVED,
+					       &n), 0);
+	assert_true(n == 20);
+	commit(t);
+}
+
+static Wuji__Event *mk_event(wj_arena_t *a, uint64_t origin, uint64_t seq,
+			     const char *number)
+{
+	Wuji__Event *ev = wj_arena_alloc(a, sizeof(*ev));
+
+	wuji__event__init(ev);
+	ev->origin = origin;
+	ev->seq = seq;
+	ev->hlc = seq << 16;
+	ev->at = 1770000000 + (int64_t)seq;
+	ev->type = WUJI__EVENT_TYPE__EV_SUBMITTED;
+	ev->case_number = wj_arena_strdup(a, number);
+	ev->reason = "because";
+	return ev;
+}
+
+struct log {
+	uint64_t local[32], origin[32], seq[32];
+	int n;
+	int stop_after;
+};
+
+static int collect_log(uint64_t local, uint64_t origin, uint64_t seq,
+		       void *ctx)
+{
+	struct log *l = ctx;
+
+	if (l->n >= 32)
+		return -100;
+	l->local[l->n] = local;
+	l->origin[l->n] = origin;
+	l->seq[l->n] = seq;
+	l->n++;
+	return l->stop_after && l->n >= l->stop_after ? 7 : 0;
+}
+
+static void test_event_idempotent(void **state)
+{
+	struct fx *f = *state;
+	Wuji__Event *ev, *got;
+	wj_store_counts_t cnt;
+	wj_err_t err = { 0 };
+	uint64_t local = 0;
+	struct log l = { 0 };
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	ev = mk_event(&f->a, NODE_B, 5, "E-1");
+	t = begin(f, true);
+	assert_int_equal(wj_store_event_put(t, ev, &local, &err), 0);
+	assert_true(local == 1);
+	commit(t);
+
+	t = begin(f, true);
+	local = 99;
+	assert_int_equal(wj_store_event_put(t, ev, &local, &err), WJ_EEXIST);
+	assert_true(local == 99);
+	/* The refusal leaves the transaction usable. */
+	commit(t);
+
+	t = begin(f, false);
+	assert_true(wj_store_event_exists(t, NODE_B, 5));
+	assert_false(wj_store_event_exists(t, NODE_B, 6));
+	assert_false(wj_store_event_exists(t, NODE_A, 5));
+	assert_int_equal(wj_store_event_get(t, NODE_B, 5, &f->a, &got, &err),
+			 0);
+	assert_true(got->origin == NODE_B && got->seq == 5);
+	assert_string_equal(got->case_number, "E-1");
+	assert_string_equal(got->reason, "because");
+	assert_int_equal(wj_store_event_get(t, NODE_B, 6, &f->a, &got, &err),
+			 WJ_ENOTFOUND);
+	assert_int_equal(wj_store_changelog_scan(t, 0, collect_log, &l, &err),
+			 0);
+	assert_int_equal(l.n, 1);
+	assert_true(l.local[0] == 1 && l.origin[0] == NODE_B &&
+		    l.seq[0] == 5);
+	assert_int_equal(wj_store_counts(t, &cnt), 0);
+	assert_true(cnt.events == 1 && cnt.changelog == 1);
+	wj_txn_abort(t);
+
+	/* An event without an id is refused. */
+	t = begin(f, true);
+	assert_int_equal(wj_store_event_put(t, mk_event(&f->a, 0, 1, "E-2"),
+					    NULL, &err), WJ_EBADREQ);
+	wj_txn_abort(t);
+}
+
+static void test_changelog_order(void **state)
+{
+	struct fx *f = *state;
+	static const uint64_t ids[][2] = {
+		{ NODE_B, 9 }, { NODE_A, 1 }, { NODE_B, 3 }, { NODE_A, 2 },
+		{ 110000000000ULL, 1 }, { NODE_B, 10 },
+	};
+	wj_err_t err = { 0 };
+	struct log l = { 0 };
+	uint64_t local;
+	wj_txn_t *t;
+	int i;
+
+	f->s = open_store(f, NODE_A, 0);
+	/* One transaction per event for the first three, one for the rest:
+	 * the log keeps the order of application either way. */
+	for (i = 0; i < 6; i++) {
+		if (i <= 3)
+			t = begin(f, true);
+		assert_int_equal(wj_store_event_put(t, mk_event(&f->a,
+			ids[i][0], ids[i][1], "L-1"), &local, &err), 0);
+		assert_true(local == (uint64_t)i + 1);
+		if (i < 3 || i == 5)
+			commit(t);
+	}
+	reopen(f, 0);
+
+	t = begin(f, false);
+	assert_int_equal(wj_store_changelog_scan(t, 0, collect_log, &l, &err),
+			 0);
+	assert_int_equal(l.n, 6);
+	for (i = 0; i < 6; i++) {
+		assert_true(l.local[i] == (uint64_t)i + 1);
+		assert_true(l.origin[i] == ids[i][0]);
+		assert_true(l.seq[i] == ids[i][1]);
+	}
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(wj_store_changelog_scan(t, 2, collect_log, &l, &err),
+			 0);
+	assert_int_equal(l.n, 4);
+	assert_true(l.local[0] == 3 && l.seq[0] == 3);
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 2;
+	assert_int_equal(wj_store_changelog_scan(t, 0, collect_log, &l, &err),
+			 7);
+	assert_int_equal(l.n, 2);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(wj_store_changelog_scan(t, 6, collect_log, &l, &err),
+			 0);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(wj_store_changelog_scan(t, UINT64_MAX, collect_log,
+						 &l, &err), 0);
+	assert_int_equal(l.n, 0);
+	wj_txn_abort(t);
+}
+
+static void test_seq_serial_persist(void **state)
+{
+	struct fx *f = *state;
+	wj_err_t err = { 0 };
+	wj_store_meta_t m;
+	uint64_t seq;
+	uint32_t serial;
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+	assert_true(seq == 1);
+	assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+	assert_true(seq == 2);
+	assert_int_equal(wj_store_meta(t, &m), 0);
+	assert_true(m.last_seq == 2);
+	assert_int_equal(wj_store_next_serial(t, 20260213, &serial, &err), 0);
+	assert_int_equal(serial, 1);
+	assert_int_equal(wj_store_next_serial(t, 20260213, &serial, &err), 0);
+	assert_int_equal(serial, 2);
+	assert_int_equal(wj_store_next_serial(t, 20260214, &serial, &err), 0);
+	assert_int_equal(serial, 1);
+	commit(t);
+
+	/* An aborted transaction allocates nothing. */
+	t = begin(f, true);
+	assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+	assert_true(seq == 3);
+	assert_int_equal(wj_store_next_serial(t, 20260213, &serial, &err), 0);
+	wj_txn_abort(t);
+
+	reopen(f, 0);
+	t = begin(f, true);
+	assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+	assert_true(seq == 3);
+	assert_int_equal(wj_store_next_serial(t, 20260213, &serial, &err), 0);
+	assert_int_equal(serial, 3);
+	assert_int_equal(wj_store_next_serial(t, 20260214, &serial, &err), 0);
+	assert_int_equal(serial, 2);
+	commit(t);
+	t = begin(f, false);
+	assert_int_equal(wj_store_meta(t, &m), 0);
+	assert_true(m.last_seq == 3);
+	wj_txn_abort(t);
+}
+
+static int collect_item(Wuji__CatalogItem *it, void *ctx)
+{
+	struct seen *s = ctx;
+
+	if (s->n >= 64)
+		return -100;
+	snprintf(s->numbers[s->n++], sizeof(s->numbers[0]), "%s", it->code);
+	return 0;
+}
+
+static int collect_year(Wuji__CalendarYear *y, void *ctx)
+{
+	Wuji__CalendarYear **out = ctx;
+	int i;
+
+	for (i = 0; i < 4 && out[i]; i++)
+		;
+	if (i == 4)
+		return -100;
+	out[i] = y;
+	return 0;
+}
+
+static void test_catalog_calendar(void **state)
+{
+	struct fx *f = *state;
+	static const char *codes[] = { "11440300MB2C92605J3440113004000",
+				       "000105001000", "Z-LAST", "A" };
+	Wuji__CatalogItem it, *got;
+	Wuji__CatalogTask task, *tasks[1] = { &task };
+	Wuji__CalendarYear y1, y2, *years[4] = { 0 };
+	int32_t hol[] = { 20260101, 20260216, 20260217 }, work[] = { 20260214 };
+	wj_err_t err = { 0 };
+	struct seen s = { 0 };
+	wj_txn_t *t;
+	int i;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	for (i = 0; i < 4; i++) {
+		wuji__catalog_item__init(&it);
+		wuji__catalog_task__init(&task);
+		it.code = (char *)codes[i];
+		it.name = "办理营业执照";
+		it.kind = WUJI__ITEM_KIND__ITEM_PROMISED;
+		it.promised_days = 5 + i;
+		task.department = "市场监督管理局";
+		task.level = WUJI__LEVEL__COUNTY;
+		it.n_tasks = 1;
+		it.tasks = tasks;
+		assert_int_equal(wj_store_catalog_put(t, &it, &err), 0);
+	}
+	it.code = "";
+	assert_int_equal(wj_store_catalog_put(t, &it, &err), WJ_EBADREQ);
+	wuji__calendar_year__init(&y1);
+	y1.year = 2026;
+	y1.n_holidays = 3;
+	y1.holidays = hol;
+	y1.n_workdays = 1;
+	y1.workdays = work;
+	wuji__calendar_year__init(&y2);
+	y2.year = 2025;
+	assert_int_equal(wj_store_calendar_put(t, &y1, &err), 0);
+	assert_int_equal(wj_store_calendar_put(t, &y2, &err), 0);
+	commit(t);
+
+	reopen(f, 0);
+	t = begin(f, false);
+	assert_int_equal(wj_store_catalog_get(t, codes[0], &f->a, &got, &err),
+			 0);
+	assert_string_equal(got->code, codes[0]);
+	assert_string_equal(got->name, "办理营业执照");
+	assert_int_equal(got->promised_days, 5);
+	assert_int_equal(got->n_tasks, 1);
+	assert_string_equal(got->tasks[0]->department, "市场监督管理局");
+	assert_int_equal(got->tasks[0]->level, WUJI__LEVEL__COUNTY);
+	assert_int_equal(wj_store_catalog_get(t, "NOPE", &f->a, &got, &err),
+			 WJ_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "NOPE"));
+	assert_int_equal(wj_store_catalog_scan(t, &f->a, collect_item, &s,
+					       &err), 0);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.numbers[0], "000105001000");
+	assert_string_equal(s.numbers[1], "11440300MB2C92605J3440113004000");
+	assert_string_equal(s.numbers[2], "A");
+	assert_string_equal(s.numbers[3], "Z-LAST");
+
+	assert_int_equal(wj_store_calendar_scan(t, &f->a, collect_year, years,
+						&err), 0);
+	assert_non_null(years[0]);
+	assert_non_null(years[1]);
+	assert_null(years[2]);
+	assert_int_equal(years[0]->year, 2025);
+	assert_int_equal(years[1]->year, 2026);
+	assert_int_equal(years[1]->n_holidays, 3);
+	assert_int_equal(years[1]->holidays[1], 20260216);
+	assert_int_equal(years[1]->n_workdays, 1);
+	assert_int_equal(years[1]->workdays[0], 20260214);
+	{
+		wj_store_counts_t cnt;
+
+		assert_int_equal(wj_store_counts(t, &cnt), 0);
+		assert_true(cnt.catalog == 4 && cnt.calendar_years == 2);
+		assert_true(cnt.cases == 0 && cnt.events == 0);
+	}
+	wj_txn_abort(t);
+}
+
+/* A case with a payload of about `size` bytes. */
+static Wuji__Case *big_case(wj_arena_t *a, const char *number, size_t size)
+{
+	Wuji__Case *c = mk_case(a, number, "BIG", WUJI__CASE_STATUS__RECEIVED,
+				0);
+	char *p = wj_arena_alloc(a, size + 1);
+
+	memset(p, 'x', size);
+	c->item_name = p;
+	return c;
+}
+
+#define TINY_MAP (64 * 1024)
+#define SMALL_MAP (128 * 1024)
+
+static void test_map_full(void **state)
+{
+	struct fx *f = *state;
+	wj_err_t err = { 0 };
+	Wuji__Case *c;
+	wj_store_meta_t m;
+	int i, rc = 0, committed = 0;
+	char num[16];
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, SMALL_MAP);
+	t = begin(f, false);
+	assert_int_equal(wj_store_meta(t, &m), 0);
+	wj_txn_abort(t);
+	assert_true(m.map_size >= SMALL_MAP && m.map_size < 4 * SMALL_MAP);
+
+	/* One 1000-byte case per commit until the map is full. */
+	for (i = 0; i < 200; i++) {
+		snprintf(num, sizeof(num), "F-%03d", i);
+		t = begin(f, true);
+		rc = wj_store_case_put(t, NULL, big_case(&f->a, num, 1000),
+				       &err);
+		if (rc) {
+			wj_err_t cerr = { 0 };
+
+			assert_int_equal(rc, WJ_EFULL);
+			/* A commit after the failure refuses too. */
+			assert_int_equal(wj_txn_commit(t, &cerr), WJ_EFULL);
+			break;
+		}
+		rc = wj_txn_commit(t, &err);
+		if (rc) {
+			assert_int_equal(rc, WJ_EFULL);
+			break;
+		}
+		committed++;
+		wj_arena_reset(&f->a);
+	}
+	assert_int_equal(rc, WJ_EFULL);
+	assert_true(committed > 3);
+	assert_non_null(strstr(err.msg, "map_size_mb"));
+	assert_non_null(strstr(err.msg, f->dir));
+
+	/* Still usable: reads work, and the failed case is not there. */
+	t = begin(f, false);
+	snprintf(num, sizeof(num), "F-%03d", committed);
+	assert_int_equal(wj_store_case_get(t, num, &f->a, &c, &err),
+			 WJ_ENOTFOUND);
+	wj_txn_abort(t);
+
+	/* After a reopen every committed case is intact. */
+	reopen(f, SMALL_MAP);
+	t = begin(f, false);
+	for (i = 0; i < committed; i++) {
+		snprintf(num, sizeof(num), "F-%03d", i);
+		assert_int_equal(wj_store_case_get(t, num, &f->a, &c, &err), 0);
+		assert_int_equal(strlen(c->item_name), 1000);
+	}
+	wj_txn_abort(t);
+
+	/* A larger map lets the store grow again. */
+	reopen(f, 4 * SMALL_MAP);
+	t = begin(f, true);
+	snprintf(num, sizeof(num), "F-%03d", committed);
+	put_case(t, NULL, big_case(&f->a, num, 2000));
+	commit(t);
+}
+
+static void test_nested_full(void **state)
+{
+	struct fx *f = *state;
+	wj_txn_t *t, *child;
+	wj_err_t err = { 0 };
+	Wuji__Case *c;
+	uint64_t seq;
+
+	f->s = open_store(f, NODE_A, TINY_MAP);
+	t = begin(f, true);
+	put_case(t, NULL, mk_case(&f->a, "S-1", "I",
+				  WUJI__CASE_STATUS__RECEIVED, 0));
+	assert_int_equal(wj_txn_begin_nested(t, &child, &err), 0);
+	assert_int_equal(wj_store_next_seq(child, &seq, &err), 0);
+	/* Larger than the whole map. */
+	assert_int_equal(wj_store_case_put(child, NULL,
+		big_case(&f->a, "S-BIG", 2 * TINY_MAP), &err), WJ_EFULL);
+	assert_non_null(strstr(err.msg, "map_size_mb"));
+	/* Committing the failed child refuses and frees it; the parent goes
+	 * on. */
+	assert_int_equal(wj_txn_commit(child, &err), WJ_EFULL);
+	put_case(t, NULL, mk_case(&f->a, "S-2", "I",
+				  WUJI__CASE_STATUS__RECEIVED, 0));
+	commit(t);
+
+	reopen(f, TINY_MAP);
+	t = begin(f, false);
+	assert_int_equal(wj_store_case_get(t, "S-1", &f->a, &c, &err), 0);
+	assert_int_equal(wj_store_case_get(t, "S-2", &f->a, &c, &err), 0);
+	assert_int_equal(wj_store_case_get(t, "S-BIG", &f->a, &c, &err),
+			 WJ_ENOTFOUND);
+	wj_txn_abort(t);
+	t = begin(f, true);
+	assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+	assert_true(seq == 1);
+	wj_txn_abort(t);
+}
+
+static void test_nested_abort(void **state)
+{
+	struct fx *f = *state;
+	wj_txn_t *t, *child;
+	wj_err_t err = { 0 };
+	Wuji__Case *c;
+	uint64_t seq;
+	struct seen s;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	put_case(t, NULL, mk_case(&f->a, "K-1", "I",
+				  WUJI__CASE_STATUS__RECEIVED, 0));
+	assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+	assert_true(seq == 1);
+
+	/* Aborted child: none of its writes, indexes included. */
+	assert_int_equal(wj_txn_begin_nested(t, &child, &err), 0);
+	put_case(child, NULL, mk_case(&f->a, "K-2", "I",
+				      WUJI__CASE_STATUS__ACCEPTED, 20260401));
+	assert_int_equal(wj_store_next_seq(child, &seq, &err), 0);
+	assert_true(seq == 2);
+	assert_int_equal(wj_store_event_put(child, mk_event(&f->a, NODE_A, 2,
+				"K-2"), NULL, &err), 0);
+	wj_txn_abort(child);
+	assert_int_equal(wj_store_case_get(t, "K-2", &f->a, &c, &err),
+			 WJ_ENOTFOUND);
+	assert_int_equal(due_scan(f, t, 99991231, &s), 0);
+	assert_int_equal(s.n, 0);
+
+	/* Committed child: its writes join the parent's. */
+	assert_int_equal(wj_txn_begin_nested(t, &child, &err), 0);
+	assert_int_equal(wj_store_next_seq(child, &seq, &err), 0);
+	assert_true(seq == 2);
+	put_case(child, NULL, mk_case(&f->a, "K-3", "I",
+				      WUJI__CASE_STATUS__RECEIVED, 0));
+	commit(child);
+	commit(t);
+
+	reopen(f, 0);
+	t = begin(f, false);
+	assert_int_equal(wj_store_case_get(t, "K-1", &f->a, &c, &err), 0);
+	assert_int_equal(wj_store_case_get(t, "K-2", &f->a, &c, &err),
+			 WJ_ENOTFOUND);
+	assert_int_equal(wj_store_case_get(t, "K-3", &f->a, &c, &err), 0);
+	assert_false(wj_store_event_exists(t, NODE_A, 2));
+	{
+		wj_store_meta_t m;
+
+		assert_int_equal(wj_store_meta(t, &m), 0);
+		assert_true(m.last_seq == 2);
+	}
+	wj_txn_abort(t);
+
+	/* Aborting a parent with a live child frees both. */
+	t = begin(f, true);
+	assert_int_equal(wj_txn_begin_nested(t, &child, &err), 0);
+	put_case(child, NULL, mk_case(&f->a, "K-4", "I",
+				      WUJI__CASE_STATUS__RECEIVED, 0));
+	wj_txn_abort(t);
+}
+
+struct problems {
+	char text[16][768];
+	int n;
+};
+
+static void on_problem(const char *p, void *ctx)
+{
+	struct problems *pr = ctx;
+
+	if (pr->n < 16)
+		snprintf(pr->text[pr->n], sizeof(pr->text[0]), "%s", p);
+	pr->n++;
+}
+
+static bool mentions(const struct problems *pr, const char *a,
+		     const char *b)
+{
+	int i;
+
+	for (i = 0; i < pr->n && i < 16; i++)
+		if (strstr(pr->text[i], a) && (!b || strstr(pr->text[i], b)))
+			return true;
+	return false;
+}
+
+static void test_verify(void **state)
+{
+	struct fx *f = *state;
+	struct problems pr = { 0 };
+	wj_err_t err = { 0 };
+	Wuji__Case *c1;
+	uint64_t local, seq;
+	wj_txn_t *t;
+	int i;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	for (i = 0; i < 5; i++) {
+		char num[16];
+
+		snprintf(num, sizeof(num), "V-%d", i);
+		put_case(t, NULL, mk_case(&f->a, num, "ITEM",
+			 i % 2 ? WUJI__CASE_STATUS__ACCEPTED :
+				 WUJI__CASE_STATUS__RECEIVED,
+			 i % 2 ? 20260501 : 0));
+		assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+		assert_int_equal(wj_store_event_put(t, mk_event(&f->a, NODE_A,
+					seq, num), &local, &err), 0);
+	}
+	c1 = mk_case(&f->a, "V-1", "ITEM", WUJI__CASE_STATUS__ACCEPTED,
+		     20260501);
+	put_case(t, c1, mk_case(&f->a, "V-1", "ITEM",
+				WUJI__CASE_STATUS__APPROVED, 20260501));
+	commit(t);
+
+	t = begin(f, false);
+	assert_int_equal(wj_store_verify(t, &f->a, on_problem, &pr, &err), 0);
+	wj_txn_abort(t);
+	if (pr.n)
+		fail_msg("clean store: %s", pr.text[0]);
+
+	/* Plant: an event of this node beyond last_seq (the API stores what
+	 * it is given); then, behind the store's back, V-0 deleted with its
+	 * index entries left, V-2 undecodable, V-3's due entry dropped and a
+	 * change-log entry naming no event. */
+	t = begin(f, true);
+	assert_int_equal(wj_store_event_put(t, mk_event(&f->a, NODE_A, 77,
+				"V-4"), NULL, &err), 0);
+	commit(t);
+	wj_store_close(f->s);
+	f->s = NULL;
+	{
+		MDB_env *env;
+		MDB_txn *txn;
+		unsigned char junk[] = { 0xff, 0xff, 0xff };
+		unsigned char due[] = { 20260501 >> 24, (20260501 >> 16) & 0xff,
+					(20260501 >> 8) & 0xff, 20260501 & 0xff,
+					'V', '-', '3' };
+		unsigned char lk[8] = { 0, 0, 0, 0, 0, 0, 0, 99 };
+		unsigned char lv[16] = { 0, 0, 0, 0x66, 0x93, 0x2e, 0x12, 0x34,
+					 0, 0, 0, 0, 0, 0, 0, 42 };
+		MDB_val k = { 3, "V-0" }, v = { 3, junk };
+
+		raw_open(f, &env, &txn);
+		assert_int_equal(mdb_del(txn, raw_dbi(txn, "cases"), &k, NULL),
+				 0);
+		k.mv_data = "V-2";
+		assert_int_equal(mdb_put(txn, raw_dbi(txn, "cases"), &k, &v,
+					 0), 0);
+		k.mv_size = sizeof(due);
+		k.mv_data = due;
+		assert_int_equal(mdb_del(txn, raw_dbi(txn, "idx_due"), &k,
+					 NULL), 0);
+		k.mv_size = 8;
+		k.mv_data = lk;
+		v.mv_size = 16;
+		v.mv_data = lv;
+		assert_int_equal(mdb_put(txn, raw_dbi(txn, "changelog"), &k,
+					 &v, 0), 0);
+		raw_close(env, txn);
+	}
+	f->s = open_store(f, NODE_A, 0);
+	memset(&pr, 0, sizeof(pr));
+	t = begin(f, false);
+	assert_int_equal(wj_store_verify(t, &f->a, on_problem, &pr, &err), 0);
+	wj_txn_abort(t);
+	assert_true(mentions(&pr, "V-0", "status index"));
+	assert_true(mentions(&pr, "V-0", "item index"));
+	assert_true(mentions(&pr, "V-2", "does not decode"));
+	assert_true(mentions(&pr, "V-3", "due index"));
+	assert_true(mentions(&pr, "change-log entry 99", "not stored"));
+	assert_true(mentions(&pr, "change-log entry 99", "log_seq"));
+	assert_true(mentions(&pr, "seq 77", "last_seq"));
+	assert_true(mentions(&pr, "events", "change log"));
+	assert_int_equal(pr.n, 8);
+
+	/* Reading the damaged case says what to do. */
+	t = begin(f, false);
+	assert_int_equal(wj_store_case_get(t, "V-2", &f->a, &c1, &err),
+			 WJ_EINTERNAL);
+	assert_non_null(strstr(err.msg, "verify"));
+	{
+		struct seen s = { 0 };
+
+		/* A listing skips the stale entry of V-0 and stops at V-2. */
+		assert_int_equal(scan_status(f, t, WUJI__CASE_STATUS__RECEIVED,
+					     &s), WJ_EINTERNAL);
+	}
+	wj_txn_abort(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_reopen, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_read_only_missing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_schema_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_other_node_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_case_indexes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_case_limits, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_scan_paging, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_scan_with_writes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_event_idempotent, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_changelog_order, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_seq_serial_persist, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_catalog_calendar, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_map_full, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_nested_full, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_nested_abort, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
