@@ -1,1 +1,182 @@
-/* placeholder: being written */
+/* wuji-node: the daemon every service center runs.
+ *
+ * main() only wires things together: configuration (file, then flags), the
+ * store and service, the control socket, signals, and systemd's readiness
+ * notification.  Everything that decides anything lives in the core and
+ * the service. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "control.h"
+#include "core/config.h"
+#include "core/division.h"
+#include "core/names.h"
+#include "log.h"
+#include "service.h"
+#include "wj_build.h"
+
+#if WJ_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: wuji-node [--config FILE] [--id CODE] [--data DIR] [--control ENDPOINT]\n"
+		"                 [--log-level error|warn|info|debug]\n"
+		"       wuji-node -V | --help\n"
+		"\n"
+		"Runs one wuji node: stores this service center's cases and serves node-ctl.\n"
+		"Flags override the config file (reference: deploy/wuji.conf).\n"
+		"  -c, --config FILE     configuration file (YAML)\n"
+		"  -i, --id CODE         the node's 12-digit administrative division code\n"
+		"  -d, --data DIR        data directory (LMDB store)\n"
+		"  -C, --control EP      control endpoint, e.g. ipc:///run/wuji/control\n"
+		"  -l, --log-level L     error, warn, info or debug\n"
+		"  -V, --version         print the version and exit\n");
+}
+
+struct daemon {
+	uv_loop_t *loop;
+	uv_signal_t sigterm, sigint;
+	wj_control_t *control;
+	int signal_count;
+};
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+	if (d->signal_count++ > 0)
+		return;
+	/* Batches run to completion inside one loop iteration, so every
+	 * request already read has been committed and answered by now. */
+	wj_info("received %s: finishing and stopping", strsignal(signum));
+	wj_control_stop(d->control);
+	d->control = NULL;
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"id", required_argument, NULL, 'i'},
+		{"data", required_argument, NULL, 'd'},
+		{"control", required_argument, NULL, 'C'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *config_path = NULL, *id = NULL, *data = NULL, *control = NULL,
+		   *level = NULL;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "c:i:d:C:l:Vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': config_path = optarg; break;
+		case 'i': id = optarg; break;
+		case 'd': data = optarg; break;
+		case 'C': control = optarg; break;
+		case 'l': level = optarg; break;
+		case 'V': printf("wuji-node %s\n", WJ_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "wuji-node: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	wj_config_t cfg;
+	wj_config_defaults(&cfg);
+	wj_err_t err = {0};
+	if (config_path && wj_config_load(&cfg, config_path, &err) != 0) {
+		fprintf(stderr, "wuji-node: %s\n", err.msg);
+		return 2;
+	}
+	if (id && wj_division_parse(id, &cfg.id, &err) != 0) {
+		fprintf(stderr, "wuji-node: --id: %s\n", err.msg);
+		return 2;
+	}
+	if (data)
+		snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", data);
+	if (control)
+		snprintf(cfg.control, sizeof(cfg.control), "%s", control);
+	if (level)
+		snprintf(cfg.log_level, sizeof(cfg.log_level), "%s", level);
+	enum wj_log_level ll;
+	if (wj_log_parse_level(cfg.log_level, &ll) != 0) {
+		fprintf(stderr, "wuji-node: unknown log level \"%s\": use error, warn, info "
+			"or debug\n", cfg.log_level);
+		return 2;
+	}
+	wj_log_set_level(ll);
+	if (cfg.id == 0) {
+		fprintf(stderr, "wuji-node: no node id: set id in the config file or pass "
+			"--id CODE (the 12-digit division code of this service center)\n");
+		return 2;
+	}
+	if (!wj_division_valid(cfg.id)) {
+		fprintf(stderr, "wuji-node: %012llu is not a valid division code\n",
+			(unsigned long long)cfg.id);
+		return 2;
+	}
+	if (cfg.data_dir[0] == '\0' || cfg.control[0] == '\0') {
+		fprintf(stderr, "wuji-node: data_dir and control must not be empty\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	char code[13];
+	wj_division_format(cfg.id, code);
+	wj_service_opts_t so = {
+		.node = cfg.id,
+		.data_dir = cfg.data_dir,
+		.map_size = cfg.map_size_mb << 20,
+		.yellow_days = cfg.yellow_days,
+		/* Until links to other nodes are configured, this node is the
+		 * whole tree and decides every task itself. */
+		.standalone = cfg.parent[0] == '\0' && cfg.listen[0] == '\0',
+	};
+	wj_service_t *svc;
+	if (wj_service_open(&so, &svc, &err) != 0) {
+		wj_error("cannot open the store: %s", err.msg);
+		return 1;
+	}
+	wj_service_set_started(svc, (int64_t)time(NULL));
+
+	struct daemon d = {.loop = uv_default_loop()};
+	if (wj_control_start(d.loop, cfg.control, svc, cfg.batch_max, &d.control, &err) != 0) {
+		wj_error("%s", err.msg);
+		wj_service_close(svc);
+		return 1;
+	}
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_init(d.loop, &d.sigint);
+	d.sigterm.data = d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, on_signal, SIGINT);
+
+	wj_info("node %s (%s) ready: control %s, data %s", code,
+		wj_level_name(wj_division_level(cfg.id)), cfg.control, cfg.data_dir);
+#if WJ_HAVE_SYSTEMD
+	sd_notify(0, "READY=1");
+#endif
+	uv_run(d.loop, UV_RUN_DEFAULT);
+#if WJ_HAVE_SYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
+	wj_service_close(svc);
+	uv_loop_close(d.loop);
+	wj_info("node %s stopped", code);
+	return 0;
+}

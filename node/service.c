@@ -1,1 +1,770 @@
-/* placeholder: being written */
+/* Control requests against the store: the node's request handling with no
+ * sockets and no clock.
+ *
+ * Group commit.  wj_service_batch() runs every request of a batch in one
+ * LMDB write transaction, each write in a nested transaction of its own so
+ * that a request that fails half-way (map full) leaves no trace while the
+ * others stand.  The parent commits once, which is one fsync for the whole
+ * batch, and only then are replies produced: a client that hears "done"
+ * can count on it surviving kill -9 or a power cut.
+ *
+ * Reads inside a batch see the batch's earlier writes.  If the commit then
+ * fails, every reply of the batch becomes that error, reads included, so a
+ * client is never shown a case that was not stored. */
+#include "service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/calendar.h"
+#include "core/case.h"
+#include "core/catalog.h"
+#include "core/date.h"
+#include "core/division.h"
+#include "core/hlc.h"
+#include "core/names.h"
+#include "log.h"
+#include "storage/store.h"
+#include "wj_build.h"
+
+#define LIST_LIMIT_DEFAULT 1000
+#define LIST_LIMIT_MAX 10000
+#define CATALOG_LOAD_MAX 10000
+
+struct wj_service {
+	wj_store_t *store;
+	wj_calendar_t *cal;
+	wj_hlc_t hlc;
+	uint64_t node;
+	uint32_t yellow_days;
+	bool standalone;
+	int64_t started_at;
+	char data_dir[1024];
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static int reply_error(Wuji__Reply *rep, const wj_err_t *err, wj_arena_t *a)
+{
+	int code = err->code ? err->code : WJ_EINTERNAL;
+	/* The store's own codes that have no protobuf twin are reported as
+	 * what they mean to a client. */
+	if (code == WJ_EEXIST)
+		code = WJ_EINVAL;
+	if (code == WJ_ESCHEMA || code == WJ_EIO)
+		code = WJ_EINTERNAL;
+	rep->code = (Wuji__ErrorCode)(-code);
+	rep->error = wj_arena_strdup(a, err->msg[0] ? err->msg : wj_err_name(code));
+	if (err->n_allowed) {
+		rep->allowed = wj_arena_alloc(a, err->n_allowed * sizeof(char *));
+		for (size_t i = 0; i < err->n_allowed; i++)
+			rep->allowed[i] = (char *)err->allowed[i];
+		rep->n_allowed = err->n_allowed;
+	}
+	return code;
+}
+
+static int load_calendar(wj_service_t *s, wj_txn_t *t, wj_arena_t *a,
+			 wj_err_t *err);
+
+static int year_into_calendar(Wuji__CalendarYear *y, void *ctx)
+{
+	wj_calendar_t *cal = ctx;
+	wj_err_t err = {0};
+	/* A year stored by this node was validated when it was loaded; if it
+	 * no longer validates the weekday rule stands in for it. */
+	if (wj_calendar_set_year(cal, y, &err) != 0)
+		wj_warn("calendar: stored year %d ignored: %s", y->year, err.msg);
+	return 0;
+}
+
+static int load_calendar(wj_service_t *s, wj_txn_t *t, wj_arena_t *a,
+			 wj_err_t *err)
+{
+	wj_calendar_t *cal = wj_calendar_new();
+	int rc = wj_store_calendar_scan(t, a, year_into_calendar, cal, err);
+	if (rc != 0) {
+		wj_calendar_free(cal);
+		return rc;
+	}
+	wj_calendar_free(s->cal);
+	s->cal = cal;
+	return 0;
+}
+
+static wj_case_ctx_t case_ctx(wj_service_t *s, int64_t now_ms, wj_arena_t *a)
+{
+	return (wj_case_ctx_t){
+		.self = s->node,
+		.now = now_ms / 1000,
+		.cal = s->cal,
+		.standalone = s->standalone,
+		.arena = a,
+	};
+}
+
+static void fill_warning(wj_service_t *s, Wuji__Case *c, int64_t now_ms)
+{
+	wj_case_warning(c, wj_date_from_unix(now_ms / 1000), s->cal,
+			s->yellow_days);
+}
+
+/* The last date on which an accepted case can have a warning today: due
+ * dates up to `yellow_days` working days ahead. */
+static wj_date_t warning_horizon(wj_service_t *s, int64_t now_ms)
+{
+	return wj_calendar_add_workdays(s->cal, wj_date_from_unix(now_ms / 1000),
+					s->yellow_days);
+}
+
+static int check_text(const char *what, const char *v, size_t max, wj_err_t *err)
+{
+	if (v == NULL || v[0] == '\0')
+		return wj_err_set(err, WJ_EBADREQ, "%s is missing", what);
+	if (strlen(v) > max)
+		return wj_err_set(err, WJ_EBADREQ, "%s is longer than %zu bytes", what, max);
+	return 0;
+}
+
+/* Stores a new event and the case it produced.  seq and hlc are assigned
+ * here, in the transaction that stores them, so a seq is never reused. */
+static int commit_event(wj_service_t *s, wj_txn_t *t, Wuji__Event *ev,
+			const Wuji__Case *old, Wuji__Case *c, int64_t now_ms,
+			const wj_case_ctx_t *ctx, wj_err_t *err)
+{
+	uint64_t seq;
+	int rc = wj_store_next_seq(t, &seq, err);
+	if (rc != 0)
+		return rc;
+	ev->seq = seq;
+	ev->hlc = wj_hlc_tick(&s->hlc, (uint64_t)now_ms);
+	rc = wj_case_apply(ctx, c, ev, err);
+	if (rc != 0)
+		return rc;
+	rc = wj_store_event_put(t, ev, NULL, err);
+	if (rc != 0)
+		return rc;
+	return wj_store_case_put(t, old, c, err);
+}
+
+/* ----------------------------------------------------------- handlers */
+
+static int do_status(wj_service_t *s, wj_txn_t *t, int64_t now_ms,
+		     Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err);
+
+static int count_warning(Wuji__Case *c, void *ctx);
+
+struct warn_count {
+	wj_service_t *s;
+	int64_t now_ms;
+	uint64_t yellow, red;
+};
+
+static int count_warning(Wuji__Case *c, void *ctx)
+{
+	struct warn_count *w = ctx;
+	fill_warning(w->s, c, w->now_ms);
+	if (c->warning == WUJI__WARNING__YELLOW)
+		w->yellow++;
+	else if (c->warning == WUJI__WARNING__RED)
+		w->red++;
+	return 0;
+}
+
+static int do_status(wj_service_t *s, wj_txn_t *t, int64_t now_ms,
+		     Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
+{
+	Wuji__NodeStatus *st = wj_arena_alloc(a, sizeof(*st));
+	wuji__node_status__init(st);
+	wj_store_meta_t meta;
+	wj_store_counts_t counts;
+	int rc = wj_store_meta(t, &meta);
+	if (rc == 0)
+		rc = wj_store_counts(t, &counts);
+	if (rc != 0)
+		return wj_err_set(err, rc, "cannot read the store's counters");
+	st->node = s->node;
+	st->level = wj_division_level(s->node);
+	st->version = WJ_VERSION;
+	st->started_at = s->started_at;
+	st->now = now_ms / 1000;
+	st->cases = counts.cases;
+	st->events = counts.events;
+	st->last_seq = meta.last_seq;
+	st->catalog_items = (uint32_t)counts.catalog;
+	st->map_size = meta.map_size;
+	st->map_used = meta.map_used;
+	st->data_dir = s->data_dir;
+	st->schema_version = meta.schema;
+	static const Wuji__CaseStatus open[] = {
+		WUJI__CASE_STATUS__RECEIVED, WUJI__CASE_STATUS__CORRECTION,
+		WUJI__CASE_STATUS__ACCEPTED, WUJI__CASE_STATUS__PAUSED,
+	};
+	for (size_t i = 0; i < sizeof(open) / sizeof(open[0]); i++) {
+		uint64_t n = 0;
+		wj_store_count_status(t, open[i], &n);
+		st->open_cases += n;
+	}
+	struct warn_count w = {.s = s, .now_ms = now_ms};
+	rc = wj_store_due_scan(t, warning_horizon(s, now_ms), a, count_warning, &w, err);
+	if (rc != 0)
+		return rc;
+	st->yellow = w.yellow;
+	st->red = w.red;
+	for (int y = 1970; y <= 9999; y++) {
+		/* Bounded walk over the years the calendar knows; cheap enough
+		 * for a status call and keeps the calendar's API small. */
+		if (wj_calendar_has_year(s->cal, y)) {
+			int32_t *slot = wj_arena_push(a, &st->calendar_years,
+						      &st->n_calendar_years,
+						      sizeof(int32_t));
+			*slot = y;
+		}
+	}
+	rep->result_case = WUJI__REPLY__RESULT_STATUS;
+	rep->status = st;
+	return 0;
+}
+
+static int do_submit(wj_service_t *s, wj_txn_t *t, const Wuji__SubmitRequest *req,
+		     int64_t now_ms, Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
+{
+	int rc = check_text("item code (--item)", req->item_code, WJ_TEXT_MAX, err);
+	if (rc != 0)
+		return rc;
+	Wuji__CatalogItem *item;
+	rc = wj_store_catalog_get(t, req->item_code, a, &item, err);
+	if (rc == WJ_ENOTFOUND)
+		return wj_err_set(err, WJ_EINVAL,
+				  "unknown item code \"%s\": this node's catalog has no such "
+				  "item (see node-ctl catalog list)", req->item_code);
+	if (rc != 0)
+		return rc;
+
+	wj_case_ctx_t ctx = case_ctx(s, now_ms, a);
+	wj_date_t today = wj_date_from_unix(ctx.now);
+	uint32_t serial;
+	rc = wj_store_next_serial(t, today, &serial, err);
+	if (rc != 0)
+		return rc;
+	char number[WJ_CASE_NUMBER_MAX + 1];
+	rc = wj_case_number_format(number, sizeof(number), s->node, today, serial);
+	if (rc != 0)
+		return wj_err_set(err, WJ_EINTERNAL, "cannot format a case number");
+
+	Wuji__Event *ev = wj_arena_alloc(a, sizeof(*ev));
+	wuji__event__init(ev);
+	rc = wj_case_submit(&ctx, item, req, number, ev, err);
+	if (rc != 0)
+		return rc;
+	Wuji__Case *c = wj_arena_alloc(a, sizeof(*c));
+	wuji__case__init(c);
+	rc = commit_event(s, t, ev, NULL, c, now_ms, &ctx, err);
+	if (rc != 0)
+		return rc;
+	rep->result_case = WUJI__REPLY__RESULT_NUMBER;
+	rep->number = c->number;
+	return 0;
+}
+
+static int do_command(wj_service_t *s, wj_txn_t *t, const Wuji__Command *cmd,
+		      int64_t now_ms, Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
+{
+	int rc = check_text("case number", cmd->number, WJ_CASE_NUMBER_MAX, err);
+	if (rc != 0)
+		return rc;
+	if (cmd->type == WUJI__EVENT_TYPE__EV_SUBMITTED || cmd->type == 0 ||
+	    wj_event_verb(cmd->type)[0] == '?')
+		return wj_err_set(err, WJ_EBADREQ,
+				  "command type %d is not a step of a case", (int)cmd->type);
+	Wuji__Case *c;
+	rc = wj_store_case_get(t, cmd->number, a, &c, err);
+	if (rc == WJ_ENOTFOUND)
+		return wj_err_set(err, WJ_ENOTFOUND,
+				  "no case %s on this node: check the number (node-ctl list)",
+				  cmd->number);
+	if (rc != 0)
+		return rc;
+	wj_case_ctx_t ctx = case_ctx(s, now_ms, a);
+	Wuji__Event *ev = wj_arena_alloc(a, sizeof(*ev));
+	wuji__event__init(ev);
+	rc = wj_case_command(&ctx, c, cmd, ev, err);
+	if (rc != 0)
+		return rc;
+	/* The store needs the old index keys (status, due date); apply
+	 * replaces fields rather than writing into the old strings, so a
+	 * shallow copy keeps them. */
+	Wuji__Case old = *c;
+	rc = commit_event(s, t, ev, &old, c, now_ms, &ctx, err);
+	if (rc != 0)
+		return rc;
+	fill_warning(s, c, now_ms);
+	rep->result_case = WUJI__REPLY__RESULT_CASE;
+	rep->case_ = c;
+	return 0;
+}
+
+static int do_show(wj_service_t *s, wj_txn_t *t, const Wuji__ShowRequest *req,
+		   int64_t now_ms, Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
+{
+	int rc = check_text("case number", req->number, WJ_CASE_NUMBER_MAX, err);
+	if (rc != 0)
+		return rc;
+	Wuji__Case *c;
+	rc = wj_store_case_get(t, req->number, a, &c, err);
+	if (rc == WJ_ENOTFOUND)
+		return wj_err_set(err, WJ_ENOTFOUND,
+				  "no case %s on this node: check the number (node-ctl list)",
+				  req->number);
+	if (rc != 0)
+		return rc;
+	fill_warning(s, c, now_ms);
+	rep->result_case = WUJI__REPLY__RESULT_CASE;
+	rep->case_ = c;
+	return 0;
+}
+
+struct list_ctx {
+	wj_service_t *s;
+	int64_t now_ms;
+	wj_arena_t *a;
+	Wuji__CaseList *out;
+	Wuji__Warning warning;  /* 0 = any, else exact */
+	bool any_warning;       /* warnings: yellow or red */
+	uint32_t limit;
+};
+
+static int list_visit(Wuji__Case *c, void *ctx)
+{
+	struct list_ctx *l = ctx;
+	fill_warning(l->s, c, l->now_ms);
+	if (l->warning && c->warning != l->warning)
+		return 0;
+	if (l->any_warning && c->warning == WUJI__WARNING__WARNING_NONE)
+		return 0;
+	if (l->out->n_cases >= l->limit) {
+		/* One more than the page: tell the client where to go on. */
+		l->out->next = l->out->cases[l->out->n_cases - 1]->number;
+		return 1;
+	}
+	Wuji__Case **slot = wj_arena_push(l->a, &l->out->cases, &l->out->n_cases,
+					  sizeof(Wuji__Case *));
+	*slot = c;
+	return 0;
+}
+
+static int do_list(wj_service_t *s, wj_txn_t *t, const Wuji__ListRequest *req,
+		   int64_t now_ms, Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
+{
+	if (req->status != 0 && wj_status_name(req->status)[0] == '?')
+		return wj_err_set(err, WJ_EBADREQ, "unknown status %d", (int)req->status);
+	if (req->warning != 0 && wj_warning_name(req->warning)[0] == '?')
+		return wj_err_set(err, WJ_EBADREQ, "unknown warning %d", (int)req->warning);
+	if (req->item_code && strlen(req->item_code) > WJ_TEXT_MAX)
+		return wj_err_set(err, WJ_EBADREQ, "item code too long");
+	if (req->after && strlen(req->after) > WJ_CASE_NUMBER_MAX)
+		return wj_err_set(err, WJ_EBADREQ, "'after' is not a case number");
+	Wuji__CaseList *out = wj_arena_alloc(a, sizeof(*out));
+	wuji__case_list__init(out);
+	struct list_ctx l = {
+		.s = s, .now_ms = now_ms, .a = a, .out = out,
+		.warning = req->warning,
+		.limit = req->limit == 0 ? LIST_LIMIT_DEFAULT
+			 : req->limit > LIST_LIMIT_MAX ? LIST_LIMIT_MAX : req->limit,
+	};
+	int rc;
+	if (req->warning != 0 && req->status == 0 &&
+	    (req->item_code == NULL || req->item_code[0] == '\0') &&
+	    (req->after == NULL || req->after[0] == '\0')) {
+		/* Only accepted cases near or past their due date can carry a
+		 * warning: the due index holds exactly those. */
+		rc = wj_store_due_scan(t, warning_horizon(s, now_ms), a, list_visit, &l, err);
+	} else {
+		wj_case_filter_t f = {
+			.status = req->status,
+			.item_code = req->item_code && req->item_code[0] ? req->item_code : NULL,
+			.after = req->after && req->after[0] ? req->after : NULL,
+		};
+		rc = wj_store_case_scan(t, &f, a, list_visit, &l, err);
+	}
+	if (rc < 0)
+		return rc;
+	rep->result_case = WUJI__REPLY__RESULT_LIST;
+	rep->list = out;
+	return 0;
+}
+
+static int do_warnings(wj_service_t *s, wj_txn_t *t, const Wuji__WarningsRequest *req,
+		       int64_t now_ms, Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
+{
+	Wuji__CaseList *out = wj_arena_alloc(a, sizeof(*out));
+	wuji__case_list__init(out);
+	struct list_ctx l = {
+		.s = s, .now_ms = now_ms, .a = a, .out = out, .any_warning = true,
+		.limit = req->limit == 0 ? LIST_LIMIT_DEFAULT
+			 : req->limit > LIST_LIMIT_MAX ? LIST_LIMIT_MAX : req->limit,
+	};
+	int rc = wj_store_due_scan(t, warning_horizon(s, now_ms), a, list_visit, &l, err);
+	if (rc < 0)
+		return rc;
+	rep->result_case = WUJI__REPLY__RESULT_LIST;
+	rep->list = out;
+	return 0;
+}
+
+/* A catalog load is all or nothing: every item is validated before any is
+ * stored, so a bad file never leaves the catalog half-replaced. */
+static int do_catalog_load(wj_service_t *s, wj_txn_t *t, const Wuji__CatalogLoadRequest *req,
+			   Wuji__Reply *rep, wj_err_t *err)
+{
+	const Wuji__Catalog *cat = req->catalog;
+	if (cat == NULL || cat->n_items == 0)
+		return wj_err_set(err, WJ_EBADREQ, "the catalog to load has no items");
+	if (cat->n_items > CATALOG_LOAD_MAX)
+		return wj_err_set(err, WJ_EBADREQ, "a catalog load holds at most %d items, got %zu",
+				  CATALOG_LOAD_MAX, cat->n_items);
+	for (size_t i = 0; i < cat->n_items; i++) {
+		wj_err_t e = {0};
+		if (wj_catalog_item_validate(cat->items[i], &e) != 0)
+			return wj_err_set(err, WJ_EINVAL, "catalog item %zu (%s): %s", i + 1,
+					  cat->items[i]->code ? cat->items[i]->code : "?", e.msg);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(cat->items[i]->code, cat->items[j]->code) == 0)
+				return wj_err_set(err, WJ_EINVAL,
+						  "catalog item code %s appears twice",
+						  cat->items[i]->code);
+	}
+	for (size_t i = 0; i < cat->n_items; i++) {
+		int rc = wj_store_catalog_put(t, cat->items[i], err);
+		if (rc != 0)
+			return rc;
+	}
+	rep->result_case = WUJI__REPLY__RESULT_LOADED;
+	rep->loaded = (uint32_t)cat->n_items;
+	return 0;
+}
+
+static int item_visit(Wuji__CatalogItem *item, void *ctx)
+{
+	void **p = ctx;
+	Wuji__Catalog *cat = p[0];
+	wj_arena_t *a = p[1];
+	Wuji__CatalogItem **slot = wj_arena_push(a, &cat->items, &cat->n_items,
+						 sizeof(Wuji__CatalogItem *));
+	*slot = item;
+	return 0;
+}
+
+static int do_catalog_read(wj_service_t *s, wj_txn_t *t, const char *code,
+			   Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
+{
+	Wuji__Catalog *cat = wj_arena_alloc(a, sizeof(*cat));
+	wuji__catalog__init(cat);
+	int rc;
+	if (code) {
+		rc = check_text("item code", code, WJ_TEXT_MAX, err);
+		if (rc != 0)
+			return rc;
+		Wuji__CatalogItem *item;
+		rc = wj_store_catalog_get(t, code, a, &item, err);
+		if (rc == WJ_ENOTFOUND)
+			return wj_err_set(err, WJ_ENOTFOUND,
+					  "no item %s in this node's catalog (see node-ctl catalog list)",
+					  code);
+		if (rc != 0)
+			return rc;
+		void *p[2] = {cat, a};
+		item_visit(item, p);
+	} else {
+		void *p[2] = {cat, a};
+		rc = wj_store_catalog_scan(t, a, item_visit, p, err);
+		if (rc < 0)
+			return rc;
+	}
+	rep->result_case = WUJI__REPLY__RESULT_CATALOG;
+	rep->catalog = cat;
+	return 0;
+}
+
+static int do_calendar_load(wj_service_t *s, wj_txn_t *t, const Wuji__CalendarLoadRequest *req,
+			    Wuji__Reply *rep, bool *reload, wj_err_t *err)
+{
+	const Wuji__Calendar *cal = req->calendar;
+	if (cal == NULL || cal->n_years == 0)
+		return wj_err_set(err, WJ_EBADREQ, "the calendar to load has no years");
+	if (cal->n_years > 100)
+		return wj_err_set(err, WJ_EBADREQ, "a calendar load holds at most 100 years");
+	wj_calendar_t *scratch = wj_calendar_new();
+	int rc = 0;
+	for (size_t i = 0; i < cal->n_years && rc == 0; i++) {
+		wj_err_t e = {0};
+		if (wj_calendar_set_year(scratch, cal->years[i], &e) != 0)
+			rc = wj_err_set(err, WJ_EINVAL, "calendar year %d: %s",
+					cal->years[i]->year, e.msg);
+	}
+	wj_calendar_free(scratch);
+	for (size_t i = 0; i < cal->n_years && rc == 0; i++)
+		rc = wj_store_calendar_put(t, cal->years[i], err);
+	if (rc != 0)
+		return rc;
+	*reload = true;
+	rep->result_case = WUJI__REPLY__RESULT_LOADED;
+	rep->loaded = (uint32_t)cal->n_years;
+	return 0;
+}
+
+static int year_visit(Wuji__CalendarYear *y, void *ctx)
+{
+	void **p = ctx;
+	Wuji__Calendar *cal = p[0];
+	wj_arena_t *a = p[1];
+	int32_t want = *(int32_t *)p[2];
+	if (want != 0 && y->year != want)
+		return 0;
+	Wuji__CalendarYear **slot = wj_arena_push(a, &cal->years, &cal->n_years,
+						  sizeof(Wuji__CalendarYear *));
+	*slot = y;
+	return 0;
+}
+
+static int do_calendar_show(wj_service_t *s, wj_txn_t *t, const Wuji__CalendarShowRequest *req,
+			    Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
+{
+	Wuji__Calendar *cal = wj_arena_alloc(a, sizeof(*cal));
+	wuji__calendar__init(cal);
+	int32_t want = req->year;
+	void *p[3] = {cal, a, &want};
+	int rc = wj_store_calendar_scan(t, a, year_visit, p, err);
+	if (rc < 0)
+		return rc;
+	if (want != 0 && cal->n_years == 0)
+		return wj_err_set(err, WJ_ENOTFOUND,
+				  "no calendar for %d on this node: load one with node-ctl "
+				  "calendar load FILE (until then weekends are the only days off)",
+				  want);
+	rep->result_case = WUJI__REPLY__RESULT_CALENDAR;
+	rep->calendar = cal;
+	return 0;
+}
+
+static void verify_problem(const char *problem, void *ctx)
+{
+	void **p = ctx;
+	Wuji__VerifyReport *r = p[0];
+	wj_arena_t *a = p[1];
+	if (r->n_problems >= 1000)
+		return;
+	char **slot = wj_arena_push(a, &r->problems, &r->n_problems, sizeof(char *));
+	*slot = wj_arena_strdup(a, problem);
+}
+
+static int do_verify(wj_service_t *s, wj_txn_t *t, Wuji__Reply *rep, wj_arena_t *a,
+		     wj_err_t *err)
+{
+	Wuji__VerifyReport *r = wj_arena_alloc(a, sizeof(*r));
+	wuji__verify_report__init(r);
+	void *p[2] = {r, a};
+	int rc = wj_store_verify(t, a, verify_problem, p, err);
+	if (rc != 0)
+		return rc;
+	wj_store_counts_t counts;
+	if (wj_store_counts(t, &counts) == 0) {
+		r->cases = counts.cases;
+		r->events = counts.events;
+	}
+	rep->result_case = WUJI__REPLY__RESULT_VERIFY;
+	rep->verify = r;
+	return 0;
+}
+
+static bool is_write(const Wuji__Request *req)
+{
+	switch (req->op_case) {
+	case WUJI__REQUEST__OP_SUBMIT:
+	case WUJI__REQUEST__OP_COMMAND:
+	case WUJI__REQUEST__OP_CATALOG_LOAD:
+	case WUJI__REQUEST__OP_CALENDAR_LOAD:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int dispatch(wj_service_t *s, wj_txn_t *t, const Wuji__Request *req, int64_t now_ms,
+		    Wuji__Reply *rep, wj_arena_t *a, bool *reload_cal, wj_err_t *err)
+{
+	switch (req->op_case) {
+	case WUJI__REQUEST__OP_STATUS:
+		return do_status(s, t, now_ms, rep, a, err);
+	case WUJI__REQUEST__OP_SUBMIT:
+		return do_submit(s, t, req->submit, now_ms, rep, a, err);
+	case WUJI__REQUEST__OP_COMMAND:
+		return do_command(s, t, req->command, now_ms, rep, a, err);
+	case WUJI__REQUEST__OP_SHOW:
+		return do_show(s, t, req->show, now_ms, rep, a, err);
+	case WUJI__REQUEST__OP_LIST:
+		return do_list(s, t, req->list, now_ms, rep, a, err);
+	case WUJI__REQUEST__OP_WARNINGS:
+		return do_warnings(s, t, req->warnings, now_ms, rep, a, err);
+	case WUJI__REQUEST__OP_CATALOG_LOAD:
+		return do_catalog_load(s, t, req->catalog_load, rep, err);
+	case WUJI__REQUEST__OP_CATALOG_LIST:
+		return do_catalog_read(s, t, NULL, rep, a, err);
+	case WUJI__REQUEST__OP_CATALOG_SHOW:
+		return do_catalog_read(s, t, req->catalog_show->code, rep, a, err);
+	case WUJI__REQUEST__OP_CALENDAR_LOAD:
+		return do_calendar_load(s, t, req->calendar_load, rep, reload_cal, err);
+	case WUJI__REQUEST__OP_CALENDAR_SHOW:
+		return do_calendar_show(s, t, req->calendar_show, rep, a, err);
+	case WUJI__REQUEST__OP_VERIFY:
+		return do_verify(s, t, rep, a, err);
+	default:
+		return wj_err_set(err, WJ_EBADREQ,
+				  "the request names no operation this node knows "
+				  "(is node-ctl newer than wuji-node?)");
+	}
+}
+
+/* ---------------------------------------------------------- the batch */
+
+int wj_service_open(const wj_service_opts_t *o, wj_service_t **out, wj_err_t *err)
+{
+	wj_service_t *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return wj_err_set(err, WJ_EINTERNAL, "out of memory");
+	s->node = o->node;
+	s->yellow_days = o->yellow_days;
+	s->standalone = o->standalone;
+	snprintf(s->data_dir, sizeof(s->data_dir), "%s", o->data_dir);
+	s->cal = wj_calendar_new();
+	wj_store_opts_t so = {.node = o->node, .map_size = o->map_size};
+	int rc = wj_store_open(o->data_dir, &so, &s->store, err);
+	if (rc != 0)
+		goto fail;
+	wj_txn_t *t;
+	rc = wj_txn_begin(s->store, false, &t, err);
+	if (rc != 0)
+		goto fail;
+	wj_arena_t a;
+	wj_arena_init(&a, 64 << 10);
+	rc = load_calendar(s, t, &a, err);
+	wj_txn_abort(t);
+	wj_arena_free(&a);
+	if (rc != 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	if (s->store)
+		wj_store_close(s->store);
+	wj_calendar_free(s->cal);
+	free(s);
+	return rc;
+}
+
+void wj_service_close(wj_service_t *s)
+{
+	if (s == NULL)
+		return;
+	wj_store_close(s->store);
+	wj_calendar_free(s->cal);
+	free(s);
+}
+
+void wj_service_set_started(wj_service_t *s, int64_t t)
+{
+	s->started_at = t;
+}
+
+static void pack_reply(wj_service_req_t *r, Wuji__Reply *rep, wj_arena_t *a)
+{
+	size_t len = wuji__reply__get_packed_size(rep);
+	r->reply = wj_arena_alloc(a, len ? len : 1);
+	r->reply_len = wuji__reply__pack(rep, r->reply);
+}
+
+int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t now_ms,
+		     wj_arena_t *a)
+{
+	Wuji__Reply **replies = wj_arena_alloc(a, n * sizeof(*replies));
+	bool *decoded = wj_arena_alloc(a, n * sizeof(bool));
+	bool reload_cal = false;
+	wj_err_t txn_err = {0};
+	wj_txn_t *t = NULL;
+	int rc = wj_txn_begin(s->store, true, &t, &txn_err);
+
+	for (size_t i = 0; i < n; i++) {
+		Wuji__Reply *rep = replies[i] = wj_arena_alloc(a, sizeof(*rep));
+		wuji__reply__init(rep);
+		wj_err_t err = {0};
+		if (reqs[i].len > WJ_REQUEST_MAX) {
+			wj_err_set(&err, WJ_EBADREQ, "request of %zu bytes is larger than the "
+				   "limit of %u bytes", reqs[i].len, WJ_REQUEST_MAX);
+			reply_error(rep, &err, a);
+			continue;
+		}
+		Wuji__Request *req = wuji__request__unpack(&a->pb, reqs[i].len, reqs[i].data);
+		if (req == NULL) {
+			wj_err_set(&err, WJ_EBADREQ,
+				   "request of %zu bytes does not decode as a wuji.Request: "
+				   "is the client speaking the wuji control protocol?",
+				   reqs[i].len);
+			reply_error(rep, &err, a);
+			continue;
+		}
+		rep->id = req->id;
+		decoded[i] = true;
+		if (rc != 0) {
+			reply_error(rep, &txn_err, a);
+			continue;
+		}
+		if (!is_write(req)) {
+			if (dispatch(s, t, req, now_ms, rep, a, &reload_cal, &err) != 0)
+				reply_error(rep, &err, a);
+			continue;
+		}
+		wj_txn_t *nested;
+		int nrc = wj_txn_begin_nested(t, &nested, &err);
+		if (nrc == 0) {
+			nrc = dispatch(s, nested, req, now_ms, rep, a, &reload_cal, &err);
+			if (nrc == 0)
+				nrc = wj_txn_commit(nested, &err);
+			else
+				wj_txn_abort(nested);
+		}
+		if (nrc != 0) {
+			/* The reply may hold a half-built result: start it over. */
+			wuji__reply__init(rep);
+			rep->id = req->id;
+			reply_error(rep, &err, a);
+		}
+	}
+
+	if (rc == 0) {
+		rc = wj_txn_commit(t, &txn_err);
+		if (rc != 0) {
+			wj_error("store: group commit of %zu requests failed: %s", n, txn_err.msg);
+			for (size_t i = 0; i < n; i++) {
+				if (!decoded[i])
+					continue;
+				uint64_t id = replies[i]->id;
+				wuji__reply__init(replies[i]);
+				replies[i]->id = id;
+				reply_error(replies[i], &txn_err, a);
+			}
+		}
+	}
+	if (rc == 0 && reload_cal) {
+		wj_txn_t *rt;
+		wj_err_t e = {0};
+		if (wj_txn_begin(s->store, false, &rt, &e) == 0) {
+			if (load_calendar(s, rt, a, &e) != 0)
+				wj_error("calendar: reload after load failed: %s", e.msg);
+			wj_txn_abort(rt);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		pack_reply(&reqs[i], replies[i], a);
+	return rc;
+}

@@ -32,6 +32,8 @@ typedef struct wj_service_opts {
 int wj_service_open(const wj_service_opts_t *o, wj_service_t **out,
 		    wj_err_t *err);
 void wj_service_close(wj_service_t *s);
+/* Records when the daemon started, for status replies. */
+void wj_service_set_started(wj_service_t *s, int64_t unix_seconds);
 
 typedef struct wj_service_req {
 	const uint8_t *data;   /* packed wuji.Request (in) */
@@ -40,10 +42,10 @@ typedef struct wj_service_req {
 	size_t reply_len;
 } wj_service_req_t;
 
-/* Handles n requests at time `now` (Unix seconds) in one transaction.
+/* Handles n requests at time now_ms (Unix milliseconds: the HLC needs
+ * them) in one transaction.
  * Always produces a reply for each, even for garbage input.  Returns 0, or
  * a negative code when the commit failed (every write was then answered
  * with that error). */
 int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n,
 		     int64_t now_ms, wj_arena_t *a);
-/* now_ms: Unix milliseconds (the HLC needs milliseconds). */

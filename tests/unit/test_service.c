@@ -1,0 +1,339 @@
+/* Service tests: control requests against a real store in a temp dir,
+ * without sockets.  They check what the control API promises: group
+ * commit answers every request of a batch, a refused request changes
+ * nothing, garbage gets an error reply, and a full store fails the whole
+ * batch with a clear error and no partial writes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/date.h"
+#include "service.h"
+
+#define NODE 330106000000ULL
+/* 2026-02-13 10:00 +08:00 */
+#define T_0213 (1770948000LL * 1000)
+
+struct fixture {
+	char dir[64];
+	wj_service_t *svc;
+	wj_arena_t arena;
+	uint64_t next_id;
+};
+
+static int setup_map(void **state, uint64_t map_size)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/wj-test-service-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	wj_service_opts_t o = {
+		.node = NODE, .data_dir = f->dir, .map_size = map_size,
+		.yellow_days = 1, .standalone = true,
+	};
+	wj_err_t err = {0};
+	assert_int_equal(wj_service_open(&o, &f->svc, &err), 0);
+	wj_arena_init(&f->arena, 1 << 16);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_map(state, 0);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	wj_service_close(f->svc);
+	wj_arena_free(&f->arena);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* Runs the requests as one batch and returns the decoded replies. */
+static Wuji__Reply **run(struct fixture *f, int64_t now_ms, Wuji__Request **reqs, size_t n)
+{
+	wj_service_req_t *r = wj_arena_alloc(&f->arena, n * sizeof(*r));
+	for (size_t i = 0; i < n; i++) {
+		reqs[i]->id = ++f->next_id;
+		size_t len = wuji__request__get_packed_size(reqs[i]);
+		uint8_t *buf = wj_arena_alloc(&f->arena, len + 1);
+		r[i].data = buf;
+		r[i].len = wuji__request__pack(reqs[i], buf);
+	}
+	wj_service_batch(f->svc, r, n, now_ms, &f->arena);
+	Wuji__Reply **out = wj_arena_alloc(&f->arena, n * sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		out[i] = wuji__reply__unpack(&f->arena.pb, r[i].reply_len, r[i].reply);
+		assert_non_null(out[i]);
+		assert_int_equal(out[i]->id, reqs[i]->id);
+	}
+	return out;
+}
+
+static Wuji__Reply *run1(struct fixture *f, int64_t now_ms, Wuji__Request *req)
+{
+	return run(f, now_ms, &req, 1)[0];
+}
+
+static Wuji__Request *new_req(struct fixture *f)
+{
+	Wuji__Request *r = wj_arena_alloc(&f->arena, sizeof(*r));
+	wuji__request__init(r);
+	return r;
+}
+
+static Wuji__CatalogItem *item(struct fixture *f, const char *code, int promised,
+			       const char *const *mats, size_t n_mats)
+{
+	wj_arena_t *a = &f->arena;
+	Wuji__CatalogItem *it = wj_arena_alloc(a, sizeof(*it));
+	wuji__catalog_item__init(it);
+	it->code = wj_arena_strdup(a, code);
+	it->name = wj_arena_strdup(a, "个体工商户设立登记");
+	it->kind = WUJI__ITEM_KIND__ITEM_PROMISED;
+	it->promised_days = (uint32_t)promised;
+	it->statutory_days = 15;
+	Wuji__CatalogTask **t = wj_arena_push(a, &it->tasks, &it->n_tasks, sizeof(*t));
+	*t = wj_arena_alloc(a, sizeof(**t));
+	wuji__catalog_task__init(*t);
+	(*t)->department = wj_arena_strdup(a, "县市场监督管理局");
+	(*t)->level = WUJI__LEVEL__COUNTY;
+	for (size_t i = 0; i < n_mats; i++) {
+		Wuji__CatalogMaterial **m = wj_arena_push(a, &it->materials, &it->n_materials,
+							  sizeof(*m));
+		*m = wj_arena_alloc(a, sizeof(**m));
+		wuji__catalog_material__init(*m);
+		(*m)->name = wj_arena_strdup(a, mats[i]);
+		(*m)->required = true;
+	}
+	return it;
+}
+
+static void load_catalog(struct fixture *f)
+{
+	static const char *const mats[] = {"居民身份证", "经营场所证明"};
+	Wuji__Request *r = new_req(f);
+	Wuji__CatalogLoadRequest *cl = wj_arena_alloc(&f->arena, sizeof(*cl));
+	wuji__catalog_load_request__init(cl);
+	cl->catalog = wj_arena_alloc(&f->arena, sizeof(*cl->catalog));
+	wuji__catalog__init(cl->catalog);
+	Wuji__CatalogItem **slot = wj_arena_push(&f->arena, &cl->catalog->items,
+						 &cl->catalog->n_items, sizeof(*slot));
+	*slot = item(f, "XK-001", 5, mats, 2);
+	r->op_case = WUJI__REQUEST__OP_CATALOG_LOAD;
+	r->catalog_load = cl;
+	Wuji__Reply *rep = run1(f, T_0213, r);
+	assert_int_equal(rep->code, WUJI__ERROR_CODE__OK);
+	assert_int_equal(rep->loaded, 1);
+}
+
+static Wuji__Request *submit_req(struct fixture *f, const char *item_code, const char *name,
+				 bool all_materials)
+{
+	Wuji__Request *r = new_req(f);
+	Wuji__SubmitRequest *s = wj_arena_alloc(&f->arena, sizeof(*s));
+	wuji__submit_request__init(s);
+	s->item_code = wj_arena_strdup(&f->arena, item_code);
+	s->applicant = wj_arena_alloc(&f->arena, sizeof(*s->applicant));
+	wuji__applicant__init(s->applicant);
+	s->applicant->name = wj_arena_strdup(&f->arena, name);
+	if (all_materials) {
+		static char *mats[] = {"居民身份证", "经营场所证明"};
+		s->materials = mats;
+		s->n_materials = 2;
+	}
+	r->op_case = WUJI__REQUEST__OP_SUBMIT;
+	r->submit = s;
+	return r;
+}
+
+static Wuji__Request *command_req(struct fixture *f, Wuji__EventType type, const char *number)
+{
+	Wuji__Request *r = new_req(f);
+	Wuji__Command *c = wj_arena_alloc(&f->arena, sizeof(*c));
+	wuji__command__init(c);
+	c->type = type;
+	c->number = wj_arena_strdup(&f->arena, number);
+	r->op_case = WUJI__REQUEST__OP_COMMAND;
+	r->command = c;
+	return r;
+}
+
+static Wuji__Request *show_req(struct fixture *f, const char *number)
+{
+	Wuji__Request *r = new_req(f);
+	Wuji__ShowRequest *s = wj_arena_alloc(&f->arena, sizeof(*s));
+	wuji__show_request__init(s);
+	s->number = wj_arena_strdup(&f->arena, number);
+	r->op_case = WUJI__REQUEST__OP_SHOW;
+	r->show = s;
+	return r;
+}
+
+static void test_group_commit_answers_every_request(void **state)
+{
+	struct fixture *f = *state;
+	load_catalog(f);
+	enum { N = 50 };
+	Wuji__Request *reqs[N];
+	for (int i = 0; i < N; i++)
+		reqs[i] = submit_req(f, "XK-001", "张三", true);
+	Wuji__Reply **reps = run(f, T_0213, reqs, N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(reps[i]->code, WUJI__ERROR_CODE__OK);
+		assert_int_equal(reps[i]->result_case, WUJI__REPLY__RESULT_NUMBER);
+		char want[64];
+		snprintf(want, sizeof(want), "330106000000-20260213-%06d", i + 1);
+		assert_string_equal(reps[i]->number, want);
+	}
+	/* Each is stored: show finds it with its history. */
+	Wuji__Reply *rep = run1(f, T_0213, show_req(f, "330106000000-20260213-000050"));
+	assert_int_equal(rep->code, WUJI__ERROR_CODE__OK);
+	assert_int_equal(rep->case_->status, WUJI__CASE_STATUS__RECEIVED);
+	assert_int_equal(rep->case_->n_history, 1);
+}
+
+static void test_lifecycle_and_due_date(void **state)
+{
+	struct fixture *f = *state;
+	load_catalog(f);
+	/* No calendar loaded yet: only weekends are off, so 5 working days
+	 * after Friday 13 Feb is Friday 20 Feb. */
+	Wuji__Reply *rep = run1(f, T_0213, submit_req(f, "XK-001", "李四", true));
+	assert_int_equal(rep->code, 0);
+	char *number = rep->number;
+	rep = run1(f, T_0213, command_req(f, WUJI__EVENT_TYPE__EV_ACCEPTED, number));
+	assert_int_equal(rep->code, 0);
+	assert_int_equal(rep->case_->status, WUJI__CASE_STATUS__ACCEPTED);
+	assert_int_equal(rep->case_->promised_due, 20260220);
+
+	Wuji__Request *d = command_req(f, WUJI__EVENT_TYPE__EV_DECIDED, number);
+	d->command->approve = true;
+	rep = run1(f, T_0213, d);
+	assert_int_equal(rep->code, 0);
+	assert_int_equal(rep->case_->status, WUJI__CASE_STATUS__APPROVED);
+	rep = run1(f, T_0213, command_req(f, WUJI__EVENT_TYPE__EV_DELIVERED, number));
+	assert_int_equal(rep->code, 0);
+	assert_int_equal(rep->case_->status, WUJI__CASE_STATUS__DELIVERED);
+	assert_int_equal(rep->case_->n_history, 4);
+}
+
+static void test_refusal_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	load_catalog(f);
+	Wuji__Reply *rep = run1(f, T_0213, submit_req(f, "XK-001", "王五", true));
+	char *number = rep->number;
+	Wuji__Reply *before = run1(f, T_0213, show_req(f, number));
+	size_t len = wuji__case__get_packed_size(before->case_);
+	uint8_t *b1 = wj_arena_alloc(&f->arena, len);
+	wuji__case__pack(before->case_, b1);
+
+	rep = run1(f, T_0213, command_req(f, WUJI__EVENT_TYPE__EV_DELIVERED, number));
+	assert_int_equal(rep->code, WUJI__ERROR_CODE__E_NOT_ALLOWED);
+	assert_non_null(strstr(rep->error, "received"));
+	assert_true(rep->n_allowed > 0);
+
+	Wuji__Reply *after = run1(f, T_0213, show_req(f, number));
+	assert_int_equal(wuji__case__get_packed_size(after->case_), len);
+	uint8_t *b2 = wj_arena_alloc(&f->arena, len);
+	wuji__case__pack(after->case_, b2);
+	assert_memory_equal(b1, b2, len);
+}
+
+static void test_unknown_item_and_case(void **state)
+{
+	struct fixture *f = *state;
+	load_catalog(f);
+	Wuji__Reply *rep = run1(f, T_0213, submit_req(f, "NO-SUCH", "赵六", true));
+	assert_int_equal(rep->code, WUJI__ERROR_CODE__E_INVALID);
+	assert_non_null(strstr(rep->error, "NO-SUCH"));
+	rep = run1(f, T_0213, show_req(f, "330106000000-20260213-999999"));
+	assert_int_equal(rep->code, WUJI__ERROR_CODE__E_NOT_FOUND);
+	rep = run1(f, T_0213, command_req(f, WUJI__EVENT_TYPE__EV_ACCEPTED, ""));
+	assert_int_equal(rep->code, WUJI__ERROR_CODE__E_BAD_REQUEST);
+	rep = run1(f, T_0213, command_req(f, (Wuji__EventType)77, "x"));
+	assert_int_equal(rep->code, WUJI__ERROR_CODE__E_BAD_REQUEST);
+}
+
+static void test_garbage_gets_error_reply(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x01, 0x02};
+	static const uint8_t truncated[] = {0x5a, 0x10, 0x0a, 0x05, 'X'};
+	wj_service_req_t r[3] = {
+		{.data = garbage, .len = sizeof(garbage)},
+		{.data = truncated, .len = sizeof(truncated)},
+		{.data = (const uint8_t *)"", .len = 0},
+	};
+	wj_service_batch(f->svc, r, 3, T_0213, &f->arena);
+	for (int i = 0; i < 3; i++) {
+		Wuji__Reply *rep = wuji__reply__unpack(&f->arena.pb, r[i].reply_len, r[i].reply);
+		assert_non_null(rep);
+		assert_int_equal(rep->code, WUJI__ERROR_CODE__E_BAD_REQUEST);
+		assert_true(strlen(rep->error) > 10);
+	}
+}
+
+/* A store too small for the batch: the batch fails as a whole, every
+ * reply says so, and the store still holds exactly what was committed
+ * before. */
+static int setup_tiny(void **state)
+{
+	return setup_map(state, 256 << 10);
+}
+
+static void test_store_full_fails_batch_cleanly(void **state)
+{
+	struct fixture *f = *state;
+	load_catalog(f);
+	Wuji__Reply *rep = run1(f, T_0213, submit_req(f, "XK-001", "first", true));
+	assert_int_equal(rep->code, 0);
+	char first[64];
+	snprintf(first, sizeof(first), "%s", rep->number);
+	int full = 0;
+	for (int round = 0; round < 200 && !full; round++) {
+		enum { N = 64 };
+		Wuji__Request *reqs[N];
+		for (int i = 0; i < N; i++)
+			reqs[i] = submit_req(f, "XK-001", "一个很长的申请人名字用来填满存储空间", true);
+		Wuji__Reply **reps = run(f, T_0213, reqs, N);
+		for (int i = 0; i < N; i++) {
+			if (reps[i]->code == WUJI__ERROR_CODE__E_STORE_FULL) {
+				assert_non_null(strstr(reps[i]->error, "map"));
+				full = 1;
+			} else {
+				assert_int_equal(reps[i]->code, 0);
+			}
+		}
+		wj_arena_reset(&f->arena);
+	}
+	assert_true(full);
+	/* Still serving, and what was committed is intact. */
+	rep = run1(f, T_0213, show_req(f, first));
+	assert_int_equal(rep->code, 0);
+	assert_string_equal(rep->case_->applicant->name, "first");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_group_commit_answers_every_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifecycle_and_due_date, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusal_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_item_and_case, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_gets_error_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_full_fails_batch_cleanly, setup_tiny, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
