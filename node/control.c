@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "log.h"
@@ -35,6 +36,7 @@ struct wj_control {
 	bool *multipart;
 	wj_service_req_t *reqs;
 	uint64_t batches, requests;
+	char ipc_path[1024];   /* socket file to remove at stop, "" for tcp */
 };
 
 static int64_t wall_ms(void)
@@ -195,9 +197,12 @@ int wj_control_start(uv_loop_t *loop, const char *endpoint, wj_service_t *svc,
 				"config or pass --control)", endpoint, zmq_strerror(errno));
 		goto fail;
 	}
-	if (strncmp(endpoint, "ipc://", 6) == 0 && chmod(endpoint + 6, 0660) != 0)
-		wj_warn("control: cannot set mode 0660 on %s: %s", endpoint + 6,
-			strerror(errno));
+	if (strncmp(endpoint, "ipc://", 6) == 0) {
+		snprintf(c->ipc_path, sizeof(c->ipc_path), "%s", endpoint + 6);
+		if (chmod(c->ipc_path, 0660) != 0)
+			wj_warn("control: cannot set mode 0660 on %s: %s", c->ipc_path,
+				strerror(errno));
+	}
 
 	int fd;
 	size_t fd_size = sizeof(fd);
@@ -233,6 +238,10 @@ void wj_control_stop(wj_control_t *c)
 	uv_idle_stop(&c->idle);
 	zmq_close(c->sock);
 	zmq_ctx_term(c->zctx);
+	/* A socket file left behind would make node-ctl try to connect to a
+	 * node that is gone. */
+	if (c->ipc_path[0])
+		unlink(c->ipc_path);
 	uv_close((uv_handle_t *)&c->poll, on_close);
 	uv_close((uv_handle_t *)&c->idle, on_close);
 }
