@@ -1,0 +1,689 @@
+"""Shared helpers for the wuji integration tests.
+
+The tests are black-box: they start real wuji-node processes on temporary
+data directories and ipc sockets and drive them with node-ctl, as a clerk or
+an operator would.  This module owns everything the test files share:
+locating the binaries, starting and stopping daemons (by PID only), running
+node-ctl, writing catalog and calendar files, a working-day calendar written
+independently of the C one (so due dates are checked against a second
+implementation), and a few lines of protobuf wire encoding for raw-socket
+tests.
+
+Run a test file alone with `python3 tests/integration/test_x.py`; without the
+WJ_* variables meson sets, the binaries are looked up in build/ (or in
+$WJ_BUILD_DIR) under the source root.  WJ_KEEP=1 keeps the temporary
+directories (daemon logs included) for a post-mortem.
+"""
+
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_ROOT = os.environ.get('WJ_SOURCE_ROOT') or \
+    os.path.dirname(os.path.dirname(HERE))
+BUILD_DIR = os.environ.get('WJ_BUILD_DIR') or os.path.join(SOURCE_ROOT, 'build')
+NODE = os.environ.get('WJ_NODE') or os.path.join(BUILD_DIR, 'node', 'wuji-node')
+CTL = os.environ.get('WJ_CTL') or os.path.join(BUILD_DIR, 'tools', 'node-ctl')
+SAMPLES = os.environ.get('WJ_SAMPLES') or \
+    os.path.join(SOURCE_ROOT, 'deploy', 'samples')
+KEEP = os.environ.get('WJ_KEEP') == '1'
+
+# Node codes of one branch of the tree (Hangzhou, Xihu district).
+PROVINCE = '330000000000'
+CITY = '330100000000'
+COUNTY = '330106000000'
+TOWNSHIP = '330106001000'
+VILLAGE = '330106001201'
+
+STATUSES = ('received', 'correction', 'accepted', 'paused', 'approved',
+            'denied', 'delivered', 'rejected', 'withdrawn', 'archived')
+WARNINGS = ('none', 'yellow', 'red')
+TASK_STATUSES = ('waiting', 'pending', 'approved', 'denied', 'cancelled')
+LEVELS = ('province', 'city', 'county', 'township', 'village')
+EVENTS = ('submitted', 'accepted', 'correction', 'supplied', 'rejected',
+          'paused', 'resumed', 'extended', 'decided', 'delivered',
+          'withdrawn', 'archived')
+
+# Exit codes of node-ctl.
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+CTL_TIMEOUT = 30      # seconds for one node-ctl run, far above any normal run
+READY_TIMEOUT = 10.0  # seconds for a daemon to answer `status`
+STOP_TIMEOUT = 5.0    # seconds between SIGTERM and SIGKILL
+
+CASE_NUMBER_RE = re.compile(r'^(\d{12})-(\d{8})-(\d+)$')
+DATE_RE = re.compile(r'^\d{4}-\d{2}-\d{2}$')
+
+
+def check_binaries():
+    """Fails early, with the paths tried, when a binary is missing."""
+    for p in (NODE, CTL):
+        if not os.access(p, os.X_OK):
+            sys.stderr.write('wjtest: %s is not an executable; build it, or '
+                             'set WJ_NODE / WJ_CTL / WJ_BUILD_DIR\n' % p)
+            sys.exit(1)
+
+
+# ------------------------------------------------------------------ dates
+
+CST = datetime.timezone(datetime.timedelta(hours=8))
+
+
+def today_cst():
+    """Today's date in China Standard Time, as the daemon sees it."""
+    return datetime.datetime.now(CST).date()
+
+
+def d(s):
+    return datetime.date.fromisoformat(s)
+
+
+def expand_dates(specs):
+    """Expands "YYYY-MM-DD" and "A..B" entries into a set of dates."""
+    out = set()
+    for s in specs:
+        if '..' in s:
+            a, b = s.split('..')
+            a, b = d(a), d(b)
+            for i in range((b - a).days + 1):
+                out.add(a + datetime.timedelta(days=i))
+        else:
+            out.add(d(s))
+    return out
+
+
+class WorkCalendar:
+    """Working days: weekdays, minus holidays, plus make-up workdays; the
+    plain weekday rule for a year the calendar does not hold.  Counting
+    follows Chinese law: the start day is not counted."""
+
+    def __init__(self, years=None):
+        # year -> (holidays, workdays), both sets of dates
+        self.years = dict(years or {})
+
+    def copy(self):
+        return WorkCalendar({y: (set(h), set(w))
+                             for y, (h, w) in self.years.items()})
+
+    def is_workday(self, day):
+        y = self.years.get(day.year)
+        if y is not None:
+            holidays, workdays = y
+            if day in workdays:
+                return True
+            if day in holidays:
+                return False
+        return day.weekday() < 5
+
+    def add_workdays(self, start, n):
+        """The n-th working day after start (start not counted)."""
+        day = start
+        for _ in range(40 * (n + 1) + 400):
+            if n == 0:
+                return day
+            day += datetime.timedelta(days=1)
+            if self.is_workday(day):
+                n -= 1
+        raise AssertionError('add_workdays did not terminate')
+
+    def workdays_between(self, a, b):
+        """Working days x with a < x <= b."""
+        n, day = 0, a
+        while day < b:
+            day += datetime.timedelta(days=1)
+            if self.is_workday(day):
+                n += 1
+        return n
+
+    def yaml(self):
+        """The calendar as a calendar file (one date per entry)."""
+        lines = ['# test calendar written by wjtest.py', 'years:']
+        for y in sorted(self.years):
+            holidays, workdays = self.years[y]
+            lines.append('  - year: %d' % y)
+            for key, days in (('holidays', holidays), ('workdays', workdays)):
+                if days:
+                    lines.append('    %s:' % key)
+                    for x in sorted(days):
+                        lines.append('      - %s' % x.isoformat())
+                else:
+                    lines.append('    %s: []' % key)
+        return '\n'.join(lines) + '\n'
+
+
+# The 2026 calendar (State Council General Office, 4 November 2025).  The
+# holidays that fall on weekends are left out: they change nothing and a
+# calendar file may only list weekdays as holidays.
+HOLIDAYS_2026 = [
+    '2026-01-01', '2026-01-02',                  # New Year (3 Jan is Sat)
+    '2026-02-16..2026-02-20', '2026-02-23',      # Spring Festival 15-23 Feb
+    '2026-04-06',                                # Qingming 4-6 Apr
+    '2026-05-01', '2026-05-04', '2026-05-05',    # Labour Day 1-5 May
+    '2026-06-19',                                # Dragon Boat 19-21 Jun
+    '2026-09-25',                                # Mid-Autumn 25-27 Sep
+    '2026-10-01', '2026-10-02', '2026-10-05..2026-10-07',  # National Day
+]
+WORKDAYS_2026 = ['2026-01-04', '2026-02-14', '2026-02-28', '2026-05-09',
+                 '2026-09-20', '2026-10-10']
+
+CAL_2026 = WorkCalendar({2026: (expand_dates(HOLIDAYS_2026),
+                                expand_dates(WORKDAYS_2026))})
+
+# Written by hand (ranges included) rather than by WorkCalendar.yaml() so the
+# file looks like one a clerk would write.
+CALENDAR_2026_YAML = """\
+# 2026 public holidays and make-up workdays (test copy)
+years:
+  - year: 2026
+    holidays:
+      - 2026-01-01
+      - 2026-01-02
+      - 2026-02-16..2026-02-20
+      - 2026-02-23
+      - 2026-04-06
+      - 2026-05-01
+      - 2026-05-04..2026-05-05
+      - 2026-06-19
+      - 2026-09-25
+      - 2026-10-01..2026-10-02
+      - 2026-10-05..2026-10-07
+    workdays:
+      - 2026-01-04
+      - 2026-02-14
+      - 2026-02-28
+      - 2026-05-09
+      - 2026-09-20
+      - 2026-10-10
+"""
+
+
+def due_candidates(cal, days_before, n):
+    """Expected due dates (ISO strings) for a case accepted while today was
+    one of days_before (today read before and after the command, in case
+    midnight passed in between)."""
+    return {cal.add_workdays(t, n).isoformat() for t in days_before}
+
+
+# ---------------------------------------------------------------- catalog
+
+def item(code, name, kind='promised', promised=5, statutory=20,
+         apply_at=('county',), tasks=(('civil-affairs', 'county'),),
+         materials=()):
+    """A catalog item as a dict; materials are (name, required, waivable)."""
+    return {'code': code, 'name': name, 'kind': kind,
+            'promised_days': promised, 'statutory_days': statutory,
+            'apply_at': list(apply_at),
+            'tasks': [{'department': dep, 'level': lvl} for dep, lvl in tasks],
+            'materials': [{'name': m, 'required': r, 'waivable': w}
+                          for m, r, w in materials]}
+
+
+# The items the tests use.  Names without spaces keep the table checks of
+# test_cli simple (ASCII, no blanks inside a cell).
+ITEM_PERMIT = 'T-PERMIT'      # promised 3/20, materials, one county task
+ITEM_ONE_DAY = 'T-ONE-DAY'    # promised 1/5, no materials
+ITEM_SIMPLE = 'T-SIMPLE'      # promised 5/20, no materials
+ITEM_IMMEDIATE = 'T-NOW'      # immediate
+ITEM_JOINT = 'T-JOINT'        # promised 5/20, county + city departments
+ITEM_CITY = 'T-CITY-ONLY'     # may only be submitted at a city node
+
+MAT_ID = 'IdCard'             # required, not waivable
+MAT_FORM = 'ApplicationForm'  # required, waivable (容缺)
+MAT_PHOTO = 'Photo'           # optional
+
+TEST_ITEMS = [
+    item(ITEM_PERMIT, 'TestPermit', promised=3, statutory=20,
+         materials=((MAT_ID, True, False), (MAT_FORM, True, True),
+                    (MAT_PHOTO, False, False))),
+    item(ITEM_ONE_DAY, 'OneDayCertificate', promised=1, statutory=5),
+    item(ITEM_SIMPLE, 'SimpleLicence', promised=5, statutory=20),
+    item(ITEM_IMMEDIATE, 'ImmediateProof', kind='immediate', promised=0,
+         statutory=0),
+    item(ITEM_JOINT, 'JointApproval', promised=5, statutory=20,
+         tasks=(('county-planning', 'county'), ('city-environment', 'city'))),
+    item(ITEM_CITY, 'CityOnlyPermit', apply_at=('city',),
+         tasks=(('city-transport', 'city'),)),
+]
+ITEMS_BY_CODE = {i['code']: i for i in TEST_ITEMS}
+
+
+def _yq(s):
+    """A YAML double-quoted scalar."""
+    return '"' + s.replace('\\', '\\\\').replace('"', '\\"') + '"'
+
+
+def catalog_yaml(items):
+    lines = ['# test catalog written by wjtest.py', 'items:']
+    for it in items:
+        lines.append('  - code: %s' % _yq(it['code']))
+        lines.append('    name: %s' % _yq(it['name']))
+        lines.append('    kind: %s' % it['kind'])
+        lines.append('    promised_days: %d' % it['promised_days'])
+        lines.append('    statutory_days: %d' % it['statutory_days'])
+        lines.append('    apply_at: [%s]' % ', '.join(it['apply_at']))
+        lines.append('    tasks:')
+        for t in it['tasks']:
+            lines.append('      - department: %s' % _yq(t['department']))
+            lines.append('        level: %s' % t['level'])
+        if it['materials']:
+            lines.append('    materials:')
+            for m in it['materials']:
+                lines.append('      - name: %s' % _yq(m['name']))
+                lines.append('        required: %s'
+                             % ('true' if m['required'] else 'false'))
+                lines.append('        waivable: %s'
+                             % ('true' if m['waivable'] else 'false'))
+        else:
+            lines.append('    materials: []')
+    return '\n'.join(lines) + '\n'
+
+
+def line_of(text, needle, nth=0):
+    """1-based line number of the nth line containing needle."""
+    hits = [i + 1 for i, l in enumerate(text.splitlines()) if needle in l]
+    if len(hits) <= nth:
+        raise AssertionError('%r not in test file' % needle)
+    return hits[nth]
+
+
+# ---------------------------------------------------------------- node-ctl
+
+class Result:
+    def __init__(self, argv, rc, out, err):
+        self.argv, self.rc, self.out, self.err = argv, rc, out, err
+
+    @property
+    def text(self):
+        return self.out + self.err
+
+    def json(self):
+        try:
+            return json.loads(self.out)
+        except ValueError as e:
+            raise AssertionError('%s: output is not JSON (%s):\n%s'
+                                 % (' '.join(self.argv), e, self.out))
+
+    def __repr__(self):
+        return ('$ %s\nexit %s\n--- stdout\n%s--- stderr\n%s'
+                % (' '.join(self.argv), self.rc, self.out, self.err))
+
+
+def run(argv, timeout=CTL_TIMEOUT, env=None):
+    """Runs a program to completion (bounded) and returns a Result."""
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError('%s did not finish within %d s'
+                             % (' '.join(argv), timeout)) from e
+    return Result(argv, p.returncode,
+                  p.stdout.decode('utf-8', 'replace'),
+                  p.stderr.decode('utf-8', 'replace'))
+
+
+# Commands of two words: the options go after both.
+_TWO_WORD = ('catalog', 'calendar')
+
+
+def ctl_argv(args, endpoint=None, json_out=False, config=None):
+    """node-ctl's argv with the common options placed right after the
+    command word(s), as in `node-ctl show -e ipc://x --json NUMBER`."""
+    args = [str(a) for a in args]
+    n = 2 if args and args[0] in _TWO_WORD and len(args) > 1 else 1
+    opts = []
+    if endpoint:
+        opts += ['-e', endpoint]
+    if config:
+        opts += ['-c', config]
+    if json_out:
+        opts.append('--json')
+    return [CTL] + args[:n] + opts + args[n:]
+
+
+def ctl(endpoint, *args, json_out=False, config=None, timeout=CTL_TIMEOUT):
+    return run(ctl_argv(args, endpoint, json_out, config), timeout=timeout)
+
+
+# ---------------------------------------------------------------- daemons
+
+class Node:
+    """One wuji-node process with its own directory, data dir and socket.
+    Stopped only by its own PID."""
+
+    def __init__(self, tmp, code=COUNTY, name=None, data=None):
+        self.code = code
+        self.dir = os.path.join(tmp, name or ('node-' + code))
+        os.makedirs(self.dir, exist_ok=True)
+        self.data = data or os.path.join(self.dir, 'data')
+        os.makedirs(self.data, exist_ok=True)
+        self.sock = os.path.join(self.dir, 'control.sock')
+        self.endpoint = 'ipc://' + self.sock
+        self.config = os.path.join(self.dir, 'wuji.conf')
+        self.log = os.path.join(self.dir, 'stderr.log')
+        self.proc = None
+        self.runs = 0
+        self.write_config()
+
+    def write_config(self, text=None):
+        """Writes the config file.  The default holds only the log level:
+        the flags carry id, data dir and endpoint."""
+        if text is None:
+            text = '# written by wjtest.py\nlog_level: info\n'
+        with open(self.config, 'w') as f:
+            f.write(text)
+
+    def argv(self, flags=True, extra=()):
+        a = [NODE, '--config', self.config]
+        if flags:
+            a += ['--id', self.code, '--data', self.data,
+                  '--control', self.endpoint]
+        return a + list(extra)
+
+    def spawn(self, argv=None, flags=True, extra=()):
+        """Starts the daemon without waiting for it."""
+        assert self.proc is None or self.proc.poll() is not None, \
+            'node already running'
+        argv = argv or self.argv(flags, extra)
+        self.runs += 1
+        logf = open(self.log, 'a')
+        logf.write('==== run %d: %s\n' % (self.runs, ' '.join(argv)))
+        logf.flush()
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=logf)
+        finally:
+            logf.close()
+        return self.proc
+
+    def start(self, flags=True, extra=(), argv=None):
+        self.spawn(argv, flags, extra)
+        self.wait_ready()
+        return self
+
+    def log_text(self, tail=4000):
+        try:
+            with open(self.log, encoding='utf-8', errors='replace') as f:
+                return f.read()[-tail:]
+        except OSError:
+            return ''
+
+    def wait_ready(self, timeout=READY_TIMEOUT):
+        """Polls `node-ctl status` every 20 ms until it succeeds (not a
+        timing assertion: the bound only keeps a broken run finite)."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise AssertionError('wuji-node exited with %d before it was '
+                                     'ready; its log:\n%s'
+                                     % (rc, self.log_text()))
+            if os.path.exists(self.sock):
+                last = ctl(self.endpoint, 'status',
+                           timeout=max(1, deadline - time.monotonic() + 5))
+                if last.rc == 0:
+                    return
+            time.sleep(0.02)
+        raise AssertionError('wuji-node not ready after %.0f s (last status: '
+                             '%r); its log:\n%s'
+                             % (timeout, last, self.log_text()))
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, sig):
+        if self.running():
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Sends sig, waits, then SIGKILL.  Returns the exit status (negative
+        for a signal, as subprocess reports it) or None if never started."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, sig)
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout)
+        return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL, as a crash would."""
+        if self.running():
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(STOP_TIMEOUT)
+        return self.proc.returncode
+
+    def wait_exit(self, timeout=READY_TIMEOUT):
+        """For daemons expected to refuse to start: their exit status, or
+        an AssertionError if they are still running after timeout."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError('wuji-node still running after %.0f s; '
+                                 'expected it to refuse to start; log:\n%s'
+                                 % (timeout, self.log_text()))
+
+    # node-ctl against this node
+    def ctl(self, *args, json_out=False, timeout=CTL_TIMEOUT):
+        return ctl(self.endpoint, *args, json_out=json_out, timeout=timeout)
+
+
+class NodeTest(unittest.TestCase):
+    """Base class: a temp dir per test, daemons stopped by PID in tearDown."""
+
+    maxDiff = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='wj-it-')
+        self.nodes = []
+
+    def tearDown(self):
+        for n in self.nodes:
+            try:
+                n.stop()
+            except Exception as e:   # keep stopping the others
+                sys.stderr.write('tearDown: %s\n' % e)
+        if KEEP:
+            sys.stderr.write('kept %s\n' % self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- set-up helpers
+    def new_node(self, code=COUNTY, name=None, data=None):
+        n = Node(self.tmp, code, name, data)
+        self.nodes.append(n)
+        return n
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(text)
+        return path
+
+    def start_node(self, code=COUNTY, catalog=True, calendar=True, name=None):
+        """A running node, with the test catalog and the 2026 calendar
+        loaded unless told otherwise."""
+        n = self.new_node(code, name)
+        n.start()
+        if catalog:
+            self.load_catalog(n, TEST_ITEMS)
+        if calendar:
+            path = self.write('calendar-2026.yaml', CALENDAR_2026_YAML)
+            r = n.ctl('calendar', 'load', path)
+            self.assertEqual(r.rc, 0, r)
+        return n
+
+    def load_catalog(self, n, items, fname='catalog.yaml'):
+        path = self.write(fname, catalog_yaml(items))
+        r = n.ctl('catalog', 'load', path)
+        self.assertEqual(r.rc, 0, r)
+        return path
+
+    # -- node-ctl helpers that assert success
+    def ok(self, n, *args, json_out=False):
+        r = n.ctl(*args, json_out=json_out)
+        self.assertEqual(r.rc, 0, r)
+        return r
+
+    def okj(self, n, *args):
+        return self.ok(n, *args, json_out=True).json()
+
+    def submit(self, n, item_code, applicant='Zhang San', materials=(),
+               extra=()):
+        args = ['submit', '--item', item_code, '--applicant', applicant]
+        for m in materials:
+            args += ['--material', m]
+        r = self.ok(n, *(args + list(extra)), json_out=True)
+        obj = r.json()
+        self.assertIsInstance(obj, dict, r)
+        self.assertIn('number', obj, r)
+        num = obj['number']
+        self.assertRegex(num, CASE_NUMBER_RE, r)
+        return num
+
+    def show(self, n, number):
+        c = self.okj(n, 'show', number)
+        self.assertIsInstance(c, dict)
+        return c
+
+    def status_of(self, n, number):
+        return self.show(n, number)['status']
+
+    def assertRefused(self, r, *mentions):
+        """Exit 1 and a message naming each of mentions."""
+        self.assertEqual(r.rc, EXIT_REFUSED, r)
+        for m in mentions:
+            self.assertIn(m, r.text, r)
+
+    def assertUsage(self, r):
+        self.assertEqual(r.rc, EXIT_USAGE, r)
+        self.assertTrue(r.err.strip(), 'usage error with no message: %r' % r)
+
+
+def applicant_name(case):
+    """The applicant's name in a show --json object (an object with a name,
+    or a plain string)."""
+    a = case.get('applicant')
+    if isinstance(a, dict):
+        return a.get('name')
+    return a
+
+
+def task_ref(case, i):
+    """What to pass to decide --task for the i-th task (0-based) of a case:
+    the task's own index when the JSON gives one, else i + 1."""
+    t = case['tasks'][i]
+    if isinstance(t, dict) and 'index' in t:
+        return str(t['index'])
+    return str(i + 1)
+
+
+# ---------------------------------------------------------- protobuf wire
+
+def pb_varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def pb_key(field, wire_type):
+    return pb_varint(field << 3 | wire_type)
+
+
+def pb_uint(field, n):
+    return pb_key(field, 0) + pb_varint(n)
+
+
+def pb_bytes(field, b):
+    return pb_key(field, 2) + pb_varint(len(b)) + b
+
+
+def pb_str(field, s):
+    return pb_bytes(field, s.encode('utf-8'))
+
+
+def req_status(req_id=1):
+    """wuji.Request{id, status: StatusRequest{}}"""
+    return pb_uint(1, req_id) + pb_bytes(10, b'')
+
+
+def req_submit(item_code, name, req_id=2):
+    """wuji.Request{id, submit: SubmitRequest{item_code, Applicant{name}}}"""
+    body = pb_str(1, item_code) + pb_bytes(2, pb_str(1, name))
+    return pb_uint(1, req_id) + pb_bytes(11, body)
+
+
+def pb_decode(buf):
+    """Decodes one message level into {field: [values]}: ints for varints,
+    bytes for length-delimited fields.  ValueError on malformed input."""
+    out, i = {}, 0
+
+    def varint():
+        nonlocal i
+        n, shift = 0, 0
+        for _ in range(10):
+            if i >= len(buf):
+                raise ValueError('truncated varint')
+            b = buf[i]
+            i += 1
+            n |= (b & 0x7f) << shift
+            shift += 7
+            if not b & 0x80:
+                return n
+        raise ValueError('varint too long')
+
+    while i < len(buf):
+        k = varint()
+        field, wt = k >> 3, k & 7
+        if wt == 0:
+            v = varint()
+        elif wt == 2:
+            ln = varint()
+            if i + ln > len(buf):
+                raise ValueError('truncated field %d' % field)
+            v = bytes(buf[i:i + ln])
+            i += ln
+        elif wt == 1:
+            v = bytes(buf[i:i + 8])
+            i += 8
+        elif wt == 5:
+            v = bytes(buf[i:i + 4])
+            i += 4
+        else:
+            raise ValueError('wire type %d' % wt)
+        out.setdefault(field, []).append(v)
+    return out
+
+
+def reply_fields(buf):
+    """(id, code, error, number) of a wuji.Reply."""
+    f = pb_decode(buf)
+    first = lambda k, dflt: f.get(k, [dflt])[0]
+    return (first(1, 0), first(2, 0),
+            first(3, b'').decode('utf-8', 'replace'),
+            first(11, b'').decode('utf-8', 'replace'))
+
+
+def main():
+    check_binaries()
+    unittest.main(verbosity=2)
