@@ -928,7 +928,7 @@ void wj_output_cases_text(FILE *f, Wuji__Case *const *cases, size_t n)
 		fputs("no cases\n", f);
 		return;
 	}
-	table_init(&t, 6, head, ".....r");
+	table_init(&t, 6, head, NULL);
 	for (size_t i = 0; i < n; i++) {
 		const Wuji__Case *c = cases[i];
 		char due[11], left[16];
