@@ -33,6 +33,7 @@ enum {
 	DB_CASES,
 	DB_EVENTS,
 	DB_CHANGELOG,
+	DB_CASE_EVENTS,
 	DB_SERIALS,
 	DB_CATALOG,
 	DB_CALENDAR,
@@ -48,6 +49,7 @@ static const char *const db_names[N_DBS] = {
 	[DB_CASES] = "cases",
 	[DB_EVENTS] = "events",
 	[DB_CHANGELOG] = "changelog",
+	[DB_CASE_EVENTS] = "case_events",
 	[DB_SERIALS] = "serials",
 	[DB_CATALOG] = "catalog",
 	[DB_CALENDAR] = "calendar",
@@ -58,14 +60,25 @@ static const char *const db_names[N_DBS] = {
 };
 
 /* Keys of the meta database; every value is a big-endian uint64.
- * log_seq is the last change-log seq, kept here rather than derived from
- * the change log's last key so that it never goes back even if old
- * change-log entries are one day pruned. */
+ * log_seq is the last change-log position, kept here rather than derived
+ * from the change log's last key so that it never goes back when the log
+ * is trimmed; log_trimmed is the highest position trimmed away (peers
+ * behind it need a snapshot). */
 #define META_SCHEMA "schema"
 #define META_NODE "node"
 #define META_LAST_SEQ "last_seq"
 #define META_EPOCH "epoch"
 #define META_LOG_SEQ "log_seq"
+#define META_LOG_TRIMMED "log_trimmed"
+
+/* A change-log value: origin(8) seq(8) from(8). */
+#define LOG_VAL_SIZE 24
+/* A case_events key after the number and its NUL: hlc(8) origin(8)
+ * seq(8). */
+#define CASE_EV_TAIL 24
+/* Deletions per wj_store_changelog_trim call: keeps one call's dirty
+ * pages far below what one LMDB transaction holds. */
+#define TRIM_MAX 100000
 
 struct wj_store {
 	MDB_env *env;
@@ -399,29 +412,66 @@ static int meta_put(wj_txn_t *t, const char *name, uint64_t val,
 	return 0;
 }
 
+/* A meta value that stores made before it existed lack: absent = 0. */
+static int meta_get_or_zero(wj_txn_t *t, const char *name, uint64_t *out,
+			    wj_err_t *err)
+{
+	MDB_val k = { strlen(name), (void *)name }, v;
+	int rc;
+
+	rc = mdb_get(t->txn, t->s->dbi[DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		*out = 0;
+		return 0;
+	}
+	if (rc)
+		return txn_fail(t, rc, err, "reading %s from the store", name);
+	if (v.mv_size != 8)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"the store in %s has a %zu-byte %s in its meta database "
+			"(8 expected): it is damaged: run node-ctl verify",
+			t->s->dir, v.mv_size, name);
+	*out = get_be64(v.mv_data);
+	return 0;
+}
+
 /* ------------------------------------------------------- open and close */
 
-static int create_meta(wj_txn_t *t, uint64_t node, wj_err_t *err)
+/* A random epoch, never 0 (a peer would read it as "no epoch") and never
+ * `old` (peers would trust positions of the log it replaces). */
+static int draw_epoch(uint64_t old, uint64_t *out, wj_err_t *err)
 {
 	uint64_t epoch = 0;
-	int i, rc;
+	int i;
 
 	if (sodium_init() < 0)
 		return wj_err_set(err, WJ_EINTERNAL,
 			"libsodium could not initialise, so no store epoch can "
 			"be drawn: check that /dev/urandom is readable");
-	/* Zero would read as "no epoch" to a peer: draw again (bounded; a
-	 * second zero in a row means the generator is broken). */
-	for (i = 0; i < 4 && epoch == 0; i++)
+	/* Bounded: a repeat in a row of four draws means the generator is
+	 * broken. */
+	for (i = 0; i < 4 && (epoch == 0 || epoch == old); i++)
 		randombytes_buf(&epoch, sizeof(epoch));
-	if (epoch == 0)
+	if (epoch == 0 || epoch == old)
 		return wj_err_set(err, WJ_EINTERNAL,
-			"the random generator keeps returning zero: check "
-			"libsodium and /dev/urandom");
+			"the random generator keeps returning the same value: "
+			"check libsodium and /dev/urandom");
+	*out = epoch;
+	return 0;
+}
+
+static int create_meta(wj_txn_t *t, uint64_t node, wj_err_t *err)
+{
+	uint64_t epoch;
+	int rc;
+
+	if ((rc = draw_epoch(0, &epoch, err)))
+		return rc;
 	if ((rc = meta_put(t, META_SCHEMA, WJ_SCHEMA_VERSION, err)) ||
 	    (rc = meta_put(t, META_NODE, node, err)) ||
 	    (rc = meta_put(t, META_LAST_SEQ, 0, err)) ||
 	    (rc = meta_put(t, META_LOG_SEQ, 0, err)) ||
+	    (rc = meta_put(t, META_LOG_TRIMMED, 0, err)) ||
 	    (rc = meta_put(t, META_EPOCH, epoch, err)))
 		return rc;
 	return 0;
@@ -825,12 +875,11 @@ int wj_store_next_seq(wj_txn_t *t, uint64_t *seq, wj_err_t *err)
 	return 0;
 }
 
-int wj_store_next_serial(wj_txn_t *t, wj_date_t day, uint32_t *serial,
-			 wj_err_t *err)
+static int serial_get(wj_txn_t *t, wj_date_t day, uint32_t *last,
+		      wj_err_t *err)
 {
-	unsigned char kb[4], vb[4];
+	unsigned char kb[4];
 	MDB_val k = { 4, kb }, v;
-	uint32_t last = 0;
 	int rc;
 
 	if (day <= 0)
@@ -838,28 +887,93 @@ int wj_store_next_serial(wj_txn_t *t, wj_date_t day, uint32_t *serial,
 			"day %d is not a date: a bug in wuji", (int)day);
 	put_be32(kb, (uint32_t)day);
 	rc = mdb_get(t->txn, t->s->dbi[DB_SERIALS], &k, &v);
-	if (rc == 0) {
-		if (v.mv_size != 4)
-			return wj_err_set(err, WJ_EINTERNAL,
-				"the serial of day %d is damaged in the store: "
-				"run node-ctl verify", (int)day);
-		last = get_be32(v.mv_data);
-	} else if (rc != MDB_NOTFOUND) {
+	if (rc == MDB_NOTFOUND) {
+		*last = 0;
+		return 0;
+	}
+	if (rc)
 		return txn_fail(t, rc, err, "reading the serial of day %d",
 				(int)day);
-	}
-	if (last == UINT32_MAX)
-		return wj_err_set(err, WJ_EINVAL,
-			"day %d has used every case serial: no more cases can "
-			"be numbered today", (int)day);
-	put_be32(vb, last + 1);
-	v.mv_size = 4;
-	v.mv_data = vb;
+	if (v.mv_size != 4)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"the serial of day %d is damaged in the store: run "
+			"node-ctl verify", (int)day);
+	*last = get_be32(v.mv_data);
+	return 0;
+}
+
+static int serial_put(wj_txn_t *t, wj_date_t day, uint32_t last,
+		      wj_err_t *err)
+{
+	unsigned char kb[4], vb[4];
+	MDB_val k = { 4, kb }, v = { 4, vb };
+	int rc;
+
+	put_be32(kb, (uint32_t)day);
+	put_be32(vb, last);
 	rc = mdb_put(t->txn, t->s->dbi[DB_SERIALS], &k, &v, 0);
 	if (rc)
 		return txn_fail(t, rc, err, "storing the serial of day %d",
 				(int)day);
+	return 0;
+}
+
+int wj_store_next_serial(wj_txn_t *t, wj_date_t day, uint32_t *serial,
+			 wj_err_t *err)
+{
+	uint32_t last;
+	int rc;
+
+	if ((rc = serial_get(t, day, &last, err)))
+		return rc;
+	if (last == UINT32_MAX)
+		return wj_err_set(err, WJ_EINVAL,
+			"day %d has used every case serial: no more cases can "
+			"be numbered today", (int)day);
+	if ((rc = serial_put(t, day, last + 1, err)))
+		return rc;
 	*serial = last + 1;
+	return 0;
+}
+
+/* Restoring never lowers a counter: a lower value from a peer only means
+ * the peer has not heard of everything this node issued. */
+int wj_store_raise_seq(wj_txn_t *t, uint64_t at_least, wj_err_t *err)
+{
+	uint64_t last;
+	int rc;
+
+	if ((rc = meta_get(t, META_LAST_SEQ, &last, err)))
+		return rc;
+	if (at_least <= last)
+		return 0;
+	return meta_put(t, META_LAST_SEQ, at_least, err);
+}
+
+int wj_store_raise_serial(wj_txn_t *t, wj_date_t day, uint32_t at_least,
+			  wj_err_t *err)
+{
+	uint32_t last;
+	int rc;
+
+	if ((rc = serial_get(t, day, &last, err)))
+		return rc;
+	if (at_least <= last)
+		return 0;
+	return serial_put(t, day, at_least, err);
+}
+
+int wj_store_new_epoch(wj_txn_t *t, uint64_t *epoch, wj_err_t *err)
+{
+	uint64_t old, e;
+	int rc;
+
+	if ((rc = meta_get(t, META_EPOCH, &old, err)) ||
+	    (rc = draw_epoch(old, &e, err)) ||
+	    (rc = meta_put(t, META_EPOCH, e, err)))
+		return rc;
+	if (epoch)
+		*epoch = e;
 	return 0;
 }
 
@@ -1273,6 +1387,59 @@ int wj_store_count_status(wj_txn_t *t, Wuji__CaseStatus st, uint64_t *n)
 	return 0;
 }
 
+/* The first key that no key starting with the prefix reaches is the
+ * prefix with its last byte below 0xff incremented (and what follows cut):
+ * the last key before it is the largest with the prefix, if any is. */
+int wj_store_last_case_with_prefix(wj_txn_t *t, const char *prefix,
+				   char *buf, size_t size)
+{
+	unsigned char seek[NUMBER_MAX];
+	size_t plen = prefix ? strlen(prefix) : 0, n;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if (!buf || size == 0)
+		return WJ_EINVAL;
+	buf[0] = '\0';
+	if (plen > NUMBER_MAX)
+		return 0;	/* no number is that long */
+	memcpy(seek, prefix, plen);
+	for (n = plen; n > 0 && seek[n - 1] == 0xff; n--)
+		;
+	rc = mdb_cursor_open(t->txn, t->s->dbi[DB_CASES], &cur);
+	if (rc)
+		return lmdb_error(t->s, rc, NULL, "reading the cases");
+	if (n == 0) {
+		/* Empty, or all 0xff: nothing sorts after its keys. */
+		rc = MDB_NOTFOUND;
+	} else {
+		seek[n - 1]++;
+		k.mv_size = n;
+		k.mv_data = seek;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	}
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == 0 && k.mv_size >= plen &&
+	    memcmp(k.mv_data, prefix, plen) == 0) {
+		if (k.mv_size >= size) {
+			rc = WJ_EINVAL;
+		} else {
+			memcpy(buf, k.mv_data, k.mv_size);
+			buf[k.mv_size] = '\0';
+		}
+	} else if (rc == 0 || rc == MDB_NOTFOUND) {
+		rc = 0;
+	} else {
+		rc = lmdb_error(t->s, rc, NULL, "reading the cases");
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
 /* -------------------------------------------------------------- events */
 
 static void event_key(unsigned char *buf, uint64_t origin, uint64_t seq)
@@ -1281,11 +1448,28 @@ static void event_key(unsigned char *buf, uint64_t origin, uint64_t seq)
 	put_be64(buf + 8, seq);
 }
 
-int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t *local,
-		       wj_err_t *err)
+/* number NUL hlc origin seq: a case's events sort by (hlc, origin, seq),
+ * and no number is a prefix of another's entries. */
+static size_t case_event_key(unsigned char *buf, const char *number,
+			     uint64_t hlc, uint64_t origin, uint64_t seq)
 {
-	unsigned char kb[16], lb[8];
-	MDB_val k = { 16, kb }, lk = { 8, lb }, lv = { 16, kb };
+	size_t n = strlen(number);
+
+	memcpy(buf, number, n);
+	buf[n] = '\0';
+	put_be64(buf + n + 1, hlc);
+	event_key(buf + n + 1 + 8, origin, seq);
+	return n + 1 + CASE_EV_TAIL;
+}
+
+int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t from,
+		       uint64_t *local, wj_err_t *err)
+{
+	unsigned char kb[16], lb[8], vb[LOG_VAL_SIZE];
+	unsigned char ckb[NUMBER_MAX + 1 + CASE_EV_TAIL];
+	MDB_val k = { 16, kb }, lk = { 8, lb }, lv = { LOG_VAL_SIZE, vb };
+	MDB_val ck, empty = { 0, "" };
+	const char *number = str_or_empty(ev->case_number);
 	uint64_t log_seq;
 	int rc;
 
@@ -1293,8 +1477,16 @@ int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t *local,
 		return wj_err_set(err, WJ_EBADREQ,
 			"event (%" PRIu64 ", %" PRIu64 ") has no valid id: "
 			"origin and seq must not be 0", ev->origin, ev->seq);
+	/* Checked before anything is written: the number is part of the
+	 * case_events key. */
+	if (*number && (rc = check_number(number, err)))
+		return rc;
 	if ((rc = meta_get(t, META_LOG_SEQ, &log_seq, err)))
 		return rc;
+	if (log_seq == UINT64_MAX)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"the change log of the store in %s has used every "
+			"position: the store is damaged", t->s->dir);
 	event_key(kb, ev->origin, ev->seq);
 	rc = put_msg(t, DB_EVENTS, &k, &ev->base, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST)
@@ -1308,6 +1500,8 @@ int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t *local,
 	/* From here on the event is written: any failure must keep the
 	 * transaction from committing it without its change-log entry. */
 	put_be64(lb, log_seq + 1);
+	event_key(vb, ev->origin, ev->seq);
+	put_be64(vb + 16, from);
 	rc = mdb_put(t->txn, t->s->dbi[DB_CHANGELOG], &lk, &lv, MDB_APPEND);
 	if (rc == MDB_KEYEXIST)
 		return txn_broken(t, err, WJ_EINTERNAL,
@@ -1320,6 +1514,17 @@ int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t *local,
 				ev->origin, ev->seq);
 	if ((rc = meta_put(t, META_LOG_SEQ, log_seq + 1, err)))
 		return rc;
+	if (*number) {
+		ck.mv_size = case_event_key(ckb, number, ev->hlc, ev->origin,
+					    ev->seq);
+		ck.mv_data = ckb;
+		rc = mdb_put(t->txn, t->s->dbi[DB_CASE_EVENTS], &ck, &empty,
+			     0);
+		if (rc)
+			return txn_fail(t, rc, err, "indexing event (%012"
+					PRIu64 ", %" PRIu64 ") under case %s",
+					ev->origin, ev->seq, number);
+	}
 	if (local)
 		*local = log_seq + 1;
 	return 0;
@@ -1363,12 +1568,14 @@ static int visit_log(wj_txn_t *t, const MDB_val *k, const MDB_val *v,
 {
 	struct log_scan *ls = ctx;
 
-	if (k->mv_size != 8 || v->mv_size != 16)
+	const unsigned char *p = v->mv_data;
+
+	if (k->mv_size != 8 || v->mv_size != LOG_VAL_SIZE)
 		return wj_err_set(err, WJ_EINTERNAL,
 			"a change-log entry of the store in %s is damaged: run "
 			"node-ctl verify", t->s->dir);
-	return ls->cb(get_be64(k->mv_data), get_be64(v->mv_data),
-		      get_be64((unsigned char *)v->mv_data + 8), ls->ctx);
+	return ls->cb(get_be64(k->mv_data), get_be64(p), get_be64(p + 8),
+		      get_be64(p + 16), ls->ctx);
 }
 
 int wj_store_changelog_scan(wj_txn_t *t, uint64_t after, wj_changelog_cb cb,
@@ -1380,6 +1587,236 @@ int wj_store_changelog_scan(wj_txn_t *t, uint64_t after, wj_changelog_cb cb,
 	put_be64(from, after);
 	return scan(t, DB_CHANGELOG, NULL, 0, from, 8, true, visit_log, &ls,
 		    err);
+}
+
+struct case_ev_scan {
+	const char *number;
+	size_t plen;          /* number and its NUL */
+	wj_arena_t *a;
+	wj_event_visit_cb cb;
+	void *ctx;
+};
+
+/* An entry whose event is gone (or a malformed one) is skipped: verify
+ * reports it, and one stale entry must not hide the rest of a case's
+ * history. */
+static int visit_case_event(wj_txn_t *t, const MDB_val *k, const MDB_val *iv,
+			    void *ctx, wj_err_t *err)
+{
+	struct case_ev_scan *cs = ctx;
+	unsigned char kb[16];
+	MDB_val ek = { 16, kb }, v;
+	uint64_t origin, seq;
+	Wuji__Event *ev;
+	int rc;
+
+	if (k->mv_size != cs->plen + CASE_EV_TAIL)
+		return 0;
+	memcpy(kb, (unsigned char *)k->mv_data + cs->plen + 8, 16);
+	origin = get_be64(kb);
+	seq = get_be64(kb + 8);
+	rc = mdb_get(t->txn, t->s->dbi[DB_EVENTS], &ek, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return txn_fail(t, rc, err, "reading event (%012" PRIu64 ", %"
+				PRIu64 ") of case %s", origin, seq,
+				cs->number);
+	ev = wuji__event__unpack(&cs->a->pb, v.mv_size, v.mv_data);
+	if (!ev)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"event (%012" PRIu64 ", %" PRIu64 ") of case %s in the "
+			"store does not decode: run node-ctl verify", origin,
+			seq, cs->number);
+	return cs->cb(ev, cs->ctx);
+}
+
+int wj_store_case_events(wj_txn_t *t, const char *number, wj_arena_t *a,
+			 wj_event_visit_cb cb, void *ctx, wj_err_t *err)
+{
+	unsigned char prefix[NUMBER_MAX + 1];
+	struct case_ev_scan cs = {
+		.number = number, .a = a, .cb = cb, .ctx = ctx,
+	};
+	int rc;
+
+	if ((rc = check_number(number, err)))
+		return rc;
+	cs.plen = strlen(number) + 1;
+	memcpy(prefix, number, cs.plen);
+	return scan(t, DB_CASE_EVENTS, prefix, cs.plen, prefix, cs.plen, false,
+		    visit_case_event, &cs, err);
+}
+
+/* O(log n): the last key before (origin + 1, 0) is this origin's highest
+ * seq, if it is this origin's at all. */
+int wj_store_origin_max_seq(wj_txn_t *t, uint64_t origin, uint64_t *seq)
+{
+	unsigned char kb[16];
+	MDB_val k = { 16, kb }, v;
+	MDB_cursor *cur;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, t->s->dbi[DB_EVENTS], &cur);
+	if (rc)
+		return lmdb_error(t->s, rc, NULL, "reading the events");
+	if (origin == UINT64_MAX) {
+		rc = MDB_NOTFOUND;
+	} else {
+		event_key(kb, origin + 1, 0);
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	}
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == 0 && k.mv_size == 16 && get_be64(k.mv_data) == origin) {
+		*seq = get_be64((unsigned char *)k.mv_data + 8);
+	} else if (rc == 0 || rc == MDB_NOTFOUND) {
+		*seq = 0;
+		rc = 0;
+	} else {
+		rc = lmdb_error(t->s, rc, NULL, "reading the events");
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int wj_store_changelog_bounds(wj_txn_t *t, uint64_t *first, uint64_t *last,
+			      uint64_t *trimmed)
+{
+	uint64_t f = 0, l, tr;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = meta_get(t, META_LOG_SEQ, &l, NULL)) ||
+	    (rc = meta_get_or_zero(t, META_LOG_TRIMMED, &tr, NULL)))
+		return rc;
+	rc = mdb_cursor_open(t->txn, t->s->dbi[DB_CHANGELOG], &cur);
+	if (rc)
+		return lmdb_error(t->s, rc, NULL, "reading the change log");
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	mdb_cursor_close(cur);
+	if (rc == 0) {
+		if (k.mv_size != 8)
+			return WJ_EINTERNAL;
+		f = get_be64(k.mv_data);
+	} else if (rc != MDB_NOTFOUND) {
+		return lmdb_error(t->s, rc, NULL, "reading the change log");
+	}
+	if (first)
+		*first = f;
+	if (last)
+		*last = l;
+	if (trimmed)
+		*trimmed = tr;
+	return 0;
+}
+
+/* Deletes from the front, at most TRIM_MAX entries a call: the caller
+ * repeats while *removed is TRIM_MAX.  Positions are never reused, as
+ * log_seq is kept in meta. */
+int wj_store_changelog_trim(wj_txn_t *t, uint64_t upto, uint64_t *removed,
+			    wj_err_t *err)
+{
+	uint64_t trimmed, pos, high = 0, n = 0;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = meta_get_or_zero(t, META_LOG_TRIMMED, &trimmed, err)))
+		return rc;
+	rc = mdb_cursor_open(t->txn, t->s->dbi[DB_CHANGELOG], &cur);
+	if (rc)
+		return txn_fail(t, rc, err, "trimming the change log");
+	while (n < TRIM_MAX) {
+		/* After a delete the first entry is the next one. */
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc) {
+			rc = txn_fail(t, rc, err, "trimming the change log");
+			break;
+		}
+		if (k.mv_size != 8) {
+			/* Entries deleted so far must not commit without
+			 * log_trimmed. */
+			rc = txn_broken(t, err, WJ_EINTERNAL,
+				"the change log of the store in %s has a "
+				"%zu-byte key: the store is damaged: run "
+				"node-ctl verify", t->s->dir, k.mv_size);
+			break;
+		}
+		pos = get_be64(k.mv_data);
+		if (pos > upto)
+			break;
+		rc = mdb_cursor_del(cur, 0);
+		if (rc) {
+			rc = txn_fail(t, rc, err, "trimming change-log entry %"
+				      PRIu64, pos);
+			break;
+		}
+		high = pos;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc)
+		return rc;
+	if (high > trimmed &&
+	    (rc = meta_put(t, META_LOG_TRIMMED, high, err)))
+		return rc;
+	if (removed)
+		*removed = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------- cursors */
+
+static void cursor_key(unsigned char *buf, uint64_t peer, uint64_t slot)
+{
+	put_be64(buf, peer);
+	put_be64(buf + 8, slot);
+}
+
+int wj_store_cursor_get(wj_txn_t *t, uint64_t peer, uint64_t slot,
+			uint64_t *value)
+{
+	unsigned char kb[16];
+	MDB_val k = { 16, kb }, v;
+	int rc;
+
+	cursor_key(kb, peer, slot);
+	rc = mdb_get(t->txn, t->s->dbi[DB_CURSORS], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		*value = 0;
+		return 0;
+	}
+	if (rc)
+		return lmdb_error(t->s, rc, NULL, "reading a replication "
+				  "cursor");
+	if (v.mv_size != 8)
+		return WJ_EINTERNAL;
+	*value = get_be64(v.mv_data);
+	return 0;
+}
+
+int wj_store_cursor_put(wj_txn_t *t, uint64_t peer, uint64_t slot,
+			uint64_t value, wj_err_t *err)
+{
+	unsigned char kb[16], vb[8];
+	MDB_val k = { 16, kb }, v = { 8, vb };
+	int rc;
+
+	cursor_key(kb, peer, slot);
+	put_be64(vb, value);
+	rc = mdb_put(t->txn, t->s->dbi[DB_CURSORS], &k, &v, 0);
+	if (rc)
+		return txn_fail(t, rc, err, "storing replication cursor %"
+				PRIu64 " of peer %012" PRIu64, slot, peer);
+	return 0;
 }
 
 /* ------------------------------------------------- catalog and calendar */
@@ -1781,9 +2218,33 @@ static int check_due_entry(struct verify *vf, const MDB_val *k,
 
 struct verify_events {
 	struct verify vf;
-	uint64_t last_seq, log_seq;
+	uint64_t last_seq, log_seq, log_trimmed;
 	uint64_t max_local;   /* highest seq of this node's own events */
 };
+
+/* A case event is listed under its case, at its hlc. */
+static int check_event_indexed(struct verify *vf, const Wuji__Event *ev,
+			       uint64_t origin, uint64_t seq, wj_err_t *err)
+{
+	unsigned char key[NUMBER_MAX + 1 + CASE_EV_TAIL];
+	size_t n;
+	int rc;
+
+	if (check_number(ev->case_number, NULL)) {
+		problem(vf, "event (%012" PRIu64 ", %" PRIu64 ") has a case "
+			"number too long to index (%.60s...)", origin, seq,
+			ev->case_number);
+		return 0;
+	}
+	n = case_event_key(key, ev->case_number, ev->hlc, origin, seq);
+	if ((rc = has_entry(vf, DB_CASE_EVENTS, key, n, err)) < 0)
+		return rc;
+	if (!rc)
+		problem(vf, "event (%012" PRIu64 ", %" PRIu64 ") of case %s is "
+			"missing from the case_events index", origin, seq,
+			ev->case_number);
+	return 0;
+}
 
 static int check_event(struct verify *vf, const MDB_val *k, const MDB_val *v,
 		       wj_err_t *err)
@@ -1811,6 +2272,8 @@ static int check_event(struct verify *vf, const MDB_val *k, const MDB_val *v,
 			seq, ev->origin, ev->seq);
 	if (origin == vf->t->s->node && seq > ve->max_local)
 		ve->max_local = seq;
+	if (ev->case_number && *ev->case_number)
+		return check_event_indexed(vf, ev, origin, seq, err);
 	return 0;
 }
 
@@ -1821,9 +2284,10 @@ static int check_log_entry(struct verify *vf, const MDB_val *k,
 	uint64_t local;
 	int rc;
 
-	if (k->mv_size != 8 || v->mv_size != 16) {
+	if (k->mv_size != 8 || v->mv_size != LOG_VAL_SIZE) {
 		problem(vf, "the change log has a malformed entry (%zu-byte "
-			"key, %zu-byte value)", k->mv_size, v->mv_size);
+			"key, %zu-byte value; 8 and %d expected)", k->mv_size,
+			v->mv_size, LOG_VAL_SIZE);
 		return 0;
 	}
 	local = get_be64(k->mv_data);
@@ -1831,6 +2295,9 @@ static int check_log_entry(struct verify *vf, const MDB_val *k,
 		problem(vf, "change-log entry %" PRIu64 " is beyond log_seq %"
 			PRIu64 ": later events would collide with it", local,
 			ve->log_seq);
+	if (local <= ve->log_trimmed)
+		problem(vf, "change-log entry %" PRIu64 " is at or below the "
+			"trimmed position %" PRIu64, local, ve->log_trimmed);
 	if ((rc = has_entry(vf, DB_EVENTS, v->mv_data, 16, err)) < 0)
 		return rc;
 	if (!rc)
@@ -1838,6 +2305,61 @@ static int check_log_entry(struct verify *vf, const MDB_val *k,
 			PRIu64 ", %" PRIu64 "), which is not stored", local,
 			get_be64(v->mv_data),
 			get_be64((unsigned char *)v->mv_data + 8));
+	return 0;
+}
+
+static int check_case_event_entry(struct verify *vf, const MDB_val *k,
+				  const MDB_val *iv, wj_err_t *err)
+{
+	const unsigned char *p = k->mv_data, *nul, *tail;
+	char num[256], buf[256];
+	uint64_t hlc, origin, seq;
+	Wuji__Event *ev;
+	MDB_val v;
+	size_t nl;
+	int rc;
+
+	nul = memchr(p, '\0', k->mv_size);
+	if (!nul || nul == p ||
+	    k->mv_size - (size_t)(nul - p) - 1 != CASE_EV_TAIL) {
+		problem(vf, "the case_events index has a malformed entry %s",
+			printable(p, k->mv_size, buf, sizeof(buf)));
+		return 0;
+	}
+	nl = (size_t)(nul - p);
+	printable(p, nl, num, sizeof(num));
+	tail = nul + 1;
+	hlc = get_be64(tail);
+	origin = get_be64(tail + 8);
+	seq = get_be64(tail + 16);
+	{
+		MDB_val ek = { 16, (void *)(tail + 8) };
+
+		rc = mdb_get(vf->t->txn, vf->t->s->dbi[DB_EVENTS], &ek, &v);
+	}
+	if (rc == MDB_NOTFOUND) {
+		problem(vf, "the case_events index lists event (%012" PRIu64
+			", %" PRIu64 ") under case %s, but that event is not "
+			"stored", origin, seq, num);
+		return 0;
+	}
+	if (rc)
+		return txn_fail(vf->t, rc, err, "verifying the case_events "
+				"index");
+	/* An undecodable event was reported by the walk over the events. */
+	ev = wuji__event__unpack(&vf->scratch.pb, v.mv_size, v.mv_data);
+	if (!ev)
+		return 0;
+	if (strlen(str_or_empty(ev->case_number)) != nl ||
+	    memcmp(str_or_empty(ev->case_number), p, nl) != 0)
+		problem(vf, "the case_events index lists event (%012" PRIu64
+			", %" PRIu64 ") under case %s, but it is an event of "
+			"case \"%.60s\"", origin, seq, num,
+			str_or_empty(ev->case_number));
+	else if (ev->hlc != hlc)
+		problem(vf, "the case_events index lists event (%012" PRIu64
+			", %" PRIu64 ") of case %s at hlc %" PRIu64 ", but its "
+			"hlc is %" PRIu64, origin, seq, num, hlc, ev->hlc);
 	return 0;
 }
 
@@ -1890,12 +2412,17 @@ static int check_meta(struct verify_events *ve, wj_err_t *err)
 	    meta_get(vf->t, META_NODE, &node, &e) ||
 	    meta_get(vf->t, META_LAST_SEQ, &ve->last_seq, &e) ||
 	    meta_get(vf->t, META_LOG_SEQ, &ve->log_seq, &e) ||
-	    meta_get(vf->t, META_EPOCH, &epoch, &e)) {
+	    meta_get(vf->t, META_EPOCH, &epoch, &e) ||
+	    meta_get_or_zero(vf->t, META_LOG_TRIMMED, &ve->log_trimmed, &e)) {
 		problem(vf, "%s", e.msg);
 		ve->log_seq = UINT64_MAX;
 		ve->last_seq = UINT64_MAX;
+		ve->log_trimmed = 0;
 		return 0;
 	}
+	if (ve->log_trimmed > ve->log_seq)
+		problem(vf, "the change log is trimmed up to %" PRIu64 ", beyond "
+			"log_seq %" PRIu64, ve->log_trimmed, ve->log_seq);
 	if (schema != WJ_SCHEMA_VERSION)
 		problem(vf, "the store says schema %" PRIu64 ", not %d",
 			schema, WJ_SCHEMA_VERSION);
@@ -1926,6 +2453,7 @@ int wj_store_verify(wj_txn_t *t, wj_arena_t *a, wj_problem_cb cb, void *ctx,
 	    (rc = walk(vf, DB_IDX_DUE, check_due_entry, err)) ||
 	    (rc = walk(vf, DB_EVENTS, check_event, err)) ||
 	    (rc = walk(vf, DB_CHANGELOG, check_log_entry, err)) ||
+	    (rc = walk(vf, DB_CASE_EVENTS, check_case_event_entry, err)) ||
 	    (rc = walk(vf, DB_CATALOG, check_item, err)) ||
 	    (rc = walk(vf, DB_CALENDAR, check_year, err)))
 		goto out;
@@ -1938,10 +2466,13 @@ int wj_store_verify(wj_txn_t *t, wj_arena_t *a, wj_problem_cb cb, void *ctx,
 			   "failed: retry", t->s->dir);
 		goto out;
 	}
-	if (n.events != n.changelog)
+	/* Positions are consecutive and trimming removes a prefix, so the
+	 * log holds log_trimmed + 1 .. log_seq, one entry per event. */
+	if (n.events != n.changelog + ve.log_trimmed)
 		problem(vf, "the store holds %" PRIu64 " events but its change "
-			"log %" PRIu64 " entries: each event must be logged "
-			"once", n.events, n.changelog);
+			"log %" PRIu64 " entries (and %" PRIu64 " trimmed): "
+			"each event must be logged once", n.events,
+			n.changelog, ve.log_trimmed);
 out:
 	wj_arena_free(&vf->scratch);
 	return rc;

@@ -5,8 +5,10 @@
  *   meta       schema version, node id, last local seq, store epoch
  *   cases      case number -> Case
  *   events     origin(8) seq(8) -> Event; append-only, an id is stored once
- *   changelog  local seq(8) -> origin(8) seq(8): the order events were
- *              applied here; replication ships from it
+ *   changelog  local seq(8) -> origin(8) seq(8) from(8): the order events
+ *              were applied here and the peer each came from;
+ *              replication ships from it
+ *   case_events number NUL hlc(8) origin(8) seq(8) -> "": a case's events
  *   serials    date(4) -> last case serial of that day
  *   catalog    item code -> CatalogItem
  *   calendar   year(4) -> CalendarYear
@@ -14,7 +16,7 @@
  *   idx_item   item code NUL number -> ""
  *   idx_due    promised due(4) number -> "" (accepted cases only: the
  *              clock runs)
- *   cursors    peer(8) origin(8) -> acknowledged seq (issue 3)
+ *   cursors    peer(8) slot(8) -> value: replication positions
  *
  * Everything a request changes goes into one write transaction, and the
  * caller groups many requests into one transaction (group commit): the
@@ -100,20 +102,67 @@ int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_arena_t *a,
 /* Number of cases in a status (from idx_status). */
 int wj_store_count_status(wj_txn_t *t, Wuji__CaseStatus s, uint64_t *n);
 
-/* Events.  put stores ev under (origin, seq) and appends it to the change
- * log, returning the local change-log seq in *local (may be NULL).
- * WJ_EEXIST when that id is stored already: nothing is written. */
-int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t *local,
-		       wj_err_t *err);
+/* Events.  put stores ev under (origin, seq), appends it to the change
+ * log with `from` (the peer it came from, 0 when made here: replication
+ * never sends an event back where it came from), and, for case events,
+ * indexes it under its case in (hlc, origin, seq) order.  *local (may be
+ * NULL) gets the change-log position.  WJ_EEXIST when that id is stored
+ * already: nothing is written. */
+int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t from,
+		       uint64_t *local, wj_err_t *err);
 bool wj_store_event_exists(wj_txn_t *t, uint64_t origin, uint64_t seq);
 int wj_store_event_get(wj_txn_t *t, uint64_t origin, uint64_t seq,
 		       wj_arena_t *a, Wuji__Event **out, wj_err_t *err);
-/* Change-log entries with local seq > after, in order, until cb returns
- * non-zero. */
+/* Change-log entries with position > after, in order, until cb returns
+ * non-zero (which is returned). */
 typedef int (*wj_changelog_cb)(uint64_t local, uint64_t origin, uint64_t seq,
-			       void *ctx);
+			       uint64_t from, void *ctx);
 int wj_store_changelog_scan(wj_txn_t *t, uint64_t after, wj_changelog_cb cb,
 			    void *ctx, wj_err_t *err);
+/* The events of one case in (hlc, origin, seq) order, including events
+ * stored before the case's submission arrived. */
+typedef int (*wj_event_visit_cb)(Wuji__Event *ev, void *ctx);
+int wj_store_case_events(wj_txn_t *t, const char *number, wj_arena_t *a,
+			 wj_event_visit_cb cb, void *ctx, wj_err_t *err);
+/* Highest seq of the events originated by `origin` stored here; 0 when
+ * none. */
+int wj_store_origin_max_seq(wj_txn_t *t, uint64_t origin, uint64_t *seq);
+
+/* Restore from a backup.  A node restored from an old copy of its store
+ * learns from its peers what it had issued before; it must never issue
+ * those event seqs or case numbers again. */
+int wj_store_raise_seq(wj_txn_t *t, uint64_t at_least, wj_err_t *err);
+int wj_store_raise_serial(wj_txn_t *t, wj_date_t day, uint32_t at_least,
+			  wj_err_t *err);
+/* The largest case number starting with prefix, into buf ("" if none). */
+int wj_store_last_case_with_prefix(wj_txn_t *t, const char *prefix,
+				   char *buf, size_t size);
+/* Chooses a new random epoch: peers then resend this node's log from the
+ * start instead of trusting positions from before the restore. */
+int wj_store_new_epoch(wj_txn_t *t, uint64_t *epoch, wj_err_t *err);
+
+/* Replication cursors: small values per (peer, slot), written in the
+ * same transaction as the data they describe.  Absent = 0. */
+#define WJ_CURSOR_RECV_EPOCH 1   /* epoch of the peer's log we follow */
+#define WJ_CURSOR_RECV_POS 2     /* peer's log applied up to here */
+#define WJ_CURSOR_ACKED 3        /* our log the peer acknowledged */
+#define WJ_CURSOR_ACKED_EPOCH 4  /* our epoch that ACKED refers to */
+int wj_store_cursor_get(wj_txn_t *t, uint64_t peer, uint64_t slot,
+			uint64_t *value);
+int wj_store_cursor_put(wj_txn_t *t, uint64_t peer, uint64_t slot,
+			uint64_t value, wj_err_t *err);
+
+/* Change-log bounds.  Positions only grow, trimmed or not: *first is the
+ * oldest position still held (0 when the log is empty), *last the newest
+ * ever written, *trimmed the highest position removed (0 = none). */
+int wj_store_changelog_bounds(wj_txn_t *t, uint64_t *first, uint64_t *last,
+			      uint64_t *trimmed);
+/* Removes entries with position <= upto (events themselves stay),
+ * oldest first, at most 100000 per call so one transaction stays small:
+ * *removed (may be NULL) gets how many went; while it is 100000, call
+ * again (each call in its own transaction keeps commits small). */
+int wj_store_changelog_trim(wj_txn_t *t, uint64_t upto, uint64_t *removed,
+			    wj_err_t *err);
 
 /* Catalog and calendar. */
 int wj_store_catalog_put(wj_txn_t *t, const Wuji__CatalogItem *item,

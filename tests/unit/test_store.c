@@ -24,6 +24,7 @@
 
 #define NODE_A 440303001001ULL
 #define NODE_B 440303001002ULL
+#define NODE_C 330106000000ULL
 
 struct fx {
 	char tmp[64];
@@ -181,6 +182,27 @@ static void raw_close(MDB_env *env, MDB_txn *txn)
 {
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
+}
+
+static void be64(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+/* A case_events key: number NUL hlc origin seq. */
+static size_t case_ev_key(unsigned char *buf, const char *number,
+			  uint64_t hlc, uint64_t origin, uint64_t seq)
+{
+	size_t n = strlen(number);
+
+	memcpy(buf, number, n + 1);
+	be64(buf + n + 1, hlc);
+	be64(buf + n + 9, origin);
+	be64(buf + n + 17, seq);
+	return n + 25;
 }
 
 /* ------------------------------------------------------------------ */
@@ -626,13 +648,13 @@ static Wuji__Event *mk_event(wj_arena_t *a, uint64_t origin, uint64_t seq,
 }
 
 struct log {
-	uint64_t local[32], origin[32], seq[32];
+	uint64_t local[32], origin[32], seq[32], from[32];
 	int n;
 	int stop_after;
 };
 
 static int collect_log(uint64_t local, uint64_t origin, uint64_t seq,
-		       void *ctx)
+		       uint64_t from, void *ctx)
 {
 	struct log *l = ctx;
 
@@ -641,6 +663,7 @@ static int collect_log(uint64_t local, uint64_t origin, uint64_t seq,
 	l->local[l->n] = local;
 	l->origin[l->n] = origin;
 	l->seq[l->n] = seq;
+	l->from[l->n] = from;
 	l->n++;
 	return l->stop_after && l->n >= l->stop_after ? 7 : 0;
 }
@@ -658,13 +681,13 @@ static void test_event_idempotent(void **state)
 	f->s = open_store(f, NODE_A, 0);
 	ev = mk_event(&f->a, NODE_B, 5, "E-1");
 	t = begin(f, true);
-	assert_int_equal(wj_store_event_put(t, ev, &local, &err), 0);
+	assert_int_equal(wj_store_event_put(t, ev, 0, &local, &err), 0);
 	assert_true(local == 1);
 	commit(t);
 
 	t = begin(f, true);
 	local = 99;
-	assert_int_equal(wj_store_event_put(t, ev, &local, &err), WJ_EEXIST);
+	assert_int_equal(wj_store_event_put(t, ev, 0, &local, &err), WJ_EEXIST);
 	assert_true(local == 99);
 	/* The refusal leaves the transaction usable. */
 	commit(t);
@@ -684,7 +707,7 @@ static void test_event_idempotent(void **state)
 			 0);
 	assert_int_equal(l.n, 1);
 	assert_true(l.local[0] == 1 && l.origin[0] == NODE_B &&
-		    l.seq[0] == 5);
+		    l.seq[0] == 5 && l.from[0] == 0);
 	assert_int_equal(wj_store_counts(t, &cnt), 0);
 	assert_true(cnt.events == 1 && cnt.changelog == 1);
 	wj_txn_abort(t);
@@ -692,7 +715,7 @@ static void test_event_idempotent(void **state)
 	/* An event without an id is refused. */
 	t = begin(f, true);
 	assert_int_equal(wj_store_event_put(t, mk_event(&f->a, 0, 1, "E-2"),
-					    NULL, &err), WJ_EBADREQ);
+					    0, NULL, &err), WJ_EBADREQ);
 	wj_txn_abort(t);
 }
 
@@ -716,7 +739,7 @@ static void test_changelog_order(void **state)
 		if (i <= 3)
 			t = begin(f, true);
 		assert_int_equal(wj_store_event_put(t, mk_event(&f->a,
-			ids[i][0], ids[i][1], "L-1"), &local, &err), 0);
+			ids[i][0], ids[i][1], "L-1"), 0, &local, &err), 0);
 		assert_true(local == (uint64_t)i + 1);
 		if (i < 3 || i == 5)
 			commit(t);
@@ -1051,7 +1074,7 @@ static void test_nested_abort(void **state)
 	assert_int_equal(wj_store_next_seq(child, &seq, &err), 0);
 	assert_true(seq == 2);
 	assert_int_equal(wj_store_event_put(child, mk_event(&f->a, NODE_A, 2,
-				"K-2"), NULL, &err), 0);
+				"K-2"), 0, NULL, &err), 0);
 	wj_txn_abort(child);
 	assert_int_equal(wj_store_case_get(t, "K-2", &f->a, &c, &err),
 			 WJ_ENOTFOUND);
@@ -1137,7 +1160,7 @@ static void test_verify(void **state)
 			 i % 2 ? 20260501 : 0));
 		assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
 		assert_int_equal(wj_store_event_put(t, mk_event(&f->a, NODE_A,
-					seq, num), &local, &err), 0);
+					seq, num), 0, &local, &err), 0);
 	}
 	c1 = mk_case(&f->a, "V-1", "ITEM", WUJI__CASE_STATUS__ACCEPTED,
 		     20260501);
@@ -1157,7 +1180,7 @@ static void test_verify(void **state)
 	 * change-log entry naming no event. */
 	t = begin(f, true);
 	assert_int_equal(wj_store_event_put(t, mk_event(&f->a, NODE_A, 77,
-				"V-4"), NULL, &err), 0);
+				"V-4"), 0, NULL, &err), 0);
 	commit(t);
 	wj_store_close(f->s);
 	f->s = NULL;
@@ -1169,9 +1192,10 @@ static void test_verify(void **state)
 					(20260501 >> 8) & 0xff, 20260501 & 0xff,
 					'V', '-', '3' };
 		unsigned char lk[8] = { 0, 0, 0, 0, 0, 0, 0, 99 };
-		unsigned char lv[16] = { 0, 0, 0, 0x66, 0x93, 0x2e, 0x12, 0x34,
+		unsigned char lv[24] = { 0, 0, 0, 0x66, 0x93, 0x2e, 0x12, 0x34,
 					 0, 0, 0, 0, 0, 0, 0, 42 };
-		MDB_val k = { 3, "V-0" }, v = { 3, junk };
+		unsigned char ck[64];
+		MDB_val k = { 3, "V-0" }, v = { 3, junk }, nil = { 0, "" };
 
 		raw_open(f, &env, &txn);
 		assert_int_equal(mdb_del(txn, raw_dbi(txn, "cases"), &k, NULL),
@@ -1185,10 +1209,24 @@ static void test_verify(void **state)
 					 NULL), 0);
 		k.mv_size = 8;
 		k.mv_data = lk;
-		v.mv_size = 16;
+		v.mv_size = 24;
 		v.mv_data = lv;
 		assert_int_equal(mdb_put(txn, raw_dbi(txn, "changelog"), &k,
 					 &v, 0), 0);
+		/* A change-log value of the old 16-byte layout. */
+		lk[7] = 100;
+		v.mv_size = 16;
+		assert_int_equal(mdb_put(txn, raw_dbi(txn, "changelog"), &k,
+					 &v, 0), 0);
+		/* V-1's event (seq 2) unlisted under its case; an entry for
+		 * an event never stored. */
+		k.mv_size = case_ev_key(ck, "V-1", 2 << 16, NODE_A, 2);
+		k.mv_data = ck;
+		assert_int_equal(mdb_del(txn, raw_dbi(txn, "case_events"), &k,
+					 NULL), 0);
+		k.mv_size = case_ev_key(ck, "V-9", 1, NODE_B, 3);
+		assert_int_equal(mdb_put(txn, raw_dbi(txn, "case_events"), &k,
+					 &nil, 0), 0);
 		raw_close(env, txn);
 	}
 	f->s = open_store(f, NODE_A, 0);
@@ -1204,7 +1242,13 @@ static void test_verify(void **state)
 	assert_true(mentions(&pr, "change-log entry 99", "log_seq"));
 	assert_true(mentions(&pr, "seq 77", "last_seq"));
 	assert_true(mentions(&pr, "events", "change log"));
-	assert_int_equal(pr.n, 8);
+	assert_true(mentions(&pr, "change log has a malformed entry",
+			     "16-byte value"));
+	assert_true(mentions(&pr, "(440303001001, 2) of case V-1",
+			     "missing from the case_events index"));
+	assert_true(mentions(&pr, "(440303001002, 3) under case V-9",
+			     "not stored"));
+	assert_int_equal(pr.n, 11);
 
 	/* Reading the damaged case says what to do. */
 	t = begin(f, false);
@@ -1219,6 +1263,691 @@ static void test_verify(void **state)
 					     &s), WJ_EINTERNAL);
 	}
 	wj_txn_abort(t);
+}
+
+/* ------------------------------------------------ replication support */
+
+static void put_event(wj_txn_t *t, Wuji__Event *ev, uint64_t from,
+		      uint64_t *local)
+{
+	wj_err_t err = { 0 };
+	int rc = wj_store_event_put(t, ev, from, local, &err);
+
+	if (rc)
+		fail_msg("event_put (%" PRIu64 ", %" PRIu64 "): %d %s",
+			 ev->origin, ev->seq, rc, err.msg);
+}
+
+static void verify_clean(struct fx *f)
+{
+	struct problems pr = { 0 };
+	wj_err_t err = { 0 };
+	wj_txn_t *t = begin(f, false);
+
+	assert_int_equal(wj_store_verify(t, &f->a, on_problem, &pr, &err), 0);
+	wj_txn_abort(t);
+	if (pr.n)
+		fail_msg("%d problems, first: %s", pr.n, pr.text[0]);
+}
+
+static void test_event_from(void **state)
+{
+	struct fx *f = *state;
+	wj_err_t err = { 0 };
+	struct log l = { 0 };
+	uint64_t local, seq;
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	/* Made here. */
+	assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+	put_event(t, mk_event(&f->a, NODE_A, seq, "F-1"), 0, &local);
+	assert_true(local == 1);
+	put_event(t, mk_event(&f->a, NODE_B, 4, "F-1"), NODE_B, &local);
+	assert_true(local == 2);
+	/* Relayed: originated at one node, received from another. */
+	put_event(t, mk_event(&f->a, 110000000000ULL, 9, "F-2"),
+		  UINT64_MAX - 1, &local);
+	assert_true(local == 3);
+	commit(t);
+
+	reopen(f, 0);
+	t = begin(f, false);
+	assert_int_equal(wj_store_changelog_scan(t, 0, collect_log, &l, &err),
+			 0);
+	assert_int_equal(l.n, 3);
+	assert_true(l.origin[0] == NODE_A && l.seq[0] == 1 && l.from[0] == 0);
+	assert_true(l.origin[1] == NODE_B && l.seq[1] == 4 &&
+		    l.from[1] == NODE_B);
+	assert_true(l.origin[2] == 110000000000ULL && l.seq[2] == 9 &&
+		    l.from[2] == UINT64_MAX - 1);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(wj_store_changelog_scan(t, 2, collect_log, &l, &err),
+			 0);
+	assert_int_equal(l.n, 1);
+	assert_true(l.local[0] == 3 && l.from[0] == UINT64_MAX - 1);
+	wj_txn_abort(t);
+	verify_clean(f);
+}
+
+struct evs {
+	uint64_t origin[32], seq[32], hlc[32];
+	char number[32][48];
+	int n;
+	int stop_after;
+};
+
+static int collect_ev(Wuji__Event *ev, void *ctx)
+{
+	struct evs *e = ctx;
+
+	if (e->n >= 32)
+		return -100;
+	e->origin[e->n] = ev->origin;
+	e->seq[e->n] = ev->seq;
+	e->hlc[e->n] = ev->hlc;
+	snprintf(e->number[e->n], sizeof(e->number[0]), "%s",
+		 ev->case_number);
+	e->n++;
+	return e->stop_after && e->n >= e->stop_after ? 5 : 0;
+}
+
+static Wuji__Event *mk_event_hlc(wj_arena_t *a, uint64_t origin,
+				 uint64_t seq, const char *number,
+				 uint64_t hlc)
+{
+	Wuji__Event *ev = mk_event(a, origin, seq, number);
+
+	ev->hlc = hlc;
+	return ev;
+}
+
+static void test_case_events(void **state)
+{
+	struct fx *f = *state;
+	/* origin, seq, hlc: put in this order, read in (hlc, origin, seq)
+	 * order.  hlc 0x100 is shared by three events; 0x1ff vs 0x200
+	 * differ in more than the last byte. */
+	static const uint64_t puts[][3] = {
+		{ NODE_B, 7, 0x300 },
+		{ NODE_C, 3, 0x100 },
+		{ NODE_B, 2, 0x200 },
+		{ NODE_C, 1, 0x1ff },
+		{ NODE_B, 1, 0x100 },
+		{ NODE_C, 2, 0x100 },
+		{ NODE_C, 9, 0x10000 },
+	};
+	static const int order[] = { 5, 1, 4, 3, 2, 0, 6 };
+	char longnum[64];
+	Wuji__Event *ev;
+	wj_err_t err = { 0 };
+	struct evs e = { 0 };
+	wj_store_counts_t cnt;
+	wj_txn_t *t;
+	int i;
+
+	f->s = open_store(f, NODE_A, 0);
+	/* Spread over transactions, with events of other cases between:
+	 * the case "X-1" itself is never stored (its submission has not
+	 * arrived). */
+	for (i = 0; i < 7; i++) {
+		t = begin(f, true);
+		put_event(t, mk_event_hlc(&f->a, puts[i][0], puts[i][1],
+					  "X-1", puts[i][2]), 0, NULL);
+		put_event(t, mk_event_hlc(&f->a, 120000000000ULL + i, 1,
+					  i % 2 ? "X-10" : "X-", 0x150), 0,
+			  NULL);
+		commit(t);
+	}
+	/* Not a case event: indexed under no case. */
+	t = begin(f, true);
+	ev = mk_event(&f->a, NODE_B, 50, "");
+	ev->type = WUJI__EVENT_TYPE__EV_CATALOG_ITEM;
+	put_event(t, ev, NODE_B, NULL);
+	commit(t);
+
+	t = begin(f, false);
+	{
+		Wuji__Case *c;
+
+		assert_int_equal(wj_store_case_get(t, "X-1", &f->a, &c, &err),
+				 WJ_ENOTFOUND);
+	}
+	assert_int_equal(wj_store_case_events(t, "X-1", &f->a, collect_ev, &e,
+					      &err), 0);
+	assert_int_equal(e.n, 7);
+	for (i = 0; i < 7; i++) {
+		assert_true(e.origin[i] == puts[order[i]][0]);
+		assert_true(e.seq[i] == puts[order[i]][1]);
+		assert_true(e.hlc[i] == puts[order[i]][2]);
+		assert_string_equal(e.number[i], "X-1");
+	}
+	/* "X-1" is a prefix of "X-10", "X-" of both: each gets its own. */
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(wj_store_case_events(t, "X-10", &f->a, collect_ev,
+					      &e, &err), 0);
+	assert_int_equal(e.n, 3);
+	assert_true(e.origin[0] == 120000000001ULL &&
+		    e.origin[2] == 120000000005ULL);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(wj_store_case_events(t, "X-", &f->a, collect_ev, &e,
+					      &err), 0);
+	assert_int_equal(e.n, 4);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(wj_store_case_events(t, "X-2", &f->a, collect_ev, &e,
+					      &err), 0);
+	assert_int_equal(e.n, 0);
+	/* The callback's return stops the walk and comes back. */
+	memset(&e, 0, sizeof(e));
+	e.stop_after = 2;
+	assert_int_equal(wj_store_case_events(t, "X-1", &f->a, collect_ev, &e,
+					      &err), 5);
+	assert_int_equal(e.n, 2);
+	assert_int_equal(wj_store_case_events(t, "", &f->a, collect_ev, &e,
+					      &err), WJ_EBADREQ);
+	assert_int_equal(wj_store_counts(t, &cnt), 0);
+	assert_true(cnt.events == 15 && cnt.changelog == 15);
+	wj_txn_abort(t);
+
+	/* A number too long to index is refused before anything is
+	 * written. */
+	memset(longnum, '7', 41);
+	longnum[41] = '\0';
+	t = begin(f, true);
+	assert_int_equal(wj_store_event_put(t, mk_event(&f->a, NODE_B, 99,
+				longnum), 0, NULL, &err), WJ_EBADREQ);
+	assert_false(wj_store_event_exists(t, NODE_B, 99));
+	commit(t);
+
+	/* Within a write transaction, including what it wrote itself. */
+	t = begin(f, true);
+	put_event(t, mk_event_hlc(&f->a, NODE_B, 8, "X-1", 0x1fe), 0, NULL);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(wj_store_case_events(t, "X-1", &f->a, collect_ev, &e,
+					      &err), 0);
+	assert_int_equal(e.n, 8);
+	assert_true(e.origin[3] == NODE_B && e.seq[3] == 8);
+	wj_txn_abort(t);
+
+	verify_clean(f);
+}
+
+/* An index entry whose event is gone is skipped by the reader. */
+static void test_case_events_stale(void **state)
+{
+	struct fx *f = *state;
+	unsigned char ck[64];
+	wj_err_t err = { 0 };
+	struct evs e = { 0 };
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	put_event(t, mk_event_hlc(&f->a, NODE_C, 1, "S-1", 10), 0, NULL);
+	put_event(t, mk_event_hlc(&f->a, NODE_C, 2, "S-1", 30), 0, NULL);
+	commit(t);
+	wj_store_close(f->s);
+	f->s = NULL;
+	{
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_val k = { 0, ck }, nil = { 0, "" };
+
+		raw_open(f, &env, &txn);
+		k.mv_size = case_ev_key(ck, "S-1", 20, NODE_B, 5);
+		assert_int_equal(mdb_put(txn, raw_dbi(txn, "case_events"), &k,
+					 &nil, 0), 0);
+		raw_close(env, txn);
+	}
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, false);
+	assert_int_equal(wj_store_case_events(t, "S-1", &f->a, collect_ev, &e,
+					      &err), 0);
+	assert_int_equal(e.n, 2);
+	assert_true(e.seq[0] == 1 && e.seq[1] == 2);
+	wj_txn_abort(t);
+}
+
+static uint64_t max_seq(wj_txn_t *t, uint64_t origin)
+{
+	uint64_t seq = 12345;
+
+	assert_int_equal(wj_store_origin_max_seq(t, origin, &seq), 0);
+	return seq;
+}
+
+static void test_origin_max_seq(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t o = 440303001005ULL;
+	/* Put out of order; seqs across byte boundaries. */
+	static const uint64_t seqs_o[] = { 5, 300, 2, 255, 256, 9 };
+	wj_txn_t *t;
+	size_t i;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, false);
+	assert_true(max_seq(t, o) == 0);
+	assert_true(max_seq(t, 0) == 0);
+	assert_true(max_seq(t, UINT64_MAX) == 0);
+	wj_txn_abort(t);
+
+	t = begin(f, true);
+	for (i = 0; i < sizeof(seqs_o) / sizeof(seqs_o[0]); i++)
+		put_event(t, mk_event(&f->a, o, seqs_o[i], "M-1"), 0, NULL);
+	put_event(t, mk_event(&f->a, o - 1, 1000, "M-1"), 0, NULL);
+	put_event(t, mk_event(&f->a, o - 1, 7, "M-1"), 0, NULL);
+	put_event(t, mk_event(&f->a, o + 1, 1, "M-1"), 0, NULL);
+	put_event(t, mk_event(&f->a, o + 3, 4, "M-1"), 0, NULL);
+	/* Seen inside the transaction that wrote it. */
+	assert_true(max_seq(t, o) == 300);
+	commit(t);
+
+	t = begin(f, false);
+	assert_true(max_seq(t, o) == 300);
+	assert_true(max_seq(t, o - 1) == 1000);
+	assert_true(max_seq(t, o + 1) == 1);
+	assert_true(max_seq(t, o + 3) == 4);     /* the last origin */
+	assert_true(max_seq(t, o - 2) == 0);     /* before every origin */
+	assert_true(max_seq(t, o + 2) == 0);     /* between origins */
+	assert_true(max_seq(t, o + 4) == 0);     /* after every origin */
+	assert_true(max_seq(t, 0) == 0);
+	assert_true(max_seq(t, UINT64_MAX) == 0);
+	wj_txn_abort(t);
+
+	t = begin(f, true);
+	put_event(t, mk_event(&f->a, UINT64_MAX, 3, "M-2"), 0, NULL);
+	put_event(t, mk_event(&f->a, UINT64_MAX, UINT64_MAX, "M-2"), 0, NULL);
+	assert_true(max_seq(t, UINT64_MAX) == UINT64_MAX);
+	assert_true(max_seq(t, o + 3) == 4);
+	wj_txn_abort(t);
+}
+
+static void test_raise(void **state)
+{
+	struct fx *f = *state;
+	wj_err_t err = { 0 };
+	wj_store_meta_t m;
+	uint32_t serial;
+	uint64_t seq;
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+	assert_true(seq == 1);
+	assert_int_equal(wj_store_raise_seq(t, 40, &err), 0);
+	assert_int_equal(wj_store_meta(t, &m), 0);
+	assert_true(m.last_seq == 40);
+	/* A lower value does not lower it. */
+	assert_int_equal(wj_store_raise_seq(t, 10, &err), 0);
+	assert_int_equal(wj_store_raise_seq(t, 0, &err), 0);
+	assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+	assert_true(seq == 41);
+
+	assert_int_equal(wj_store_next_serial(t, 20260213, &serial, &err), 0);
+	assert_int_equal(serial, 1);
+	assert_int_equal(wj_store_raise_serial(t, 20260213, 70000, &err), 0);
+	assert_int_equal(wj_store_raise_serial(t, 20260213, 5, &err), 0);
+	/* A day never used starts from the raised value. */
+	assert_int_equal(wj_store_raise_serial(t, 20260301, 12, &err), 0);
+	assert_int_equal(wj_store_raise_serial(t, 20260213, 0, &err), 0);
+	assert_int_equal(wj_store_raise_serial(t, 0, 5, &err), WJ_EINVAL);
+	commit(t);
+
+	reopen(f, 0);
+	t = begin(f, true);
+	assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+	assert_true(seq == 42);
+	assert_int_equal(wj_store_raise_seq(t, 42, &err), 0);
+	assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+	assert_true(seq == 43);
+	assert_int_equal(wj_store_next_serial(t, 20260213, &serial, &err), 0);
+	assert_int_equal(serial, 70001);
+	assert_int_equal(wj_store_next_serial(t, 20260301, &serial, &err), 0);
+	assert_int_equal(serial, 13);
+	assert_int_equal(wj_store_next_serial(t, 20260302, &serial, &err), 0);
+	assert_int_equal(serial, 1);
+	commit(t);
+
+	/* Aborted raises are not kept. */
+	t = begin(f, true);
+	assert_int_equal(wj_store_raise_seq(t, 1000, &err), 0);
+	assert_int_equal(wj_store_raise_serial(t, 20260302, 1000, &err), 0);
+	wj_txn_abort(t);
+	t = begin(f, true);
+	assert_int_equal(wj_store_next_seq(t, &seq, &err), 0);
+	assert_true(seq == 44);
+	assert_int_equal(wj_store_next_serial(t, 20260302, &serial, &err), 0);
+	assert_int_equal(serial, 2);
+	commit(t);
+}
+
+static void test_last_case_with_prefix(void **state)
+{
+	struct fx *f = *state;
+	static const char *numbers[] = {
+		"440303001001-20260213-000002",
+		"440303001001-20260213-000010",
+		"440303001001-20260213-000001",
+		"440303001001-20260214-000001",
+		"440303001002-20260213-000005",
+		"440303001010-20260213-000001",
+		"440303001000-20260215-000009",
+		"Z\xff\xff" "1",
+		"\xff\xff",
+	};
+	char buf[64], small[10];
+	wj_txn_t *t;
+	size_t i;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, false);
+	assert_int_equal(wj_store_last_case_with_prefix(t, "440303001001-",
+							buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	assert_int_equal(wj_store_last_case_with_prefix(t, "", buf,
+							sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	wj_txn_abort(t);
+
+	t = begin(f, true);
+	for (i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
+		put_case(t, NULL, mk_case(&f->a, numbers[i], "I",
+					  WUJI__CASE_STATUS__RECEIVED, 0));
+	commit(t);
+
+	t = begin(f, false);
+#define LAST(prefix, want)                                                   \
+	do {                                                                 \
+		strcpy(buf, "junk");                                         \
+		assert_int_equal(wj_store_last_case_with_prefix(t, prefix,   \
+					buf, sizeof(buf)), 0);               \
+		assert_string_equal(buf, want);                              \
+	} while (0)
+	LAST("440303001001-20260213-", "440303001001-20260213-000010");
+	LAST("440303001001-20260214-", "440303001001-20260214-000001");
+	LAST("440303001001-", "440303001001-20260214-000001");
+	LAST("440303001002-20260213-", "440303001002-20260213-000005");
+	LAST("440303001002-20260214-", "");
+	LAST("440303001003-", "");
+	/* A node whose code starts with another's. */
+	LAST("44030300101", "440303001010-20260213-000001");
+	LAST("440303001000-", "440303001000-20260215-000009");
+	LAST("4403030010", "440303001010-20260213-000001");
+	/* A whole number is its own prefix. */
+	LAST("440303001001-20260213-000001", "440303001001-20260213-000001");
+	LAST("440303001001-20260213-0000011", "");
+	/* Prefixes ending in 0xff bytes have no simple successor. */
+	LAST("Z\xff\xff", "Z\xff\xff" "1");
+	LAST("Z\xff", "Z\xff\xff" "1");
+	LAST("\xff", "\xff\xff");
+	LAST("\xff\xff\xff", "");
+	LAST("", "\xff\xff");
+	LAST("5", "");
+	LAST("3", "");
+#undef LAST
+	/* Too small a buffer is refused, not cut. */
+	assert_int_equal(wj_store_last_case_with_prefix(t, "440303001002",
+			 small, sizeof(small)), WJ_EINVAL);
+	assert_string_equal(small, "");
+	wj_txn_abort(t);
+}
+
+static void test_new_epoch(void **state)
+{
+	struct fx *f = *state;
+	uint64_t e0, e1 = 0, e2 = 0;
+	wj_err_t err = { 0 };
+	wj_store_meta_t m;
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, false);
+	assert_int_equal(wj_store_meta(t, &m), 0);
+	wj_txn_abort(t);
+	e0 = m.epoch;
+
+	/* Aborted: the old epoch stays. */
+	t = begin(f, true);
+	assert_int_equal(wj_store_new_epoch(t, &e1, &err), 0);
+	assert_true(e1 != e0 && e1 != 0);
+	assert_int_equal(wj_store_meta(t, &m), 0);
+	assert_true(m.epoch == e1);
+	wj_txn_abort(t);
+	t = begin(f, false);
+	assert_int_equal(wj_store_meta(t, &m), 0);
+	assert_true(m.epoch == e0);
+	wj_txn_abort(t);
+
+	t = begin(f, true);
+	assert_int_equal(wj_store_new_epoch(t, &e1, &err), 0);
+	assert_true(e1 != e0 && e1 != 0);
+	assert_int_equal(wj_store_new_epoch(t, &e2, &err), 0);
+	assert_true(e2 != e1 && e2 != e0 && e2 != 0);
+	commit(t);
+
+	reopen(f, 0);
+	t = begin(f, false);
+	assert_int_equal(wj_store_meta(t, &m), 0);
+	assert_true(m.epoch == e2);
+	wj_txn_abort(t);
+	verify_clean(f);
+}
+
+static uint64_t cursor(wj_txn_t *t, uint64_t peer, uint64_t slot)
+{
+	uint64_t v = 12345;
+
+	assert_int_equal(wj_store_cursor_get(t, peer, slot, &v), 0);
+	return v;
+}
+
+static void test_cursors(void **state)
+{
+	struct fx *f = *state;
+	wj_err_t err = { 0 };
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	assert_true(cursor(t, NODE_B, WJ_CURSOR_RECV_POS) == 0);
+	assert_int_equal(wj_store_cursor_put(t, NODE_B, WJ_CURSOR_RECV_POS,
+					     42, &err), 0);
+	assert_int_equal(wj_store_cursor_put(t, NODE_B, WJ_CURSOR_RECV_EPOCH,
+					     UINT64_MAX, &err), 0);
+	assert_int_equal(wj_store_cursor_put(t, NODE_B + 1, WJ_CURSOR_ACKED,
+					     0x0102030405060708ULL, &err), 0);
+	assert_true(cursor(t, NODE_B, WJ_CURSOR_RECV_POS) == 42);
+	commit(t);
+
+	reopen(f, 0);
+	t = begin(f, true);
+	assert_true(cursor(t, NODE_B, WJ_CURSOR_RECV_POS) == 42);
+	assert_true(cursor(t, NODE_B, WJ_CURSOR_RECV_EPOCH) == UINT64_MAX);
+	assert_true(cursor(t, NODE_B + 1, WJ_CURSOR_ACKED) ==
+		    0x0102030405060708ULL);
+	/* Absent: other slots of a known peer, neighbouring peers. */
+	assert_true(cursor(t, NODE_B, WJ_CURSOR_ACKED) == 0);
+	assert_true(cursor(t, NODE_B, WJ_CURSOR_ACKED_EPOCH) == 0);
+	assert_true(cursor(t, NODE_B + 1, WJ_CURSOR_RECV_POS) == 0);
+	assert_true(cursor(t, NODE_B - 1, WJ_CURSOR_RECV_POS) == 0);
+	/* Overwrite, also with a smaller value (a new epoch restarts
+	 * positions). */
+	assert_int_equal(wj_store_cursor_put(t, NODE_B, WJ_CURSOR_RECV_POS, 7,
+					     &err), 0);
+	assert_true(cursor(t, NODE_B, WJ_CURSOR_RECV_POS) == 7);
+	commit(t);
+
+	t = begin(f, true);
+	assert_int_equal(wj_store_cursor_put(t, NODE_B, WJ_CURSOR_RECV_POS,
+					     99, &err), 0);
+	wj_txn_abort(t);
+	t = begin(f, false);
+	assert_true(cursor(t, NODE_B, WJ_CURSOR_RECV_POS) == 7);
+	wj_txn_abort(t);
+	verify_clean(f);
+}
+
+static void bounds(wj_txn_t *t, uint64_t first, uint64_t last,
+		   uint64_t trimmed)
+{
+	uint64_t fi = 99, la = 99, tr = 99;
+
+	assert_int_equal(wj_store_changelog_bounds(t, &fi, &la, &tr), 0);
+	if (fi != first || la != last || tr != trimmed)
+		fail_msg("bounds %" PRIu64 " %" PRIu64 " %" PRIu64 ", want %"
+			 PRIu64 " %" PRIu64 " %" PRIu64, fi, la, tr, first,
+			 last, trimmed);
+}
+
+static uint64_t trim(wj_txn_t *t, uint64_t upto)
+{
+	wj_err_t err = { 0 };
+	uint64_t removed = 12345;
+	int rc = wj_store_changelog_trim(t, upto, &removed, &err);
+
+	if (rc)
+		fail_msg("trim %" PRIu64 ": %d %s", upto, rc, err.msg);
+	return removed;
+}
+
+static void test_changelog_trim(void **state)
+{
+	struct fx *f = *state;
+	wj_err_t err = { 0 };
+	struct log l = { 0 };
+	Wuji__Event *ev;
+	uint64_t local, i;
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	bounds(t, 0, 0, 0);
+	assert_true(trim(t, 100) == 0);
+	bounds(t, 0, 0, 0);
+	for (i = 1; i <= 10; i++)
+		put_event(t, mk_event(&f->a, NODE_B, i, "T-1"), NODE_B, NULL);
+	bounds(t, 1, 10, 0);
+	commit(t);
+
+	t = begin(f, true);
+	assert_true(trim(t, 4) == 4);
+	bounds(t, 5, 10, 4);
+	/* Again, or lower: nothing more goes, trimmed stays. */
+	assert_true(trim(t, 4) == 0);
+	assert_true(trim(t, 2) == 0);
+	bounds(t, 5, 10, 4);
+	assert_int_equal(wj_store_changelog_scan(t, 0, collect_log, &l, &err),
+			 0);
+	assert_int_equal(l.n, 6);
+	assert_true(l.local[0] == 5 && l.seq[0] == 5 && l.from[0] == NODE_B);
+	assert_true(l.local[5] == 10);
+	commit(t);
+
+	/* An aborted trim removes nothing. */
+	t = begin(f, true);
+	assert_true(trim(t, 8) == 4);
+	bounds(t, 9, 10, 8);
+	wj_txn_abort(t);
+
+	reopen(f, 0);
+	t = begin(f, true);
+	bounds(t, 5, 10, 4);
+	/* Positions keep growing after a trim and a reopen. */
+	put_event(t, mk_event(&f->a, NODE_C, 1, "T-2"), 0, &local);
+	assert_true(local == 11);
+	bounds(t, 5, 11, 4);
+	/* The events themselves stay. */
+	assert_int_equal(wj_store_event_get(t, NODE_B, 1, &f->a, &ev, &err),
+			 0);
+	assert_true(wj_store_event_exists(t, NODE_B, 4));
+	assert_true(trim(t, 1000) == 7);
+	bounds(t, 0, 11, 11);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(wj_store_changelog_scan(t, 0, collect_log, &l, &err),
+			 0);
+	assert_int_equal(l.n, 0);
+	commit(t);
+	verify_clean(f);
+
+	reopen(f, 0);
+	t = begin(f, true);
+	bounds(t, 0, 11, 11);
+	put_event(t, mk_event(&f->a, NODE_C, 2, "T-2"), 0, &local);
+	assert_true(local == 12);
+	bounds(t, 12, 12, 11);
+	/* A trim that removes nothing keeps the trimmed position. */
+	assert_true(trim(t, 3) == 0);
+	bounds(t, 12, 12, 11);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(wj_store_changelog_scan(t, 0, collect_log, &l, &err),
+			 0);
+	assert_int_equal(l.n, 1);
+	assert_true(l.local[0] == 12 && l.origin[0] == NODE_C &&
+		    l.seq[0] == 2);
+	{
+		uint64_t fi = 99;
+
+		/* Any bound may be left out. */
+		assert_int_equal(wj_store_changelog_bounds(t, &fi, NULL, NULL),
+				 0);
+		assert_true(fi == 12);
+	}
+	assert_int_equal(wj_store_changelog_trim(t, 12, NULL, &err), 0);
+	bounds(t, 0, 12, 12);
+	commit(t);
+	verify_clean(f);
+}
+
+#define TRIM_CAP 100000
+
+/* One call removes at most TRIM_CAP entries.  The entries are planted
+ * with raw LMDB: storing that many events would be slow. */
+static void test_changelog_trim_cap(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t total = TRIM_CAP + 3;
+	uint64_t i;
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	wj_store_close(f->s);
+	f->s = NULL;
+	{
+		unsigned char kb[8], vb[24] = { 0 }, lb[8];
+		MDB_val k = { 8, kb }, v = { 24, vb };
+		MDB_val mk = { 7, "log_seq" }, mv = { 8, lb };
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi log;
+
+		raw_open(f, &env, &txn);
+		log = raw_dbi(txn, "changelog");
+		for (i = 1; i <= total; i++) {
+			be64(kb, i);
+			be64(vb, NODE_B);
+			be64(vb + 8, i);
+			assert_int_equal(mdb_put(txn, log, &k, &v, MDB_APPEND),
+					 0);
+		}
+		be64(lb, total);
+		assert_int_equal(mdb_put(txn, raw_dbi(txn, "meta"), &mk, &mv,
+					 0), 0);
+		raw_close(env, txn);
+	}
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	bounds(t, 1, total, 0);
+	assert_true(trim(t, UINT64_MAX) == TRIM_CAP);
+	bounds(t, TRIM_CAP + 1, total, TRIM_CAP);
+	commit(t);
+	t = begin(f, true);
+	assert_true(trim(t, UINT64_MAX) == 3);
+	bounds(t, 0, total, total);
+	assert_true(trim(t, UINT64_MAX) == 0);
+	commit(t);
 }
 
 int main(void)
@@ -1255,6 +1984,26 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nested_abort, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_from, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_case_events, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_case_events_stale, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_origin_max_seq, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_raise, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_last_case_with_prefix, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_new_epoch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cursors, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_changelog_trim, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_changelog_trim_cap, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
