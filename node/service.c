@@ -24,7 +24,9 @@
 #include "core/division.h"
 #include "core/hlc.h"
 #include "core/names.h"
+#include "core/route.h"
 #include "log.h"
+#include "repl.h"
 #include "storage/store.h"
 #include "wj_build.h"
 
@@ -41,6 +43,8 @@ struct wj_service {
 	bool standalone;
 	int64_t started_at;
 	char data_dir[1024];
+	struct wj_repl *repl;   /* NULL when the node has no links */
+	bool calendar_dirty;    /* a calendar event was applied: reload */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -142,10 +146,243 @@ static int commit_event(wj_service_t *s, wj_txn_t *t, Wuji__Event *ev,
 	rc = wj_case_apply(ctx, c, ev, err);
 	if (rc != 0)
 		return rc;
-	rc = wj_store_event_put(t, ev, NULL, err);
+	/* A local event always sorts last: its hlc is past every hlc this
+	 * node has seen. */
+	c->last_hlc = ev->hlc;
+	c->last_origin = ev->origin;
+	c->last_seq = ev->seq;
+	rc = wj_store_event_put(t, ev, 0, NULL, err);
 	if (rc != 0)
 		return rc;
 	return wj_store_case_put(t, old, c, err);
+}
+
+/* ------------------------------------------------------- applying events */
+
+/* An event from another node is untrusted input: everything the fold and
+ * the store rely on is checked here, before anything is written. */
+static int check_event(const Wuji__Event *ev, wj_err_t *err)
+{
+	if (!wj_division_valid(ev->origin))
+		return wj_err_set(err, WJ_EINVAL, "event origin %llu is not a division code",
+				  (unsigned long long)ev->origin);
+	if (ev->seq == 0)
+		return wj_err_set(err, WJ_EINVAL, "event from %012llu has seq 0",
+				  (unsigned long long)ev->origin);
+	if (wj_route_is_broadcast(ev->type)) {
+		if (ev->case_number && ev->case_number[0])
+			return wj_err_set(err, WJ_EINVAL, "a catalog or calendar event names a case");
+		if (ev->type == WUJI__EVENT_TYPE__EV_CATALOG_ITEM) {
+			wj_err_t e = {0};
+			if (ev->item == NULL)
+				return wj_err_set(err, WJ_EINVAL, "catalog event without an item");
+			if (wj_catalog_item_validate(ev->item, &e) != 0)
+				return wj_err_set(err, WJ_EINVAL, "catalog event: %s", e.msg);
+		} else {
+			wj_calendar_t *scratch = wj_calendar_new();
+			wj_err_t e = {0};
+			int rc = ev->year ? wj_calendar_set_year(scratch, ev->year, &e)
+					  : wj_err_set(&e, WJ_EINVAL, "no year");
+			wj_calendar_free(scratch);
+			if (rc != 0)
+				return wj_err_set(err, WJ_EINVAL, "calendar event: %s", e.msg);
+		}
+		return 0;
+	}
+	if (ev->type < WUJI__EVENT_TYPE__EV_SUBMITTED || ev->type > WUJI__EVENT_TYPE__EV_ARCHIVED)
+		return wj_err_set(err, WJ_EINVAL, "event type %d is unknown", (int)ev->type);
+	uint64_t origin;
+	wj_date_t day;
+	wj_err_t e = {0};
+	if (ev->case_number == NULL ||
+	    wj_case_number_parse(ev->case_number, &origin, &day, &e) != 0)
+		return wj_err_set(err, WJ_EINVAL, "event names no valid case: %s", e.msg);
+	if (ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED) {
+		const Wuji__Submission *sub = ev->submission;
+		if (sub == NULL || sub->n_tasks == 0 || sub->n_tasks > 16)
+			return wj_err_set(err, WJ_EINVAL, "submission of %s has no valid tasks",
+					  ev->case_number);
+		if (origin != ev->origin)
+			return wj_err_set(err, WJ_EINVAL,
+					  "case %s was submitted by %012llu, not by the node its "
+					  "number names", ev->case_number,
+					  (unsigned long long)ev->origin);
+		for (size_t i = 0; i < sub->n_tasks; i++)
+			if (!wj_division_valid(sub->tasks[i]->node))
+				return wj_err_set(err, WJ_EINVAL, "a task of %s has no valid node",
+						  ev->case_number);
+	}
+	return 0;
+}
+
+static bool key_after(uint64_t h1, uint64_t o1, uint64_t s1, uint64_t h2, uint64_t o2,
+		      uint64_t s2)
+{
+	if (h1 != h2)
+		return h1 > h2;
+	if (o1 != o2)
+		return o1 > o2;
+	return s1 > s2;
+}
+
+struct refold {
+	wj_case_ctx_t ctx;
+	Wuji__Case *c;
+	bool submitted;
+	uint64_t max_hlc, max_origin, max_seq;  /* greatest event id met */
+};
+
+static int refold_visit(Wuji__Event *ev, void *p)
+{
+	struct refold *r = p;
+	/* Events that do not fit at their place in the order are skipped
+	 * here exactly as they would be when folded one by one. */
+	if (ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED ? !r->submitted : r->submitted) {
+		if (wj_case_apply(&r->ctx, r->c, ev, NULL) == 0 &&
+		    ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED)
+			r->submitted = true;
+	}
+	if (key_after(ev->hlc, ev->origin, ev->seq, r->max_hlc, r->max_origin, r->max_seq)) {
+		r->max_hlc = ev->hlc;
+		r->max_origin = ev->origin;
+		r->max_seq = ev->seq;
+	}
+	return 0;
+}
+
+/* Folds ev into its case: directly when it sorts after everything the
+ * case has seen, else by folding all the case's events again. */
+static int fold_case_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
+			   wj_arena_t *a, wj_err_t *err)
+{
+	Wuji__Case *c = NULL;
+	int rc = wj_store_case_get(t, ev->case_number, a, &c, err);
+	if (rc != 0 && rc != WJ_ENOTFOUND)
+		return rc;
+	wj_case_ctx_t ctx = {.self = s->node, .cal = s->cal, .standalone = s->standalone,
+			     .arena = a};
+	if (c != NULL && key_after(ev->hlc, ev->origin, ev->seq, c->last_hlc,
+				   c->last_origin, c->last_seq)) {
+		Wuji__Case old = *c;
+		(void)wj_case_apply(&ctx, c, ev, NULL);
+		c->last_hlc = ev->hlc;
+		c->last_origin = ev->origin;
+		c->last_seq = ev->seq;
+		return wj_store_case_put(t, &old, c, err);
+	}
+	if (c == NULL && ev->type != WUJI__EVENT_TYPE__EV_SUBMITTED)
+		return 0; /* waits in case_events until its submission arrives */
+	struct refold r = {.ctx = ctx};
+	r.c = wj_arena_alloc(a, sizeof(*r.c));
+	wuji__case__init(r.c);
+	rc = wj_store_case_events(t, ev->case_number, a, refold_visit, &r, err);
+	if (rc < 0)
+		return rc;
+	if (!r.submitted)
+		return 0;
+	r.c->last_hlc = r.max_hlc;
+	r.c->last_origin = r.max_origin;
+	r.c->last_seq = r.max_seq;
+	return wj_store_case_put(t, c, r.c, err);
+}
+
+static int apply_catalog_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
+			       wj_arena_t *a, wj_err_t *err)
+{
+	Wuji__CatalogItem *cur = NULL;
+	int rc = wj_store_catalog_get(t, ev->item->code, a, &cur, err);
+	if (rc != 0 && rc != WJ_ENOTFOUND)
+		return rc;
+	if (cur && !key_after(ev->hlc, ev->origin, ev->seq, cur->hlc, cur->issued_by,
+			      cur->event_seq))
+		return 0; /* an older load: the stored entry stands */
+	Wuji__CatalogItem item = *ev->item;
+	item.hlc = ev->hlc;
+	item.issued_by = ev->origin;
+	item.event_seq = ev->seq;
+	return wj_store_catalog_put(t, &item, err);
+}
+
+struct year_find {
+	int32_t year;
+	Wuji__CalendarYear *found;
+};
+
+static int find_year(Wuji__CalendarYear *y, void *p)
+{
+	struct year_find *f = p;
+	if (y->year == f->year)
+		f->found = y;
+	return 0;
+}
+
+static int apply_calendar_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
+				wj_arena_t *a, wj_err_t *err)
+{
+	struct year_find f = {.year = ev->year->year};
+	int rc = wj_store_calendar_scan(t, a, find_year, &f, err);
+	if (rc < 0)
+		return rc;
+	if (f.found && !key_after(ev->hlc, ev->origin, ev->seq, f.found->hlc,
+				  f.found->issued_by, f.found->event_seq))
+		return 0;
+	Wuji__CalendarYear y = *ev->year;
+	y.hlc = ev->hlc;
+	y.issued_by = ev->origin;
+	y.event_seq = ev->seq;
+	rc = wj_store_calendar_put(t, &y, err);
+	if (rc == 0)
+		s->calendar_dirty = true;
+	return rc;
+}
+
+int wj_service_apply_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
+			   uint64_t from, int64_t now_ms, wj_arena_t *a, bool *fresh,
+			   wj_err_t *err)
+{
+	*fresh = false;
+	int rc = check_event(ev, err);
+	if (rc != 0)
+		return rc;
+	if (wj_store_event_exists(t, ev->origin, ev->seq))
+		return 0;
+	if (from != 0)
+		wj_hlc_recv(&s->hlc, ev->hlc, (uint64_t)now_ms);
+	rc = wj_store_event_put(t, ev, from, NULL, err);
+	if (rc != 0)
+		return rc;
+	*fresh = true;
+	switch (ev->type) {
+	case WUJI__EVENT_TYPE__EV_CATALOG_ITEM:
+		return apply_catalog_event(s, t, ev, a, err);
+	case WUJI__EVENT_TYPE__EV_CALENDAR_YEAR:
+		return apply_calendar_event(s, t, ev, a, err);
+	default:
+		return fold_case_event(s, t, ev, a, err);
+	}
+}
+
+/* A catalog or calendar entry loaded here becomes an event of this node,
+ * so that replication spreads it down the subtree like any other. */
+static int issue_broadcast(wj_service_t *s, wj_txn_t *t, Wuji__EventType type,
+			   Wuji__CatalogItem *item, Wuji__CalendarYear *year, int64_t now_ms,
+			   wj_arena_t *a, wj_err_t *err)
+{
+	Wuji__Event *ev = wj_arena_alloc(a, sizeof(*ev));
+	wuji__event__init(ev);
+	uint64_t seq;
+	int rc = wj_store_next_seq(t, &seq, err);
+	if (rc != 0)
+		return rc;
+	ev->origin = s->node;
+	ev->seq = seq;
+	ev->hlc = wj_hlc_tick(&s->hlc, (uint64_t)now_ms);
+	ev->at = now_ms / 1000;
+	ev->type = type;
+	ev->item = item;
+	ev->year = year;
+	bool fresh;
+	return wj_service_apply_event(s, t, ev, 0, now_ms, a, &fresh, err);
 }
 
 /* ----------------------------------------------------------- handlers */
@@ -320,6 +557,11 @@ static int do_show(wj_service_t *s, wj_txn_t *t, const Wuji__ShowRequest *req,
 	if (rc != 0)
 		return rc;
 	fill_warning(s, c, now_ms);
+	uint64_t parts[WJ_ROUTE_PARTICIPANTS_MAX];
+	size_t np = wj_route_participants(c, parts, WJ_ROUTE_PARTICIPANTS_MAX);
+	c->known_at = wj_arena_alloc(a, 5 * WJ_ROUTE_PARTICIPANTS_MAX * sizeof(uint64_t));
+	c->n_known_at = wj_route_known_at(parts, np, c->known_at,
+					  5 * WJ_ROUTE_PARTICIPANTS_MAX);
 	rep->result_case = WUJI__REPLY__RESULT_CASE;
 	rep->case_ = c;
 	return 0;
@@ -416,7 +658,7 @@ static int do_warnings(wj_service_t *s, wj_txn_t *t, const Wuji__WarningsRequest
 /* A catalog load is all or nothing: every item is validated before any is
  * stored, so a bad file never leaves the catalog half-replaced. */
 static int do_catalog_load(wj_service_t *s, wj_txn_t *t, const Wuji__CatalogLoadRequest *req,
-			   Wuji__Reply *rep, wj_err_t *err)
+			   int64_t now_ms, Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
 {
 	const Wuji__Catalog *cat = req->catalog;
 	if (cat == NULL || cat->n_items == 0)
@@ -436,7 +678,8 @@ static int do_catalog_load(wj_service_t *s, wj_txn_t *t, const Wuji__CatalogLoad
 						  cat->items[i]->code);
 	}
 	for (size_t i = 0; i < cat->n_items; i++) {
-		int rc = wj_store_catalog_put(t, cat->items[i], err);
+		int rc = issue_broadcast(s, t, WUJI__EVENT_TYPE__EV_CATALOG_ITEM, cat->items[i],
+					 NULL, now_ms, a, err);
 		if (rc != 0)
 			return rc;
 	}
@@ -488,7 +731,7 @@ static int do_catalog_read(wj_service_t *s, wj_txn_t *t, const char *code,
 }
 
 static int do_calendar_load(wj_service_t *s, wj_txn_t *t, const Wuji__CalendarLoadRequest *req,
-			    Wuji__Reply *rep, bool *reload, wj_err_t *err)
+			    int64_t now_ms, Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
 {
 	const Wuji__Calendar *cal = req->calendar;
 	if (cal == NULL || cal->n_years == 0)
@@ -505,10 +748,10 @@ static int do_calendar_load(wj_service_t *s, wj_txn_t *t, const Wuji__CalendarLo
 	}
 	wj_calendar_free(scratch);
 	for (size_t i = 0; i < cal->n_years && rc == 0; i++)
-		rc = wj_store_calendar_put(t, cal->years[i], err);
+		rc = issue_broadcast(s, t, WUJI__EVENT_TYPE__EV_CALENDAR_YEAR, NULL,
+				     cal->years[i], now_ms, a, err);
 	if (rc != 0)
 		return rc;
-	*reload = true;
 	rep->result_case = WUJI__REPLY__RESULT_LOADED;
 	rep->loaded = (uint32_t)cal->n_years;
 	return 0;
@@ -592,7 +835,7 @@ static bool is_write(const Wuji__Request *req)
 }
 
 static int dispatch(wj_service_t *s, wj_txn_t *t, const Wuji__Request *req, int64_t now_ms,
-		    Wuji__Reply *rep, wj_arena_t *a, bool *reload_cal, wj_err_t *err)
+		    Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
 {
 	switch (req->op_case) {
 	case WUJI__REQUEST__OP_STATUS:
@@ -608,17 +851,29 @@ static int dispatch(wj_service_t *s, wj_txn_t *t, const Wuji__Request *req, int6
 	case WUJI__REQUEST__OP_WARNINGS:
 		return do_warnings(s, t, req->warnings, now_ms, rep, a, err);
 	case WUJI__REQUEST__OP_CATALOG_LOAD:
-		return do_catalog_load(s, t, req->catalog_load, rep, err);
+		return do_catalog_load(s, t, req->catalog_load, now_ms, rep, a, err);
 	case WUJI__REQUEST__OP_CATALOG_LIST:
 		return do_catalog_read(s, t, NULL, rep, a, err);
 	case WUJI__REQUEST__OP_CATALOG_SHOW:
 		return do_catalog_read(s, t, req->catalog_show->code, rep, a, err);
 	case WUJI__REQUEST__OP_CALENDAR_LOAD:
-		return do_calendar_load(s, t, req->calendar_load, rep, reload_cal, err);
+		return do_calendar_load(s, t, req->calendar_load, now_ms, rep, a, err);
 	case WUJI__REQUEST__OP_CALENDAR_SHOW:
 		return do_calendar_show(s, t, req->calendar_show, rep, a, err);
 	case WUJI__REQUEST__OP_VERIFY:
 		return do_verify(s, t, rep, a, err);
+	case WUJI__REQUEST__OP_PEERS:
+		if (s->repl == NULL)
+			return wj_err_set(err, WJ_ENOTFOUND,
+					  "this node has no links to other nodes (no parent or "
+					  "listen in its config)");
+		rep->result_case = WUJI__REPLY__RESULT_PEERS;
+		rep->peers = wj_repl_peers(s->repl, now_ms, a);
+		return 0;
+	case WUJI__REQUEST__OP_TREE:
+		rep->result_case = WUJI__REPLY__RESULT_TREE;
+		rep->tree = wj_repl_tree(s->repl, s->node, now_ms, a);
+		return 0;
 	default:
 		return wj_err_set(err, WJ_EBADREQ,
 				  "the request names no operation this node knows "
@@ -677,6 +932,38 @@ void wj_service_set_started(wj_service_t *s, int64_t t)
 	s->started_at = t;
 }
 
+struct wj_store *wj_service_store(wj_service_t *s)
+{
+	return s->store;
+}
+
+uint64_t wj_service_node(const wj_service_t *s)
+{
+	return s->node;
+}
+
+void wj_service_set_repl(wj_service_t *s, struct wj_repl *r)
+{
+	s->repl = r;
+}
+
+void wj_service_calendar_changed(wj_service_t *s)
+{
+	if (!s->calendar_dirty)
+		return;
+	s->calendar_dirty = false;
+	wj_txn_t *rt;
+	wj_err_t e = {0};
+	wj_arena_t a;
+	wj_arena_init(&a, 16 << 10);
+	if (wj_txn_begin(s->store, false, &rt, &e) == 0) {
+		if (load_calendar(s, rt, &a, &e) != 0)
+			wj_error("calendar: reload failed: %s", e.msg);
+		wj_txn_abort(rt);
+	}
+	wj_arena_free(&a);
+}
+
 static void pack_reply(wj_service_req_t *r, Wuji__Reply *rep, wj_arena_t *a)
 {
 	size_t len = wuji__reply__get_packed_size(rep);
@@ -689,7 +976,6 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 {
 	Wuji__Reply **replies = wj_arena_alloc(a, n * sizeof(*replies));
 	bool *decoded = wj_arena_alloc(a, n * sizeof(bool));
-	bool reload_cal = false;
 	wj_err_t txn_err = {0};
 	wj_txn_t *t = NULL;
 	int rc = wj_txn_begin(s->store, true, &t, &txn_err);
@@ -720,14 +1006,14 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 			continue;
 		}
 		if (!is_write(req)) {
-			if (dispatch(s, t, req, now_ms, rep, a, &reload_cal, &err) != 0)
+			if (dispatch(s, t, req, now_ms, rep, a, &err) != 0)
 				reply_error(rep, &err, a);
 			continue;
 		}
 		wj_txn_t *nested;
 		int nrc = wj_txn_begin_nested(t, &nested, &err);
 		if (nrc == 0) {
-			nrc = dispatch(s, nested, req, now_ms, rep, a, &reload_cal, &err);
+			nrc = dispatch(s, nested, req, now_ms, rep, a, &err);
 			if (nrc == 0)
 				nrc = wj_txn_commit(nested, &err);
 			else
@@ -755,15 +1041,7 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 			}
 		}
 	}
-	if (rc == 0 && reload_cal) {
-		wj_txn_t *rt;
-		wj_err_t e = {0};
-		if (wj_txn_begin(s->store, false, &rt, &e) == 0) {
-			if (load_calendar(s, rt, a, &e) != 0)
-				wj_error("calendar: reload after load failed: %s", e.msg);
-			wj_txn_abort(rt);
-		}
-	}
+	wj_service_calendar_changed(s);
 	for (size_t i = 0; i < n; i++)
 		pack_reply(&reqs[i], replies[i], a);
 	return rc;

@@ -49,3 +49,32 @@ typedef struct wj_service_req {
  * with that error). */
 int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n,
 		     int64_t now_ms, wj_arena_t *a);
+
+/* ------------------------------------------------------------------
+ * For the replication engine (repl.c), which runs on the same store.
+ */
+struct wj_store;
+struct wj_txn;
+struct wj_repl;
+
+struct wj_store *wj_service_store(wj_service_t *s);
+uint64_t wj_service_node(const wj_service_t *s);
+/* Lets status, peers and tree requests read the replication state. */
+void wj_service_set_repl(wj_service_t *s, struct wj_repl *r);
+
+/* Stores and applies one event that came from peer `from` (0 for an
+ * event made here), in transaction t:
+ *   - an event whose id is stored already is ignored (*fresh = false):
+ *     every event is applied at most once, forever;
+ *   - a case event is folded into its case; if it sorts before the last
+ *     event the case has seen, the case is folded again from all of its
+ *     events in (hlc, origin, seq) order, so that every node reaches the
+ *     same state whatever order events arrive in;
+ *   - a catalog or calendar event replaces the stored entry when it is
+ *     newer.
+ * WJ_EINVAL for an event that is malformed (nothing is written then). */
+int wj_service_apply_event(wj_service_t *s, struct wj_txn *t,
+			   const Wuji__Event *ev, uint64_t from, int64_t now_ms,
+			   wj_arena_t *a, bool *fresh, wj_err_t *err);
+/* Re-reads the calendar after a transaction that changed it committed. */
+void wj_service_calendar_changed(wj_service_t *s);

@@ -27,7 +27,40 @@ typedef struct wj_config {
 	char key_file[WJ_PATH_MAX];       /* this node's CURVE secret key */
 	char parent_key[64];              /* parent's public key, Z85 */
 	char children_file[WJ_PATH_MAX];  /* list of children: code and public key */
+	uint32_t skew_warn_ms;            /* warn when the parent's clock is further off */
+	uint64_t log_keep;                /* change-log entries kept past every peer's ack */
 } wj_config_t;
+
+/* CURVE keys are 40-character Z85 strings. */
+#define WJ_KEY_Z85_LEN 40
+
+typedef struct wj_keypair {
+	char public_key[WJ_KEY_Z85_LEN + 1];
+	char secret_key[WJ_KEY_Z85_LEN + 1];
+} wj_keypair_t;
+
+/* A key file (written by node-ctl keygen, mode 0600):
+ *     public: "<40 Z85 chars>"
+ *     secret: "<40 Z85 chars>"
+ * wj_keypair_load refuses a secret key file readable by group or others. */
+int wj_keypair_parse(wj_keypair_t *k, const char *file, const char *buf, size_t len,
+		     wj_err_t *err);
+int wj_keypair_load(wj_keypair_t *k, const char *path, wj_err_t *err);
+
+typedef struct wj_child {
+	uint64_t id;
+	char key[WJ_KEY_Z85_LEN + 1];   /* public key, Z85 */
+} wj_child_t;
+
+/* The children file: the nodes allowed to connect below this one.
+ *     children:
+ *       - { id: "330106001000", key: "<40 Z85 chars>" }
+ * Each id must be a valid code inside `self`'s area, and ids and keys
+ * unique.  *out is malloc'd (free() it). */
+int wj_children_parse(uint64_t self, const char *file, const char *buf, size_t len,
+		      wj_child_t **out, size_t *n, wj_err_t *err);
+int wj_children_load(uint64_t self, const char *path, wj_child_t **out, size_t *n,
+		     wj_err_t *err);
 
 #define WJ_DEFAULT_CONFIG "/etc/wuji/wuji.conf"
 #define WJ_DEFAULT_CONTROL "ipc:///run/wuji/control"

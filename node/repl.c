@@ -1,0 +1,1189 @@
+/* Replication between nodes: the protocol of proto/wuji.proto's PeerMsg,
+ * as a state machine over the store with no I/O (see repl.h).
+ *
+ * Per peer there are two streams.
+ *
+ * Outgoing (our change log to the peer).  `acked` is what the peer has
+ * confirmed, `wire` where the peer will be once the batches in flight
+ * arrive, `scanned` how far we have looked for events the peer needs.  A
+ * batch says "these are all the events for you in (prev, last]", so a
+ * range with nothing for the peer costs no message: the next batch simply
+ * starts at `wire`.  When acknowledgements stall for rto_ms, or the peer
+ * reports a gap, we go back to `acked` and send again.
+ *
+ * Incoming (the peer's log to us).  A batch is applied when prev <= our
+ * position < last; the new position is stored in the transaction that
+ * applies the events, then acknowledged.  Events in the overlap are
+ * recognised by their id and skipped.
+ *
+ * Hello (on every (re)connection) agrees on epochs and resume points.  A
+ * node restored from an old backup learns from the hello what it had
+ * issued before, never reuses those seqs or case numbers, and takes a new
+ * epoch so that peers read its log again from the start.  A peer that
+ * needs entries already trimmed from our log is sent a snapshot: the
+ * calendar, the catalog and every case routed to it, then the stream
+ * resumes at the log position where the snapshot began. */
+#include "repl.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/case.h"
+#include "core/catalog.h"
+#include "core/date.h"
+#include "core/division.h"
+#include "core/route.h"
+#include "log.h"
+#include "storage/store.h"
+
+#define INFLIGHT_MAX 64
+#define SCAN_MAX 20000          /* log entries looked at per batch */
+#define BACKLOG_SCAN_MAX 200000 /* log entries counted for `peers` */
+#define TREE_NODES_MAX 100000
+#define ROUTE_CACHE 4096
+#define REPORT_MAX (8u << 20)
+
+enum snap_phase { SNAP_CALENDAR, SNAP_CATALOG, SNAP_CASES, SNAP_DONE };
+
+typedef struct peer {
+	uint64_t code;
+	bool is_parent;
+	Wuji__LinkState state;
+	bool hello_seen;         /* agreed on resume points since (re)connect */
+	int64_t last_heard_ms, last_hello_ms, last_ping_ms, last_tree_ms;
+	int64_t last_empty_ms;
+
+	/* outgoing */
+	uint64_t acked, wire, scanned;
+	uint64_t inflight[INFLIGHT_MAX];  /* `last` of each batch in flight */
+	uint32_t inflight_events[INFLIGHT_MAX];
+	size_t n_inflight;
+	int64_t progress_ms;     /* acked last moved, or the first batch left */
+	bool acked_dirty;        /* persist WJ_CURSOR_ACKED lazily */
+
+	/* snapshot we send */
+	bool snapshot;
+	enum snap_phase snap_phase, snap_phase0;
+	char snap_key[WJ_TEXT_MAX + 1], snap_key0[WJ_TEXT_MAX + 1];
+	uint64_t snap_batch, snap_end;
+	bool snap_inflight, snap_final;
+	int64_t snap_sent_ms;
+	uint64_t resyncs;
+
+	/* incoming */
+	uint64_t recv_epoch, recv_pos;
+	uint64_t snap_recv;
+
+	/* clock, parent only */
+	int64_t skew_ms;
+	bool skew_known;
+	int64_t skew_warned_ms;
+
+	/* the child's last tree report, packed */
+	uint8_t *report;
+	size_t report_len;
+
+	/* backlog, counted on demand and kept for a second */
+	uint64_t backlog;
+	int64_t backlog_ms;
+} peer_t;
+
+struct route_slot {
+	char number[WJ_CASE_NUMBER_MAX + 1];
+	uint8_t n;
+	uint64_t parts[WJ_ROUTE_PARTICIPANTS_MAX];
+};
+
+struct wj_repl {
+	wj_service_t *svc;
+	wj_store_t *store;
+	uint64_t self;
+	wj_repl_opts_t o;
+	peer_t *peers;
+	size_t n_peers;
+	uint64_t epoch, log_first, log_end, last_seq;
+	int64_t last_maint_ms;
+	struct route_slot *routes;  /* participants by case number */
+};
+
+/* ------------------------------------------------------------ helpers */
+
+void wj_repl_out_init(wj_repl_out_t *out, wj_arena_t *arena)
+{
+	memset(out, 0, sizeof(*out));
+	out->arena = arena;
+}
+
+static void want_tick(wj_repl_out_t *out, int64_t at)
+{
+	if (out->next_tick_ms == 0 || at < out->next_tick_ms)
+		out->next_tick_ms = at;
+}
+
+static void emit(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, Wuji__PeerMsg *m)
+{
+	m->from = r->self;
+	size_t len = wuji__peer_msg__get_packed_size(m);
+	wj_repl_msg_t *slot = wj_arena_push(out->arena, &out->msgs, &out->n_msgs,
+					    sizeof(*out->msgs));
+	slot->peer = p->code;
+	slot->data = wj_arena_alloc(out->arena, len ? len : 1);
+	slot->len = wuji__peer_msg__pack(m, slot->data);
+}
+
+static peer_t *find_peer(wj_repl_t *r, uint64_t code)
+{
+	for (size_t i = 0; i < r->n_peers; i++)
+		if (r->peers[i].code == code)
+			return &r->peers[i];
+	return NULL;
+}
+
+static void refresh_log(wj_repl_t *r, wj_txn_t *t)
+{
+	wj_store_meta_t m;
+	if (wj_store_meta(t, &m) == 0) {
+		r->epoch = m.epoch;
+		r->last_seq = m.last_seq;
+	}
+	uint64_t first, last, trimmed;
+	if (wj_store_changelog_bounds(t, &first, &last, &trimmed) == 0) {
+		r->log_first = first ? first : last + 1;
+		r->log_end = last;
+	}
+}
+
+static wj_txn_t *read_txn(wj_repl_t *r)
+{
+	wj_txn_t *t;
+	wj_err_t err = {0};
+	if (wj_txn_begin(r->store, false, &t, &err) != 0) {
+		wj_error("repl: cannot read the store: %s", err.msg);
+		return NULL;
+	}
+	return t;
+}
+
+static void reset_outgoing(peer_t *p, uint64_t at)
+{
+	p->acked = p->wire = p->scanned = at;
+	p->n_inflight = 0;
+	p->snapshot = false;
+	p->snap_inflight = false;
+}
+
+static void link_lost(peer_t *p)
+{
+	p->state = WUJI__LINK_STATE__LINK_DOWN;
+	p->hello_seen = false;
+	/* What was in flight may never arrive: start from the acknowledged
+	 * position at the next hello. */
+	p->n_inflight = 0;
+	p->wire = p->scanned = p->acked;
+	p->snap_inflight = false;
+}
+
+/* ------------------------------------------------------------ routing */
+
+static uint32_t hash_str(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/* Participants of the case an event belongs to.  They are fixed at
+ * submission, so a small cache by case number never goes stale. */
+static size_t case_parts(wj_repl_t *r, wj_txn_t *t, const Wuji__Event *ev, wj_arena_t *a,
+			 uint64_t *parts)
+{
+	struct route_slot *slot = &r->routes[hash_str(ev->case_number) % ROUTE_CACHE];
+	if (strcmp(slot->number, ev->case_number) == 0) {
+		memcpy(parts, slot->parts, slot->n * sizeof(uint64_t));
+		return slot->n;
+	}
+	size_t n;
+	Wuji__Case *c;
+	if (ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED)
+		n = wj_route_submission_participants(ev, parts, WJ_ROUTE_PARTICIPANTS_MAX);
+	else if (wj_store_case_get(t, ev->case_number, a, &c, NULL) == 0)
+		n = wj_route_participants(c, parts, WJ_ROUTE_PARTICIPANTS_MAX);
+	else
+		return 0; /* its submission has not arrived: nothing to route by yet */
+	if (strlen(ev->case_number) <= WJ_CASE_NUMBER_MAX) {
+		strcpy(slot->number, ev->case_number);
+		slot->n = (uint8_t)n;
+		memcpy(slot->parts, parts, n * sizeof(uint64_t));
+	}
+	return n;
+}
+
+static bool routes_to(wj_repl_t *r, wj_txn_t *t, const peer_t *p, const Wuji__Event *ev,
+		      wj_arena_t *a)
+{
+	if (wj_route_is_broadcast(ev->type))
+		return !p->is_parent;
+	if (p->is_parent)
+		return true; /* every level sees everything below it */
+	uint64_t parts[WJ_ROUTE_PARTICIPANTS_MAX];
+	size_t n = case_parts(r, t, ev, a, parts);
+	return wj_route_to_child(p->code, parts, n);
+}
+
+/* ------------------------------------------------------------ sending */
+
+struct collect {
+	wj_repl_t *r;
+	wj_txn_t *t;
+	peer_t *p;
+	wj_arena_t *a;
+	Wuji__Event **events;
+	size_t n_events;
+	uint32_t max_events;
+	uint64_t last;
+	uint32_t scanned;
+	bool count_only;
+	uint64_t count;
+};
+
+static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t from, void *ctx)
+{
+	struct collect *c = ctx;
+	if (c->scanned >= (c->count_only ? BACKLOG_SCAN_MAX : SCAN_MAX))
+		return 1;
+	c->scanned++;
+	c->last = pos;
+	if (from == c->p->code)
+		return 0; /* never send an event back where it came from */
+	Wuji__Event *ev;
+	if (wj_store_event_get(c->t, origin, seq, c->a, &ev, NULL) != 0)
+		return 0;
+	if (!routes_to(c->r, c->t, c->p, ev, c->a))
+		return 0;
+	if (c->count_only) {
+		c->count++;
+		return 0;
+	}
+	Wuji__Event **slot = wj_arena_push(c->a, &c->events, &c->n_events, sizeof(*slot));
+	*slot = ev;
+	return c->n_events >= c->max_events;
+}
+
+static void send_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t prev,
+		       uint64_t last, Wuji__Event **events, size_t n, bool snapshot,
+		       uint64_t snapshot_end)
+{
+	Wuji__Batch b = WUJI__BATCH__INIT;
+	b.epoch = r->epoch;
+	b.prev = prev;
+	b.last = last;
+	b.events = events;
+	b.n_events = n;
+	b.snapshot = snapshot;
+	b.snapshot_end = snapshot_end;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_BATCH;
+	m.batch = &b;
+	emit(r, out, p, &m);
+}
+
+static void pump_log(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_repl_out_t *out)
+{
+	while (p->n_inflight < r->o.window_batches && p->scanned < r->log_end) {
+		struct collect c = {
+			.r = r, .t = t, .p = p, .a = out->arena,
+			.max_events = r->o.batch_events, .last = p->scanned,
+		};
+		wj_err_t err = {0};
+		if (wj_store_changelog_scan(t, p->scanned, collect_entry, &c, &err) < 0) {
+			wj_error("repl: reading the change log for %012" PRIu64 ": %s", p->code,
+				 err.msg);
+			return;
+		}
+		if (c.last == p->scanned)
+			return;
+		p->scanned = c.last;
+		if (c.n_events == 0)
+			continue; /* nothing for this peer here: the next batch covers it */
+		send_batch(r, out, p, p->wire, c.last, c.events, c.n_events, false, 0);
+		if (p->n_inflight == 0)
+			p->progress_ms = now_ms;
+		p->inflight[p->n_inflight] = c.last;
+		p->inflight_events[p->n_inflight] = (uint32_t)c.n_events;
+		p->n_inflight++;
+		p->wire = c.last;
+	}
+	/* Let an idle peer record how far it is, so that after a restart we
+	 * do not scan the same irrelevant entries again. */
+	if (p->n_inflight == 0 && p->scanned > p->wire &&
+	    now_ms - p->last_empty_ms >= r->o.ping_ms) {
+		send_batch(r, out, p, p->wire, p->scanned, NULL, 0, false, 0);
+		p->inflight[0] = p->scanned;
+		p->inflight_events[0] = 0;
+		p->n_inflight = 1;
+		p->progress_ms = now_ms;
+		p->wire = p->scanned;
+		p->last_empty_ms = now_ms;
+	}
+}
+
+/* Snapshot: stop-and-wait batches of the calendar, the catalog and the
+ * cases routed to the peer, each case's events in (hlc, origin, seq)
+ * order so its submission always comes first. */
+struct snap_collect {
+	wj_repl_t *r;
+	wj_txn_t *t;
+	peer_t *p;
+	wj_arena_t *a;
+	Wuji__Event **events;
+	size_t n_events;
+	char key[WJ_TEXT_MAX + 1];
+	bool full;
+};
+
+static int snap_add(Wuji__Event *ev, void *ctx)
+{
+	struct snap_collect *s = ctx;
+	Wuji__Event **slot = wj_arena_push(s->a, &s->events, &s->n_events, sizeof(*slot));
+	*slot = ev;
+	return 0;
+}
+
+static Wuji__Event *broadcast_event(wj_arena_t *a, Wuji__EventType type, uint64_t origin,
+				    uint64_t seq, uint64_t hlc)
+{
+	Wuji__Event *ev = wj_arena_alloc(a, sizeof(*ev));
+	wuji__event__init(ev);
+	ev->type = type;
+	ev->origin = origin;
+	ev->seq = seq;
+	ev->hlc = hlc;
+	ev->case_number = "";
+	return ev;
+}
+
+static int snap_year(Wuji__CalendarYear *y, void *ctx)
+{
+	struct snap_collect *s = ctx;
+	if (y->issued_by == 0 || y->event_seq == 0)
+		return 0;
+	Wuji__Event *ev = broadcast_event(s->a, WUJI__EVENT_TYPE__EV_CALENDAR_YEAR, y->issued_by,
+					  y->event_seq, y->hlc);
+	ev->year = y;
+	return snap_add(ev, s);
+}
+
+static int snap_item(Wuji__CatalogItem *item, void *ctx)
+{
+	struct snap_collect *s = ctx;
+	if (strcmp(item->code, s->key) <= 0 && s->key[0])
+		return 0;
+	if (s->n_events >= s->r->o.batch_events) {
+		s->full = true;
+		return 1;
+	}
+	if (item->issued_by != 0 && item->event_seq != 0) {
+		Wuji__Event *ev = broadcast_event(s->a, WUJI__EVENT_TYPE__EV_CATALOG_ITEM,
+						  item->issued_by, item->event_seq, item->hlc);
+		ev->item = item;
+		snap_add(ev, s);
+	}
+	snprintf(s->key, sizeof(s->key), "%s", item->code);
+	return 0;
+}
+
+static int snap_case(Wuji__Case *c, void *ctx)
+{
+	struct snap_collect *s = ctx;
+	if (s->n_events >= s->r->o.batch_events) {
+		s->full = true;
+		return 1;
+	}
+	uint64_t parts[WJ_ROUTE_PARTICIPANTS_MAX];
+	size_t n = wj_route_participants(c, parts, WJ_ROUTE_PARTICIPANTS_MAX);
+	if (s->p->is_parent || wj_route_to_child(s->p->code, parts, n))
+		wj_store_case_events(s->t, c->number, s->a, snap_add, s, NULL);
+	snprintf(s->key, sizeof(s->key), "%s", c->number);
+	return 0;
+}
+
+static void pump_snapshot(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms,
+			  wj_repl_out_t *out)
+{
+	if (p->snap_inflight)
+		return;
+	struct snap_collect s = {.r = r, .t = t, .p = p, .a = out->arena};
+	p->snap_phase0 = p->snap_phase;
+	memcpy(p->snap_key0, p->snap_key, sizeof(p->snap_key));
+	snprintf(s.key, sizeof(s.key), "%s", p->snap_key);
+	wj_err_t err = {0};
+	while (p->snap_phase != SNAP_DONE && !s.full) {
+		int rc = 0;
+		if (p->snap_phase == SNAP_CALENDAR) {
+			if (!p->is_parent)
+				rc = wj_store_calendar_scan(t, out->arena, snap_year, &s, &err);
+			p->snap_phase = SNAP_CATALOG;
+			s.key[0] = '\0';
+		} else if (p->snap_phase == SNAP_CATALOG) {
+			if (!p->is_parent)
+				rc = wj_store_catalog_scan(t, out->arena, snap_item, &s, &err);
+			if (!s.full) {
+				p->snap_phase = SNAP_CASES;
+				s.key[0] = '\0';
+			}
+		} else {
+			wj_case_filter_t f = {.after = s.key[0] ? s.key : NULL};
+			rc = wj_store_case_scan(t, &f, out->arena, snap_case, &s, &err);
+			if (!s.full)
+				p->snap_phase = SNAP_DONE;
+		}
+		if (rc < 0) {
+			wj_error("repl: snapshot for %012" PRIu64 ": %s", p->code, err.msg);
+			return;
+		}
+	}
+	memcpy(p->snap_key, s.key, sizeof(p->snap_key));
+	p->snap_final = p->snap_phase == SNAP_DONE;
+	send_batch(r, out, p, p->snap_batch, p->snap_batch + 1, s.events, s.n_events, true,
+		   p->snap_final ? p->snap_end : 0);
+	p->snap_inflight = true;
+	p->snap_sent_ms = now_ms;
+}
+
+static void start_snapshot(wj_repl_t *r, peer_t *p, uint64_t peer_pos)
+{
+	wj_warn("repl: %012" PRIu64 " needs our change log after position %" PRIu64
+		", but entries up to %" PRIu64 " were trimmed: resynchronising it from a "
+		"snapshot of its area", p->code, peer_pos, r->log_first - 1);
+	reset_outgoing(p, 0);
+	p->snapshot = true;
+	p->snap_phase = SNAP_CALENDAR;
+	p->snap_key[0] = '\0';
+	p->snap_batch = 0;
+	p->snap_end = r->log_end;
+	p->resyncs++;
+}
+
+static void pump(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_repl_out_t *out)
+{
+	if (p->state != WUJI__LINK_STATE__LINK_UP && p->state != WUJI__LINK_STATE__LINK_RESYNC)
+		return;
+	if (!p->hello_seen)
+		return;
+	if (p->snapshot)
+		pump_snapshot(r, t, p, now_ms, out);
+	else
+		pump_log(r, t, p, now_ms, out);
+	if (p->n_inflight > 0 || p->snap_inflight)
+		want_tick(out, now_ms + r->o.rto_ms);
+}
+
+/* ---------------------------------------------------------- messages */
+
+static void send_hello(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, bool is_reply,
+		       wj_repl_out_t *out)
+{
+	Wuji__Hello h = WUJI__HELLO__INIT;
+	h.node = r->self;
+	h.epoch = r->epoch;
+	h.log_end = r->log_end;
+	h.resume_epoch = p->recv_epoch;
+	h.resume_after = p->recv_pos;
+	wj_store_origin_max_seq(t, p->code, &h.your_max_seq);
+	char prefix[16], last[WJ_CASE_NUMBER_MAX + 1];
+	char code[13];
+	wj_division_format(p->code, code);
+	snprintf(prefix, sizeof(prefix), "%s-", code);
+	wj_store_last_case_with_prefix(t, prefix, last, sizeof(last));
+	h.your_max_case = last;
+	h.wall_ms = now_ms;
+	h.is_reply = is_reply;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
+	m.hello = &h;
+	emit(r, out, p, &m);
+	p->last_hello_ms = now_ms;
+}
+
+static void send_ack(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pos, bool snapshot,
+		     bool resend)
+{
+	Wuji__Ack a = WUJI__ACK__INIT;
+	a.epoch = p->recv_epoch;
+	a.pos = pos;
+	a.snapshot = snapshot;
+	a.resend = resend;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_ACK;
+	m.ack = &a;
+	emit(r, out, p, &m);
+}
+
+/* Our peers remember more of what we issued than our store does: the
+ * store was restored from an older copy.  Never issue those ids again,
+ * and take a new epoch so that every peer reads our log from its start. */
+static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t peer,
+				 int64_t now_ms)
+{
+	wj_txn_t *t;
+	wj_err_t err = {0};
+	if (wj_txn_begin(r->store, true, &t, &err) != 0) {
+		wj_error("repl: cannot recover from a restore: %s", err.msg);
+		return;
+	}
+	int rc = wj_store_raise_seq(t, h->your_max_seq, &err);
+	uint64_t origin;
+	wj_date_t day;
+	if (rc == 0 && h->your_max_case && h->your_max_case[0] &&
+	    wj_case_number_parse(h->your_max_case, &origin, &day, NULL) == 0) {
+		const char *serial = strrchr(h->your_max_case, '-');
+		if (serial)
+			rc = wj_store_raise_serial(t, day, (uint32_t)strtoul(serial + 1, NULL, 10),
+						   &err);
+	}
+	uint64_t epoch = 0;
+	if (rc == 0)
+		rc = wj_store_new_epoch(t, &epoch, &err);
+	if (rc == 0)
+		rc = wj_txn_commit(t, &err);
+	else
+		wj_txn_abort(t);
+	if (rc != 0) {
+		wj_error("repl: cannot recover from a restore: %s", err.msg);
+		return;
+	}
+	wj_warn("repl: %012" PRIu64 " holds events up to seq %" PRIu64 " from this node, "
+		"but this node's store ended at %" PRIu64 ": it was restored from an older "
+		"copy. Those seqs will not be reused; new epoch %016" PRIx64 "; peers will "
+		"send back what was lost", peer, h->your_max_seq, r->last_seq, epoch);
+	r->epoch = epoch;
+	for (size_t i = 0; i < r->n_peers; i++) {
+		r->peers[i].hello_seen = false;
+		r->peers[i].last_hello_ms = 0;
+		reset_outgoing(&r->peers[i], 0);
+	}
+	(void)now_ms;
+}
+
+static void persist_recv(wj_repl_t *r, peer_t *p)
+{
+	wj_txn_t *t;
+	wj_err_t err = {0};
+	if (wj_txn_begin(r->store, true, &t, &err) == 0) {
+		if (wj_store_cursor_put(t, p->code, WJ_CURSOR_RECV_EPOCH, p->recv_epoch, &err) == 0 &&
+		    wj_store_cursor_put(t, p->code, WJ_CURSOR_RECV_POS, p->recv_pos, &err) == 0)
+			wj_txn_commit(t, &err);
+		else
+			wj_txn_abort(t);
+	}
+	if (err.code)
+		wj_error("repl: cannot record the position of %012" PRIu64 ": %s", p->code, err.msg);
+}
+
+static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_ms,
+		     wj_repl_out_t *out)
+{
+	wj_txn_t *t = read_txn(r);
+	if (t == NULL)
+		return;
+	refresh_log(r, t);
+	bool restored = h->your_max_seq > r->last_seq ||
+			(h->resume_epoch == r->epoch && h->resume_after > r->log_end);
+	if (restored) {
+		wj_txn_abort(t);
+		recover_from_restore(r, h, p->code, now_ms);
+		t = read_txn(r);
+		if (t == NULL)
+			return;
+		refresh_log(r, t);
+		for (size_t i = 0; i < r->n_peers; i++)
+			if (&r->peers[i] != p)
+				send_hello(r, t, &r->peers[i], now_ms, false, out);
+	}
+
+	/* Incoming: a new epoch of the peer's log is read from its start. */
+	if (h->epoch != p->recv_epoch) {
+		if (p->recv_epoch != 0)
+			wj_info("repl: %012" PRIu64 " has a new epoch: reading its log again from "
+				"the start", p->code);
+		p->recv_epoch = h->epoch;
+		p->recv_pos = 0;
+		wj_txn_abort(t);
+		persist_recv(r, p);
+		t = read_txn(r);
+		if (t == NULL)
+			return;
+	}
+
+	/* Outgoing: resume where the peer is, or resynchronise it. */
+	uint64_t start = h->resume_epoch == r->epoch ? h->resume_after : 0;
+	if (restored)
+		start = 0;
+	if (!p->snapshot || !p->hello_seen) {
+		if (start + 1 < r->log_first && r->log_first > 1)
+			start_snapshot(r, p, start);
+		else
+			reset_outgoing(p, start);
+	}
+	if (p->acked != start && !p->snapshot) {
+		p->acked = start;
+		p->acked_dirty = true;
+	}
+	bool was_up = p->state == WUJI__LINK_STATE__LINK_UP;
+	p->hello_seen = true;
+	p->state = p->snapshot ? WUJI__LINK_STATE__LINK_RESYNC : WUJI__LINK_STATE__LINK_UP;
+	if (!was_up)
+		wj_info("repl: link to %s %012" PRIu64 " is up (we resume at %" PRIu64
+			", it resumes at %" PRIu64 ")", p->is_parent ? "parent" : "child",
+			p->code, start, p->recv_pos);
+	if (!h->is_reply)
+		send_hello(r, t, p, now_ms, true, out);
+	pump(r, t, p, now_ms, out);
+	wj_txn_abort(t);
+}
+
+static void on_ack(wj_repl_t *r, peer_t *p, const Wuji__Ack *a, int64_t now_ms,
+		   wj_repl_out_t *out)
+{
+	if (a->epoch != r->epoch || !p->hello_seen)
+		return; /* about an older epoch of our log */
+	if (a->snapshot) {
+		if (p->snapshot && p->snap_inflight && a->pos == p->snap_batch + 1) {
+			p->snap_batch++;
+			p->snap_inflight = false;
+			if (p->snap_final) {
+				wj_info("repl: snapshot for %012" PRIu64 " done after %" PRIu64
+					" batches; resuming its log at %" PRIu64, p->code,
+					p->snap_batch, p->snap_end);
+				reset_outgoing(p, p->snap_end);
+				p->acked_dirty = true;
+				p->state = WUJI__LINK_STATE__LINK_UP;
+			}
+		}
+	} else if (a->pos > p->acked) {
+		p->acked = a->pos;
+		p->acked_dirty = true;
+		p->progress_ms = now_ms;
+		size_t k = 0;
+		while (k < p->n_inflight && p->inflight[k] <= a->pos)
+			k++;
+		memmove(p->inflight, p->inflight + k, (p->n_inflight - k) * sizeof(p->inflight[0]));
+		memmove(p->inflight_events, p->inflight_events + k,
+			(p->n_inflight - k) * sizeof(p->inflight_events[0]));
+		p->n_inflight -= k;
+		if (p->wire < p->acked)
+			p->wire = p->scanned = p->acked;
+	}
+	if (a->resend && !a->snapshot && !p->snapshot) {
+		/* The peer saw a gap (a batch lost on the way): go back. */
+		p->n_inflight = 0;
+		p->wire = p->scanned = p->acked;
+	}
+	wj_txn_t *t = read_txn(r);
+	if (t == NULL)
+		return;
+	refresh_log(r, t);
+	pump(r, t, p, now_ms, out);
+	wj_txn_abort(t);
+}
+
+/* Applies a batch's events and the new position in one transaction. */
+static int apply_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, uint64_t new_pos,
+		       int64_t now_ms, wj_arena_t *a)
+{
+	wj_txn_t *t;
+	wj_err_t err = {0};
+	if (wj_txn_begin(r->store, true, &t, &err) != 0)
+		goto fail;
+	size_t refused = 0;
+	for (size_t i = 0; i < b->n_events; i++) {
+		const Wuji__Event *ev = b->events[i];
+		if (!p->is_parent && (wj_route_is_broadcast(ev->type) ||
+				      !wj_route_child_may_send(p->code, ev->origin))) {
+			/* A child speaks only for its own area, and the
+			 * catalog comes from above. */
+			if (refused++ == 0)
+				wj_warn("repl: child %012" PRIu64 " sent an event from %012" PRIu64
+					" (type %d), outside what it may send: dropped", p->code,
+					ev->origin, (int)ev->type);
+			continue;
+		}
+		bool fresh;
+		wj_err_t e = {0};
+		int rc = wj_service_apply_event(r->svc, t, ev, p->code, now_ms, a, &fresh, &e);
+		if (rc == WJ_EINVAL) {
+			wj_warn("repl: event %012" PRIu64 "/%" PRIu64 " from %012" PRIu64
+				" refused: %s", ev->origin, ev->seq, p->code, e.msg);
+			continue;
+		}
+		if (rc != 0) {
+			err = e;
+			wj_txn_abort(t);
+			goto fail;
+		}
+	}
+	if (new_pos != 0 &&
+	    wj_store_cursor_put(t, p->code, WJ_CURSOR_RECV_POS, new_pos, &err) != 0) {
+		wj_txn_abort(t);
+		goto fail;
+	}
+	if (wj_txn_commit(t, &err) != 0)
+		goto fail;
+	wj_service_calendar_changed(r->svc);
+	return 0;
+fail:
+	/* Not acknowledged: the peer sends it again. */
+	wj_error("repl: cannot apply a batch from %012" PRIu64 ": %s", p->code, err.msg);
+	return -1;
+}
+
+static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_ms,
+		     wj_repl_out_t *out)
+{
+	if (!p->hello_seen || b->epoch != p->recv_epoch) {
+		/* We do not agree on where this stream stands yet. */
+		if (now_ms - p->last_hello_ms >= r->o.hello_ms) {
+			wj_txn_t *t = read_txn(r);
+			if (t) {
+				send_hello(r, t, p, now_ms, false, out);
+				wj_txn_abort(t);
+			}
+		}
+		return;
+	}
+	if (b->snapshot) {
+		if (b->prev == 0)
+			p->snap_recv = 0;
+		if (b->prev != p->snap_recv) {
+			if (b->last <= p->snap_recv)
+				send_ack(r, out, p, p->snap_recv, true, false);
+			return;
+		}
+		uint64_t pos = b->snapshot_end ? b->snapshot_end : 0;
+		if (apply_batch(r, p, b, pos, now_ms, out->arena) != 0)
+			return;
+		p->snap_recv = b->last;
+		if (pos) {
+			p->recv_pos = pos;
+			wj_info("repl: snapshot from %012" PRIu64 " applied; following its log "
+				"from %" PRIu64, p->code, pos);
+		}
+		send_ack(r, out, p, b->last, true, false);
+		return;
+	}
+	if (b->last <= p->recv_pos) {
+		send_ack(r, out, p, p->recv_pos, false, false); /* a duplicate */
+		return;
+	}
+	if (b->prev > p->recv_pos) {
+		send_ack(r, out, p, p->recv_pos, false, true); /* a gap */
+		return;
+	}
+	if (apply_batch(r, p, b, b->last, now_ms, out->arena) != 0)
+		return;
+	p->recv_pos = b->last;
+	send_ack(r, out, p, p->recv_pos, false, false);
+}
+
+static void on_ping(wj_repl_t *r, peer_t *p, const Wuji__Ping *ping, int64_t now_ms,
+		    wj_repl_out_t *out)
+{
+	Wuji__Pong pong = WUJI__PONG__INIT;
+	pong.echo_wall_ms = ping->wall_ms;
+	pong.wall_ms = now_ms;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_PONG;
+	m.pong = &pong;
+	emit(r, out, p, &m);
+}
+
+static void on_pong(wj_repl_t *r, peer_t *p, const Wuji__Pong *pong, int64_t now_ms)
+{
+	if (!p->is_parent || pong->echo_wall_ms > now_ms)
+		return;
+	/* Offset of the parent's clock, assuming the reply took half the
+	 * round trip. */
+	int64_t rtt = now_ms - pong->echo_wall_ms;
+	p->skew_ms = pong->wall_ms - (pong->echo_wall_ms + rtt / 2);
+	p->skew_known = true;
+	int64_t mag = p->skew_ms < 0 ? -p->skew_ms : p->skew_ms;
+	if (mag > (int64_t)r->o.skew_warn_ms && now_ms - p->skew_warned_ms > 60000) {
+		wj_warn("repl: this node's clock is %" PRId64 " ms %s its parent's (bound %u "
+			"ms): check NTP on both", mag, p->skew_ms > 0 ? "behind" : "ahead of",
+			r->o.skew_warn_ms);
+		p->skew_warned_ms = now_ms;
+	}
+}
+
+static void on_tree(wj_repl_t *r, peer_t *p, const uint8_t *data, size_t len)
+{
+	if (p->is_parent || len > REPORT_MAX)
+		return;
+	uint8_t *copy = malloc(len ? len : 1);
+	if (copy == NULL)
+		return;
+	memcpy(copy, data, len);
+	free(p->report);
+	p->report = copy;
+	p->report_len = len;
+}
+
+void wj_repl_receive(wj_repl_t *r, uint64_t peer, const uint8_t *data, size_t len,
+		     int64_t now_ms, wj_repl_out_t *out)
+{
+	peer_t *p = find_peer(r, peer);
+	if (p == NULL) {
+		wj_warn("repl: message from %012" PRIu64 ", which is not a peer of this node: "
+			"dropped", peer);
+		return;
+	}
+	Wuji__PeerMsg *m = wuji__peer_msg__unpack(&out->arena->pb, len, data);
+	if (m == NULL) {
+		wj_warn("repl: %zu bytes from %012" PRIu64 " do not decode as a peer message: "
+			"dropped", len, peer);
+		return;
+	}
+	p->last_heard_ms = now_ms;
+	if (p->state == WUJI__LINK_STATE__LINK_DOWN || p->state == WUJI__LINK_STATE__LINK_NONE)
+		p->state = WUJI__LINK_STATE__LINK_CONNECTING;
+	switch (m->body_case) {
+	case WUJI__PEER_MSG__BODY_HELLO:
+		on_hello(r, p, m->hello, now_ms, out);
+		break;
+	case WUJI__PEER_MSG__BODY_BATCH:
+		on_batch(r, p, m->batch, now_ms, out);
+		break;
+	case WUJI__PEER_MSG__BODY_ACK:
+		on_ack(r, p, m->ack, now_ms, out);
+		break;
+	case WUJI__PEER_MSG__BODY_PING:
+		on_ping(r, p, m->ping, now_ms, out);
+		break;
+	case WUJI__PEER_MSG__BODY_PONG:
+		on_pong(r, p, m->pong, now_ms);
+		break;
+	case WUJI__PEER_MSG__BODY_TREE: {
+		size_t tl = wuji__tree_report__get_packed_size(m->tree);
+		uint8_t *buf = wj_arena_alloc(out->arena, tl ? tl : 1);
+		on_tree(r, p, buf, wuji__tree_report__pack(m->tree, buf));
+		break;
+	}
+	default:
+		wj_warn("repl: message from %012" PRIu64 " has no body this node knows: dropped",
+			peer);
+	}
+}
+
+/* ------------------------------------------------------------- timers */
+
+static void send_ping(wj_repl_t *r, peer_t *p, int64_t now_ms, wj_repl_out_t *out)
+{
+	Wuji__Ping ping = WUJI__PING__INIT;
+	ping.wall_ms = now_ms;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_PING;
+	m.ping = &ping;
+	emit(r, out, p, &m);
+	p->last_ping_ms = now_ms;
+}
+
+static void send_tree(wj_repl_t *r, peer_t *p, int64_t now_ms, wj_repl_out_t *out)
+{
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_TREE;
+	m.tree = wj_repl_tree(r, r->self, now_ms, out->arena);
+	emit(r, out, p, &m);
+	p->last_tree_ms = now_ms;
+}
+
+/* Persists lazy acknowledgements and trims the change log: entries every
+ * peer has acknowledged go, and so do entries older than log_keep, even
+ * if a peer that has been away long still needs them (it will get a
+ * snapshot). */
+static void maintain(wj_repl_t *r, int64_t now_ms)
+{
+	wj_txn_t *t;
+	wj_err_t err = {0};
+	if (wj_txn_begin(r->store, true, &t, &err) != 0)
+		return;
+	uint64_t keep_from = r->log_end;
+	for (size_t i = 0; i < r->n_peers; i++) {
+		peer_t *p = &r->peers[i];
+		if (p->acked_dirty) {
+			wj_store_cursor_put(t, p->code, WJ_CURSOR_ACKED, p->acked, &err);
+			wj_store_cursor_put(t, p->code, WJ_CURSOR_ACKED_EPOCH, r->epoch, &err);
+			p->acked_dirty = false;
+		}
+		uint64_t need = p->snapshot ? p->snap_end : p->acked;
+		if (need < keep_from)
+			keep_from = need;
+	}
+	uint64_t floor = r->log_end > r->o.log_keep ? r->log_end - r->o.log_keep : 0;
+	uint64_t upto = keep_from > floor ? keep_from : floor;
+	uint64_t removed = 0;
+	if (r->n_peers > 0 && upto >= r->log_first)
+		wj_store_changelog_trim(t, upto, &removed, &err);
+	if (wj_txn_commit(t, &err) != 0)
+		wj_error("repl: maintenance: %s", err.msg);
+	else if (removed)
+		wj_debug("repl: trimmed %" PRIu64 " change-log entries up to %" PRIu64, removed,
+			 upto);
+	r->last_maint_ms = now_ms;
+}
+
+void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
+{
+	wj_txn_t *t = read_txn(r);
+	if (t == NULL)
+		return;
+	refresh_log(r, t);
+	for (size_t i = 0; i < r->n_peers; i++) {
+		peer_t *p = &r->peers[i];
+		if (p->hello_seen && now_ms - p->last_heard_ms > r->o.dead_ms) {
+			wj_warn("repl: no word from %012" PRIu64 " for %u ms: link down", p->code,
+				r->o.dead_ms);
+			link_lost(p);
+		}
+		if (!p->hello_seen) {
+			if (now_ms - p->last_hello_ms >= r->o.hello_ms)
+				send_hello(r, t, p, now_ms, false, out);
+			want_tick(out, p->last_hello_ms + r->o.hello_ms);
+			continue;
+		}
+		if (now_ms - p->last_ping_ms >= r->o.ping_ms)
+			send_ping(r, p, now_ms, out);
+		want_tick(out, p->last_ping_ms + r->o.ping_ms);
+		if (p->is_parent && now_ms - p->last_tree_ms >= r->o.tree_ms)
+			send_tree(r, p, now_ms, out);
+		if (p->snapshot && p->snap_inflight && now_ms - p->snap_sent_ms > r->o.rto_ms) {
+			p->snap_phase = p->snap_phase0;
+			memcpy(p->snap_key, p->snap_key0, sizeof(p->snap_key));
+			p->snap_inflight = false;
+		}
+		if (!p->snapshot && p->n_inflight > 0 && now_ms - p->progress_ms > r->o.rto_ms) {
+			/* Acknowledgements stalled: something was lost. */
+			p->n_inflight = 0;
+			p->wire = p->scanned = p->acked;
+		}
+		pump(r, t, p, now_ms, out);
+	}
+	wj_txn_abort(t);
+	if (now_ms - r->last_maint_ms > 5000)
+		maintain(r, now_ms);
+	want_tick(out, r->last_maint_ms + 5000);
+}
+
+/* ----------------------------------------------------- lifecycle, views */
+
+int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_repl_t **out,
+		wj_err_t *err)
+{
+	wj_repl_t *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return wj_err_set(err, WJ_EINTERNAL, "out of memory");
+	r->svc = svc;
+	r->store = wj_service_store(svc);
+	r->self = wj_service_node(svc);
+	r->o = *o;
+#define DEFAULT(f, v) if (r->o.f == 0) r->o.f = (v)
+	DEFAULT(batch_events, 512);
+	DEFAULT(window_batches, 8);
+	DEFAULT(hello_ms, 500);
+	DEFAULT(ping_ms, 1000);
+	DEFAULT(dead_ms, 5000);
+	DEFAULT(rto_ms, 2000);
+	DEFAULT(skew_warn_ms, 2000);
+	DEFAULT(tree_ms, 2000);
+	DEFAULT(log_keep, 1000000);
+#undef DEFAULT
+	if (r->o.window_batches > INFLIGHT_MAX)
+		r->o.window_batches = INFLIGHT_MAX;
+	r->o.children = NULL;
+	r->routes = calloc(ROUTE_CACHE, sizeof(*r->routes));
+	r->peers = calloc(o->n_children + 1, sizeof(*r->peers));
+	if (r->routes == NULL || r->peers == NULL) {
+		wj_repl_free(r);
+		return wj_err_set(err, WJ_EINTERNAL, "out of memory");
+	}
+	if (o->parent) {
+		if (!wj_division_valid(o->parent) || wj_division_parent(r->self) != o->parent) {
+			wj_repl_free(r);
+			return wj_err_set(err, WJ_EINVAL,
+					  "parent %012" PRIu64 " is not the parent of this node "
+					  "%012" PRIu64 ": a node's parent is its code truncated "
+					  "one level up", o->parent, r->self);
+		}
+		r->peers[r->n_peers++] = (peer_t){.code = o->parent, .is_parent = true};
+	}
+	for (size_t i = 0; i < o->n_children; i++) {
+		uint64_t c = o->children[i];
+		if (!wj_division_valid(c) || c == r->self || !wj_division_inside(c, r->self)) {
+			char code[13];
+			wj_division_format(r->self, code);
+			wj_repl_free(r);
+			return wj_err_set(err, WJ_EINVAL,
+					  "child %012" PRIu64 " is not inside this node's area "
+					  "(%s): refused", c, code);
+		}
+		if (find_peer(r, c)) {
+			wj_repl_free(r);
+			return wj_err_set(err, WJ_EINVAL, "child %012" PRIu64 " is listed twice", c);
+		}
+		r->peers[r->n_peers++] = (peer_t){.code = c};
+	}
+	wj_txn_t *t;
+	int rc = wj_txn_begin(r->store, false, &t, err);
+	if (rc != 0) {
+		wj_repl_free(r);
+		return rc;
+	}
+	refresh_log(r, t);
+	for (size_t i = 0; i < r->n_peers; i++) {
+		peer_t *p = &r->peers[i];
+		p->state = WUJI__LINK_STATE__LINK_CONNECTING;
+		wj_store_cursor_get(t, p->code, WJ_CURSOR_RECV_EPOCH, &p->recv_epoch);
+		wj_store_cursor_get(t, p->code, WJ_CURSOR_RECV_POS, &p->recv_pos);
+		uint64_t acked_epoch = 0;
+		wj_store_cursor_get(t, p->code, WJ_CURSOR_ACKED_EPOCH, &acked_epoch);
+		if (acked_epoch == r->epoch)
+			wj_store_cursor_get(t, p->code, WJ_CURSOR_ACKED, &p->acked);
+		p->wire = p->scanned = p->acked;
+	}
+	wj_txn_abort(t);
+	r->last_maint_ms = now_ms;
+	*out = r;
+	return 0;
+}
+
+void wj_repl_free(wj_repl_t *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n_peers; i++)
+		free(r->peers[i].report);
+	free(r->peers);
+	free(r->routes);
+	free(r);
+}
+
+bool wj_repl_is_peer(const wj_repl_t *r, uint64_t peer)
+{
+	return find_peer((wj_repl_t *)r, peer) != NULL;
+}
+
+/* Events routed to p and not yet acknowledged, counted from the log (at
+ * most BACKLOG_SCAN_MAX entries) and kept for a second. */
+static uint64_t backlog_of(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_arena_t *a)
+{
+	if (now_ms - p->backlog_ms < 1000 && p->backlog_ms != 0)
+		return p->backlog;
+	struct collect c = {.r = r, .t = t, .p = p, .a = a, .count_only = true};
+	wj_store_changelog_scan(t, p->snapshot ? 0 : p->acked, collect_entry, &c, NULL);
+	p->backlog = c.count;
+	p->backlog_ms = now_ms;
+	return c.count;
+}
+
+Wuji__PeerList *wj_repl_peers(wj_repl_t *r, int64_t now_ms, wj_arena_t *a)
+{
+	Wuji__PeerList *l = wj_arena_alloc(a, sizeof(*l));
+	wuji__peer_list__init(l);
+	l->skew_bound_ms = r->o.skew_warn_ms;
+	wj_txn_t *t = read_txn(r);
+	if (t)
+		refresh_log(r, t);
+	for (size_t i = 0; i < r->n_peers; i++) {
+		peer_t *p = &r->peers[i];
+		Wuji__PeerInfo *pi = wj_arena_alloc(a, sizeof(*pi));
+		wuji__peer_info__init(pi);
+		pi->node = p->code;
+		pi->is_parent = p->is_parent;
+		pi->state = p->state;
+		pi->acked = p->acked;
+		pi->log_end = r->log_end;
+		pi->backlog = t ? backlog_of(r, t, p, now_ms, a) : 0;
+		pi->lag_s = pi->backlog && p->progress_ms ? (double)(now_ms - p->progress_ms) / 1000.0
+							   : 0.0;
+		pi->last_contact = p->last_heard_ms / 1000;
+		pi->skew_ms = p->skew_known ? p->skew_ms : 0;
+		pi->received = p->recv_pos;
+		pi->resyncs = p->resyncs;
+		Wuji__PeerInfo **slot = wj_arena_push(a, &l->peers, &l->n_peers, sizeof(*slot));
+		*slot = pi;
+	}
+	if (t)
+		wj_txn_abort(t);
+	return l;
+}
+
+static Wuji__TreeNode *tree_add(Wuji__TreeReport *rep, wj_arena_t *a)
+{
+	if (rep->n_nodes >= TREE_NODES_MAX)
+		return NULL;
+	Wuji__TreeNode *n = wj_arena_alloc(a, sizeof(*n));
+	wuji__tree_node__init(n);
+	Wuji__TreeNode **slot = wj_arena_push(a, &rep->nodes, &rep->n_nodes, sizeof(*slot));
+	*slot = n;
+	return n;
+}
+
+Wuji__TreeReport *wj_repl_tree(wj_repl_t *r, uint64_t self, int64_t now_ms, wj_arena_t *a)
+{
+	Wuji__TreeReport *rep = wj_arena_alloc(a, sizeof(*rep));
+	wuji__tree_report__init(rep);
+	Wuji__TreeNode *me = tree_add(rep, a);
+	me->node = self;
+	me->parent = wj_division_parent(self);
+	me->reported_at = now_ms / 1000;
+	me->state = WUJI__LINK_STATE__LINK_NONE;
+	if (r == NULL)
+		return rep;
+	wj_txn_t *t = read_txn(r);
+	if (t) {
+		wj_store_counts_t counts;
+		if (wj_store_counts(t, &counts) == 0)
+			me->cases = counts.cases;
+		refresh_log(r, t);
+	}
+	for (size_t i = 0; i < r->n_peers; i++) {
+		peer_t *p = &r->peers[i];
+		if (p->is_parent) {
+			me->state = p->state;
+			me->backlog = t ? backlog_of(r, t, p, now_ms, a) : 0;
+			me->last_contact = p->last_heard_ms / 1000;
+			continue;
+		}
+		/* The child as this node sees the link, then whatever the
+		 * child last reported of its own subtree. */
+		Wuji__TreeNode *c = tree_add(rep, a);
+		if (c == NULL)
+			break;
+		c->node = p->code;
+		c->parent = self;
+		c->state = p->state;
+		c->backlog = t ? backlog_of(r, t, p, now_ms, a) : 0;
+		c->last_contact = p->last_heard_ms / 1000;
+		Wuji__TreeReport *sub = p->report
+			? wuji__tree_report__unpack(&a->pb, p->report_len, p->report) : NULL;
+		for (size_t k = 0; sub && k < sub->n_nodes; k++) {
+			Wuji__TreeNode *n = sub->nodes[k];
+			if (n->node == p->code) {
+				c->cases = n->cases;
+				c->reported_at = n->reported_at;
+				continue;
+			}
+			if (!wj_division_inside(n->node, p->code))
+				continue; /* a child reports only its own subtree */
+			Wuji__TreeNode *d = tree_add(rep, a);
+			if (d == NULL)
+				break;
+			*d = *n;
+		}
+	}
+	if (t)
+		wj_txn_abort(t);
+	return rep;
+}
