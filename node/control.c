@@ -37,7 +37,15 @@ struct wj_control {
 	wj_service_req_t *reqs;
 	uint64_t batches, requests;
 	char ipc_path[1024];   /* socket file to remove at stop, "" for tcp */
+	void (*after_batch)(void *data);
+	void *after_batch_data;
 };
+
+void wj_control_on_batch(wj_control_t *c, void (*cb)(void *data), void *data)
+{
+	c->after_batch = cb;
+	c->after_batch_data = data;
+}
 
 static int64_t wall_ms(void)
 {
@@ -113,6 +121,8 @@ static size_t handle_batch(wj_control_t *c)
 	wj_arena_reset(&c->arena);
 	c->batches++;
 	c->requests += n;
+	if (c->after_batch)
+		c->after_batch(c->after_batch_data);
 	return n;
 }
 

@@ -14,6 +14,8 @@
 #include <uv.h>
 
 #include "control.h"
+#include "links.h"
+#include "repl.h"
 #include "core/config.h"
 #include "core/division.h"
 #include "core/names.h"
@@ -24,6 +26,14 @@
 #if WJ_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
+
+/* Wipes a secret from memory once it has been handed to libzmq. */
+static void sodium_memzero_like(void *p, size_t n)
+{
+	volatile unsigned char *v = p;
+	while (n--)
+		*v++ = 0;
+}
 
 static void usage(FILE *f)
 {
@@ -46,8 +56,84 @@ struct daemon {
 	uv_loop_t *loop;
 	uv_signal_t sigterm, sigint;
 	wj_control_t *control;
+	wj_links_t *links;
 	int signal_count;
 };
+
+static void after_control_batch(void *data)
+{
+	struct daemon *d = data;
+	wj_links_kick(d->links);
+}
+
+/* Links to the parent and children, when the config names any. */
+static int start_links(struct daemon *d, const wj_config_t *cfg, wj_service_t *svc,
+		       wj_repl_t **repl, wj_err_t *err)
+{
+	wj_keypair_t keys;
+	wj_child_t *children = NULL;
+	size_t n_children = 0;
+	int rc;
+	if (cfg->key_file[0] == '\0')
+		return wj_err_set(err, WJ_EINVAL, "listen or parent is set, so key_file must "
+				  "name this node's key file (make one with node-ctl keygen)");
+	rc = wj_keypair_load(&keys, cfg->key_file, err);
+	if (rc != 0)
+		return rc;
+	if (cfg->listen[0]) {
+		if (cfg->children_file[0] == '\0')
+			return wj_err_set(err, WJ_EINVAL, "listen is set, so children_file must "
+					  "list the children allowed to connect");
+		rc = wj_children_load(cfg->id, cfg->children_file, &children, &n_children, err);
+		if (rc != 0)
+			return rc;
+	}
+	uint64_t parent_id = cfg->parent_id ? cfg->parent_id : wj_division_parent(cfg->id);
+	if (cfg->parent[0] && cfg->parent_key[0] == '\0') {
+		free(children);
+		return wj_err_set(err, WJ_EINVAL, "parent is set, so parent_key must hold the "
+				  "parent's public key");
+	}
+	uint64_t *codes = calloc(n_children ? n_children : 1, sizeof(uint64_t));
+	for (size_t i = 0; codes && i < n_children; i++)
+		codes[i] = children[i].id;
+	wj_repl_opts_t ro = {
+		.parent = cfg->parent[0] ? parent_id : 0,
+		.children = codes,
+		.n_children = n_children,
+		.skew_warn_ms = cfg->skew_warn_ms,
+		.log_keep = cfg->log_keep,
+	};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rc = codes ? wj_repl_new(svc, &ro, (int64_t)ts.tv_sec * 1000, repl, err)
+		   : wj_err_set(err, WJ_EINTERNAL, "out of memory");
+	free(codes);
+	if (rc == 0) {
+		wj_links_opts_t lo = {
+			.self = cfg->id,
+			.listen = cfg->listen,
+			.parent = cfg->parent,
+			.parent_id = parent_id,
+			.parent_key = cfg->parent_key,
+			.keys = &keys,
+			.children = children,
+			.n_children = n_children,
+		};
+		rc = wj_links_start(d->loop, *repl, &lo, &d->links, err);
+		if (rc != 0) {
+			wj_repl_free(*repl);
+			*repl = NULL;
+		}
+	}
+	if (rc == 0)
+		wj_info("links: %zu children allowed%s%s%s%s", n_children,
+			cfg->listen[0] ? ", listening on " : "", cfg->listen,
+			cfg->parent[0] ? ", parent at " : "", cfg->parent);
+	free(children);
+	sodium_memzero_like(&keys, sizeof(keys));
+	return rc;
+}
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -59,6 +145,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	wj_info("received %s: finishing and stopping", strsignal(signum));
 	wj_control_stop(d->control);
 	d->control = NULL;
+	wj_links_stop(d->links);
+	d->links = NULL;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 }
@@ -155,11 +243,24 @@ int main(int argc, char **argv)
 	wj_service_set_started(svc, (int64_t)time(NULL));
 
 	struct daemon d = {.loop = uv_default_loop()};
+	wj_repl_t *repl = NULL;
+	if (!so.standalone) {
+		if (start_links(&d, &cfg, svc, &repl, &err) != 0) {
+			wj_error("%s", err.msg);
+			wj_service_close(svc);
+			return 1;
+		}
+		wj_service_set_repl(svc, repl);
+	}
 	if (wj_control_start(d.loop, cfg.control, svc, cfg.batch_max, &d.control, &err) != 0) {
 		wj_error("%s", err.msg);
+		wj_links_stop(d.links);
+		uv_run(d.loop, UV_RUN_DEFAULT);
+		wj_repl_free(repl);
 		wj_service_close(svc);
 		return 1;
 	}
+	wj_control_on_batch(d.control, after_control_batch, &d);
 	uv_signal_init(d.loop, &d.sigterm);
 	uv_signal_init(d.loop, &d.sigint);
 	d.sigterm.data = d.sigint.data = &d;
@@ -175,6 +276,7 @@ int main(int argc, char **argv)
 #if WJ_HAVE_SYSTEMD
 	sd_notify(0, "STOPPING=1");
 #endif
+	wj_repl_free(repl);
 	wj_service_close(svc);
 	uv_loop_close(d.loop);
 	wj_info("node %s stopped", code);

@@ -481,6 +481,19 @@ static void pump(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_repl_o
 		want_tick(out, now_ms + r->o.rto_ms);
 }
 
+/* Ships new log entries to every peer at once: a relay forwards what it
+ * just applied without waiting for a timer. */
+static void pump_all(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
+{
+	wj_txn_t *t = read_txn(r);
+	if (t == NULL)
+		return;
+	refresh_log(r, t);
+	for (size_t i = 0; i < r->n_peers; i++)
+		pump(r, t, &r->peers[i], now_ms, out);
+	wj_txn_abort(t);
+}
+
 /* ---------------------------------------------------------- messages */
 
 static void send_hello(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, bool is_reply,
@@ -786,6 +799,7 @@ static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_
 		return;
 	p->recv_pos = b->last;
 	send_ack(r, out, p, p->recv_pos, false, false);
+	pump_all(r, now_ms, out);
 }
 
 static void on_ping(wj_repl_t *r, peer_t *p, const Wuji__Ping *ping, int64_t now_ms,

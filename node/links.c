@@ -1,0 +1,483 @@
+/* ZeroMQ links between nodes; see links.h.
+ *
+ * libzmq's ZMQ_FD is edge-triggered: after each round we read ZMQ_EVENTS
+ * and keep an idle handle running while messages remain.  Sends never
+ * block: a message that cannot leave now (peer gone, high-water mark) is
+ * dropped, and the engine sends it again from the last acknowledged
+ * position.  Correctness never depends on libzmq delivering. */
+#include "links.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "core/division.h"
+#include "log.h"
+
+#define ROUND_MSGS 256
+#define PEER_MSG_MAX (64 << 20)
+#define HWM 10000
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+
+typedef struct zwatch {
+	uv_poll_t poll;
+	void *sock;
+	struct wj_links *links;
+	void (*on_msg)(struct wj_links *l);  /* drains one round */
+} zwatch_t;
+
+struct wj_links {
+	uv_loop_t *loop;
+	wj_repl_t *repl;
+	uint64_t self;
+	uint64_t parent;
+	void *zctx;
+	void *zap, *children, *up;
+	zwatch_t w_zap, w_children, w_up;
+	uv_idle_t idle;
+	uv_timer_t timer;
+	int open_handles;
+	wj_arena_t arena;
+	wj_child_t *kids;         /* copy: code and key of each child */
+	size_t n_kids;
+	uint8_t (*kid_keys)[32];  /* binary public keys, for ZAP */
+	bool stopping;
+};
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool readable(void *sock)
+{
+	int events = 0;
+	size_t size = sizeof(events);
+	return zmq_getsockopt(sock, ZMQ_EVENTS, &events, &size) == 0 && (events & ZMQ_POLLIN);
+}
+
+/* ------------------------------------------------------------ sending */
+
+static void on_timer(uv_timer_t *h);
+
+static void flush(wj_links_t *l, wj_repl_out_t *out)
+{
+	for (size_t i = 0; i < out->n_msgs; i++) {
+		wj_repl_msg_t *m = &out->msgs[i];
+		int rc;
+		if (m->peer == l->parent && l->up) {
+			rc = zmq_send(l->up, m->data, m->len, ZMQ_DONTWAIT);
+		} else if (l->children) {
+			char id[13];
+			wj_division_format(m->peer, id);
+			rc = zmq_send(l->children, id, 12, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+			if (rc >= 0)
+				rc = zmq_send(l->children, m->data, m->len, ZMQ_DONTWAIT);
+		} else {
+			rc = -1;
+		}
+		if (rc < 0)
+			wj_debug("links: message to %012" PRIu64 " not sent: %s", m->peer,
+				 zmq_strerror(errno));
+	}
+	if (!l->stopping && out->next_tick_ms) {
+		int64_t delay = out->next_tick_ms - wall_ms();
+		uint64_t due = delay > 0 ? (uint64_t)delay : 0;
+		/* Keep the earliest deadline when one is already set. */
+		uint64_t left = uv_timer_get_due_in(&l->timer);
+		if (!uv_is_active((uv_handle_t *)&l->timer) || due < left)
+			uv_timer_start(&l->timer, on_timer, due, 0);
+	}
+	wj_arena_reset(&l->arena);
+}
+
+static void run_tick(wj_links_t *l)
+{
+	wj_repl_out_t out;
+	wj_repl_out_init(&out, &l->arena);
+	wj_repl_tick(l->repl, wall_ms(), &out);
+	flush(l, &out);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+	run_tick(h->data);
+}
+
+void wj_links_kick(wj_links_t *l)
+{
+	if (l && !l->stopping)
+		run_tick(l);
+}
+
+/* ---------------------------------------------------------- receiving */
+
+static void deliver(wj_links_t *l, uint64_t peer, const void *data, size_t len)
+{
+	wj_repl_out_t out;
+	wj_repl_out_init(&out, &l->arena);
+	wj_repl_receive(l->repl, peer, data, len, wall_ms(), &out);
+	flush(l, &out);
+}
+
+static void drain_up(wj_links_t *l)
+{
+	for (int i = 0; i < ROUND_MSGS; i++) {
+		zmq_msg_t msg;
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, l->up, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&msg);
+			return;
+		}
+		bool more = zmq_msg_more(&msg);
+		/* The parent speaks in single frames; anything else is not
+		 * ours to read. */
+		if (!more)
+			deliver(l, l->parent, zmq_msg_data(&msg), zmq_msg_size(&msg));
+		zmq_msg_close(&msg);
+		while (more) {
+			zmq_msg_init(&msg);
+			zmq_msg_recv(&msg, l->up, 0);
+			more = zmq_msg_more(&msg);
+			zmq_msg_close(&msg);
+		}
+	}
+}
+
+static void drain_children(wj_links_t *l)
+{
+	for (int i = 0; i < ROUND_MSGS; i++) {
+		zmq_msg_t id, body;
+		zmq_msg_init(&id);
+		if (zmq_msg_recv(&id, l->children, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&id);
+			return;
+		}
+		zmq_msg_init(&body);
+		bool ok = zmq_msg_more(&id) && zmq_msg_recv(&body, l->children, 0) >= 0 &&
+			  !zmq_msg_more(&body);
+		bool more = ok ? false : zmq_msg_more(&body);
+		while (more) {
+			zmq_msg_t extra;
+			zmq_msg_init(&extra);
+			zmq_msg_recv(&extra, l->children, 0);
+			more = zmq_msg_more(&extra);
+			zmq_msg_close(&extra);
+		}
+		/* The routing id is what the child claims; User-Id is what
+		 * the ZAP handler proved from its key.  They must agree. */
+		const char *user = ok ? zmq_msg_gets(&body, "User-Id") : NULL;
+		char claimed[13] = {0};
+		size_t n = zmq_msg_size(&id) < 12 ? zmq_msg_size(&id) : 12;
+		memcpy(claimed, zmq_msg_data(&id), n);
+		if (!ok) {
+			wj_warn("links: malformed message from child %s: dropped", claimed);
+		} else if (user == NULL || strcmp(user, claimed) != 0) {
+			wj_warn("links: a child authenticated as %s claims to be %s: refused",
+				user ? user : "(nobody)", claimed);
+		} else {
+			deliver(l, strtoull(user, NULL, 10), zmq_msg_data(&body),
+				zmq_msg_size(&body));
+		}
+		zmq_msg_close(&id);
+		zmq_msg_close(&body);
+	}
+}
+
+/* ZAP (RFC 27): libzmq asks whether a CURVE client may connect.  Only the
+ * children listed in the children file may, and the connection is then
+ * named with the child's code (User-Id). */
+static void drain_zap(wj_links_t *l)
+{
+	for (int i = 0; i < ROUND_MSGS; i++) {
+		zmq_msg_t part[7];
+		int n = 0;
+		bool more = true;
+		while (more) {
+			zmq_msg_t m;
+			zmq_msg_init(&m);
+			if (zmq_msg_recv(&m, l->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+				zmq_msg_close(&m);
+				for (int k = 0; k < n; k++)
+					zmq_msg_close(&part[k]);
+				return;
+			}
+			more = zmq_msg_more(&m);
+			if (n < 7)
+				part[n++] = m;
+			else
+				zmq_msg_close(&m);
+		}
+		const char *status = "400", *text = "unknown key", *user = "";
+		char code[13] = "";
+		char addr[64] = "?";
+		if (n >= 4) {
+			size_t al = zmq_msg_size(&part[3]) < sizeof(addr) - 1
+					    ? zmq_msg_size(&part[3]) : sizeof(addr) - 1;
+			memcpy(addr, zmq_msg_data(&part[3]), al);
+			addr[al] = '\0';
+		}
+		if (n == 7 && zmq_msg_size(&part[5]) == 5 &&
+		    memcmp(zmq_msg_data(&part[5]), "CURVE", 5) == 0 &&
+		    zmq_msg_size(&part[6]) == 32) {
+			for (size_t k = 0; k < l->n_kids; k++) {
+				if (memcmp(l->kid_keys[k], zmq_msg_data(&part[6]), 32) == 0) {
+					wj_division_format(l->kids[k].id, code);
+					status = "200";
+					text = "OK";
+					user = code;
+					break;
+				}
+			}
+		}
+		if (status[0] != '2')
+			wj_warn("links: connection from %s refused: its key is not in the "
+				"children file", addr);
+		/* Reply: version, request id, status code, text, user id,
+		 * metadata. */
+		zmq_send(l->zap, "1.0", 3, ZMQ_SNDMORE);
+		if (n >= 2)
+			zmq_send(l->zap, zmq_msg_data(&part[1]), zmq_msg_size(&part[1]), ZMQ_SNDMORE);
+		else
+			zmq_send(l->zap, "", 0, ZMQ_SNDMORE);
+		zmq_send(l->zap, status, 3, ZMQ_SNDMORE);
+		zmq_send(l->zap, text, strlen(text), ZMQ_SNDMORE);
+		zmq_send(l->zap, user, strlen(user), ZMQ_SNDMORE);
+		zmq_send(l->zap, "", 0, 0);
+		for (int k = 0; k < n; k++)
+			zmq_msg_close(&part[k]);
+	}
+}
+
+static void on_idle(uv_idle_t *h);
+
+static void check_pending(wj_links_t *l)
+{
+	bool pending = (l->zap && readable(l->zap)) || (l->children && readable(l->children)) ||
+		       (l->up && readable(l->up));
+	if (pending)
+		uv_idle_start(&l->idle, on_idle);
+	else
+		uv_idle_stop(&l->idle);
+}
+
+static void drain_all(wj_links_t *l)
+{
+	if (l->stopping)
+		return;
+	if (l->zap)
+		drain_zap(l);
+	if (l->children)
+		drain_children(l);
+	if (l->up)
+		drain_up(l);
+	check_pending(l);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	drain_all(h->data);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+	zwatch_t *w = h->data;
+	if (status < 0)
+		wj_error("links: poll failed: %s", uv_strerror(status));
+	drain_all(w->links);
+}
+
+/* ------------------------------------------------------------- set-up */
+
+static void on_close(uv_handle_t *h)
+{
+	wj_links_t *l = h->data;
+	if (h->type == UV_POLL)
+		l = ((zwatch_t *)h->data)->links;
+	if (--l->open_handles > 0)
+		return;
+	wj_arena_free(&l->arena);
+	free(l->kids);
+	free(l->kid_keys);
+	free(l);
+}
+
+static void watch(wj_links_t *l, zwatch_t *w, void *sock)
+{
+	int fd;
+	size_t size = sizeof(fd);
+	zmq_getsockopt(sock, ZMQ_FD, &fd, &size);
+	w->sock = sock;
+	w->links = l;
+	uv_poll_init(l->loop, &w->poll, fd);
+	w->poll.data = w;
+	uv_poll_start(&w->poll, UV_READABLE, on_readable);
+	l->open_handles++;
+}
+
+static void common_opts(void *sock)
+{
+	int linger = 0, hwm = HWM, ivl = 1000, timeout = 5000, ttl = 10000;
+	int64_t maxmsg = PEER_MSG_MAX;
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	/* ZMTP heartbeats notice a dead TCP connection in seconds, so libzmq
+	 * reconnects; the engine's own pings decide the link state. */
+	zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
+	zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout));
+	zmq_setsockopt(sock, ZMQ_HEARTBEAT_TTL, &ttl, sizeof(ttl));
+}
+
+int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
+		   wj_links_t **out, wj_err_t *err)
+{
+	if (!zmq_has("curve"))
+		return wj_err_set(err, WJ_EINTERNAL,
+				  "this libzmq was built without CURVE: links between nodes "
+				  "need it (Debian's libzmq5 has it)");
+	wj_links_t *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return wj_err_set(err, WJ_EINTERNAL, "out of memory");
+	l->loop = loop;
+	l->repl = repl;
+	l->self = o->self;
+	l->parent = o->parent[0] ? o->parent_id : 0;
+	wj_arena_init(&l->arena, 1 << 20);
+	l->zctx = zmq_ctx_new();
+	int rc = WJ_EIO;
+	if (l->zctx == NULL) {
+		rc = wj_err_set(err, WJ_EIO, "cannot create a ZeroMQ context");
+		goto fail;
+	}
+	uint8_t secret[32];
+	if (zmq_z85_decode(secret, o->keys->secret_key) == NULL) {
+		rc = wj_err_set(err, WJ_EINVAL, "this node's secret key is not valid Z85");
+		goto fail;
+	}
+
+	if (o->listen[0]) {
+		l->n_kids = o->n_children;
+		l->kids = calloc(o->n_children ? o->n_children : 1, sizeof(*l->kids));
+		l->kid_keys = calloc(o->n_children ? o->n_children : 1, sizeof(*l->kid_keys));
+		if (l->kids == NULL || l->kid_keys == NULL) {
+			rc = wj_err_set(err, WJ_EINTERNAL, "out of memory");
+			goto fail;
+		}
+		for (size_t i = 0; i < o->n_children; i++) {
+			l->kids[i] = o->children[i];
+			if (zmq_z85_decode(l->kid_keys[i], o->children[i].key) == NULL) {
+				rc = wj_err_set(err, WJ_EINVAL,
+						"the key of child %012" PRIu64 " is not valid Z85",
+						o->children[i].id);
+				goto fail;
+			}
+		}
+		/* The ZAP handler must be bound before the first child can
+		 * connect, in the same context as the socket it guards. */
+		l->zap = zmq_socket(l->zctx, ZMQ_REP);
+		if (l->zap == NULL || zmq_bind(l->zap, ZAP_ENDPOINT) != 0) {
+			rc = wj_err_set(err, WJ_EIO, "cannot start the ZAP handler: %s",
+					zmq_strerror(errno));
+			goto fail;
+		}
+		l->children = zmq_socket(l->zctx, ZMQ_ROUTER);
+		int one = 1;
+		common_opts(l->children);
+		zmq_setsockopt(l->children, ZMQ_CURVE_SERVER, &one, sizeof(one));
+		zmq_setsockopt(l->children, ZMQ_CURVE_SECRETKEY, secret, 32);
+		zmq_setsockopt(l->children, ZMQ_ZAP_DOMAIN, "wuji", 4);
+		zmq_setsockopt(l->children, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
+		zmq_setsockopt(l->children, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+		if (zmq_bind(l->children, o->listen) != 0) {
+			rc = wj_err_set(err, WJ_EIO, "cannot listen for children on %s: %s",
+					o->listen, zmq_strerror(errno));
+			goto fail;
+		}
+	}
+	if (o->parent[0]) {
+		uint8_t server[32], public[32];
+		if (zmq_z85_decode(server, o->parent_key) == NULL ||
+		    zmq_z85_decode(public, o->keys->public_key) == NULL) {
+			rc = wj_err_set(err, WJ_EINVAL,
+					"parent_key or this node's public key is not valid Z85");
+			goto fail;
+		}
+		l->up = zmq_socket(l->zctx, ZMQ_DEALER);
+		common_opts(l->up);
+		char id[13];
+		wj_division_format(o->self, id);
+		int one = 1, ivl = 100, ivl_max = 5000;
+		zmq_setsockopt(l->up, ZMQ_ROUTING_ID, id, 12);
+		zmq_setsockopt(l->up, ZMQ_CURVE_SERVERKEY, server, 32);
+		zmq_setsockopt(l->up, ZMQ_CURVE_PUBLICKEY, public, 32);
+		zmq_setsockopt(l->up, ZMQ_CURVE_SECRETKEY, secret, 32);
+		zmq_setsockopt(l->up, ZMQ_IMMEDIATE, &one, sizeof(one));
+		zmq_setsockopt(l->up, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+		zmq_setsockopt(l->up, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+		if (zmq_connect(l->up, o->parent) != 0) {
+			rc = wj_err_set(err, WJ_EIO, "cannot connect to the parent at %s: %s",
+					o->parent, zmq_strerror(errno));
+			goto fail;
+		}
+	}
+	uv_idle_init(loop, &l->idle);
+	uv_timer_init(loop, &l->timer);
+	l->idle.data = l->timer.data = l;
+	l->open_handles = 2;
+	if (l->zap)
+		watch(l, &l->w_zap, l->zap);
+	if (l->children)
+		watch(l, &l->w_children, l->children);
+	if (l->up)
+		watch(l, &l->w_up, l->up);
+	uv_timer_start(&l->timer, on_timer, 0, 0);
+	*out = l;
+	return 0;
+fail:
+	if (l->zap)
+		zmq_close(l->zap);
+	if (l->children)
+		zmq_close(l->children);
+	if (l->up)
+		zmq_close(l->up);
+	if (l->zctx)
+		zmq_ctx_term(l->zctx);
+	wj_arena_free(&l->arena);
+	free(l->kids);
+	free(l->kid_keys);
+	free(l);
+	return rc;
+}
+
+void wj_links_stop(wj_links_t *l)
+{
+	if (l == NULL)
+		return;
+	l->stopping = true;
+	uv_timer_stop(&l->timer);
+	uv_idle_stop(&l->idle);
+	zwatch_t *ws[] = {&l->w_zap, &l->w_children, &l->w_up};
+	for (size_t i = 0; i < 3; i++) {
+		if (ws[i]->sock == NULL)
+			continue;
+		uv_poll_stop(&ws[i]->poll);
+		uv_close((uv_handle_t *)&ws[i]->poll, on_close);
+	}
+	if (l->zap)
+		zmq_close(l->zap);
+	if (l->children)
+		zmq_close(l->children);
+	if (l->up)
+		zmq_close(l->up);
+	zmq_ctx_term(l->zctx);
+	uv_close((uv_handle_t *)&l->idle, on_close);
+	uv_close((uv_handle_t *)&l->timer, on_close);
+}
