@@ -603,7 +603,13 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	if (t == NULL)
 		return;
 	refresh_log(r, t);
-	bool restored = h->your_max_seq > r->last_seq ||
+	/* A claim beyond any plausible count is a peer's bug or malice, not
+	 * a restore: believing it would exhaust our seqs. */
+	bool plausible = h->your_max_seq < (UINT64_C(1) << 48);
+	if (!plausible)
+		wj_warn("repl: %012" PRIu64 " claims to hold seq %" PRIu64 " of ours: ignored",
+			p->code, h->your_max_seq);
+	bool restored = (plausible && h->your_max_seq > r->last_seq) ||
 			(h->resume_epoch == r->epoch && h->resume_after > r->log_end);
 	if (restored) {
 		wj_txn_abort(t);
