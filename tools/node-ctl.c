@@ -7,9 +7,11 @@
  * whole command line (global options may come before or after the
  * command); each command then checks that it was given only its own.
  *
- * Exit status: 0 done, 1 refused by the node, 2 usage error (including a
- * bad local catalog or calendar file), 3 node unreachable. */
+ * Exit status: 0 done, 1 refused by the node (or, for keygen, the files
+ * could not be written), 2 usage error (including a bad local catalog or
+ * calendar file), 3 node unreachable. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -17,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "client.h"
 #include "core/arena.h"
@@ -63,6 +67,7 @@ enum {
 	F_WARNING = 1u << 14,
 	F_LIMIT = 1u << 15,
 	F_AFTER = 1u << 16,
+	F_OUTPUT = 1u << 17,
 };
 
 /* getopt_long values for long-only options start above any char. */
@@ -96,6 +101,7 @@ static const struct flagdef flagdefs[] = {
 	{ "warning", true, false, F_WARNING },
 	{ "limit", true, false, F_LIMIT },
 	{ "after", true, false, F_AFTER },
+	{ "output", true, false, F_OUTPUT },   /* also -o */
 };
 #define N_FLAGS (sizeof(flagdefs) / sizeof(*flagdefs))
 
@@ -133,6 +139,7 @@ struct command {
 	int min_args, max_args;
 	const char *usage;             /* after "node-ctl NAME [SUB] " */
 	const char *help;
+	bool local;                    /* works without a node: no endpoint */
 };
 
 static int run_status(struct ctl *ctl);
@@ -147,6 +154,9 @@ static int run_catalog_show(struct ctl *ctl);
 static int run_calendar_load(struct ctl *ctl);
 static int run_calendar_show(struct ctl *ctl);
 static int run_verify(struct ctl *ctl);
+static int run_keygen(struct ctl *ctl);
+static int run_peers(struct ctl *ctl);
+static int run_tree(struct ctl *ctl);
 
 #define EV(x) WUJI__EVENT_TYPE__EV_##x
 
@@ -208,6 +218,16 @@ static const struct command commands[] = {
 	  "holidays and make-up workdays the node knows" },
 	{ "verify", NULL, run_verify, 0, 0, 0, 0, 0, "",
 	  "asks the node to check its store; exit 1 when it finds problems" },
+	{ "peers", NULL, run_peers, 0, 0, 0, 0, 0, "",
+	  "the node's links to its parent and children: state, backlog, "
+	  "lag, clock skew" },
+	{ "tree", NULL, run_tree, 0, 0, 0, 0, 0, "",
+	  "this node and every node below it, as far as reports have come "
+	  "up" },
+	{ "keygen", NULL, run_keygen, 0, F_OUTPUT, 0, 0, 0, "[-o PREFIX]",
+	  "writes a new CURVE key pair to PREFIX.key (secret, mode 0600) and "
+	  "PREFIX.pub (default PREFIX: node); prints the public key; needs "
+	  "no node", true },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(*commands))
 
@@ -239,8 +259,8 @@ static void usage(FILE *f)
 		"      --json               print JSON instead of tables\n"
 		"  -h, --help               print this help\n"
 		"  -V, --version            print the version\n"
-		"\nexit status: 0 done, 1 refused by the node, 2 usage error, "
-		"3 node unreachable\n",
+		"\nexit status: 0 done, 1 refused by the node (keygen: files "
+		"not written),\n2 usage error, 3 node unreachable\n",
 		WJ_DEFAULT_CONFIG, WJ_DEFAULT_CONTROL, DEFAULT_TIMEOUT_MS);
 }
 
@@ -278,6 +298,7 @@ static const char *flag_value(const struct ctl *ctl, unsigned bit)
 			return ctl->val[i];
 	return NULL;
 }
+
 
 static bool has(const struct ctl *ctl, unsigned bit)
 {
@@ -923,6 +944,161 @@ static int run_verify(struct ctl *ctl)
 	return r->verify->n_problems ? EXIT_REFUSED : EXIT_DONE;
 }
 
+static int run_peers(struct ctl *ctl)
+{
+	Wuji__Request req = WUJI__REQUEST__INIT;
+	Wuji__PeersRequest pr = WUJI__PEERS_REQUEST__INIT;
+	Wuji__Reply *r = NULL;
+	int rc;
+
+	req.op_case = WUJI__REQUEST__OP_PEERS;
+	req.peers = &pr;
+	rc = call(ctl, &req, WUJI__REPLY__RESULT_PEERS, &r);
+	if (rc)
+		return rc;
+	if (ctl->json)
+		return print_json(wj_output_peers_json(r->peers));
+	wj_output_peers_text(stdout, r->peers);
+	return EXIT_DONE;
+}
+
+static int run_tree(struct ctl *ctl)
+{
+	Wuji__Request req = WUJI__REQUEST__INIT;
+	Wuji__TreeRequest tr = WUJI__TREE_REQUEST__INIT;
+	Wuji__Reply *r = NULL;
+	int rc;
+
+	req.op_case = WUJI__REQUEST__OP_TREE;
+	req.tree = &tr;
+	rc = call(ctl, &req, WUJI__REPLY__RESULT_TREE, &r);
+	if (rc)
+		return rc;
+	if (ctl->json)
+		return print_json(wj_output_tree_json(r->tree));
+	wj_output_tree_text(stdout, r->tree);
+	return EXIT_DONE;
+}
+
+/* Creates path (never replacing a file) with mode, writes text and makes
+ * it durable.  On failure prints why, removes what it created, and
+ * returns EXIT_REFUSED. */
+static int write_new_file(const char *path, mode_t mode, const char *text)
+{
+	size_t len = strlen(text), off = 0;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			fprintf(stderr, "%s: %s already exists: keygen never "
+				"replaces a key; move it away or choose "
+				"another prefix with -o\n", PROG, path);
+		else
+			fprintf(stderr, "%s: cannot create %s: %s\n", PROG,
+				path, strerror(errno));
+		return EXIT_REFUSED;
+	}
+	/* The umask may only take bits away; set exactly what we mean. */
+	if (fchmod(fd, mode) != 0)
+		goto fail;
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		off += (size_t)n;
+	}
+	if (fsync(fd) != 0)
+		goto fail;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	return EXIT_DONE;
+fail:
+	fprintf(stderr, "%s: cannot write %s: %s\n", PROG, path,
+		strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	return EXIT_REFUSED;
+}
+
+static int run_keygen(struct ctl *ctl)
+{
+	const char *prefix = has(ctl, F_OUTPUT) ? flag_value(ctl, F_OUTPUT) :
+			     "node";
+	char pub[WJ_KEY_Z85_LEN + 1], sec[WJ_KEY_Z85_LEN + 1];
+	char key_path[WJ_PATH_MAX], pub_path[WJ_PATH_MAX];
+	char text[256], line[64];
+	wj_keypair_t check;
+	wj_err_t err = { 0 };
+	int rc;
+
+	if (!*prefix)
+		return usage_error(ctl->cmd, "-o needs a path prefix, e.g. "
+				   "/etc/wuji/node");
+	if ((size_t)snprintf(key_path, sizeof(key_path), "%s.key", prefix) >=
+	    sizeof(key_path) ||
+	    (size_t)snprintf(pub_path, sizeof(pub_path), "%s.pub", prefix) >=
+	    sizeof(pub_path))
+		return usage_error(ctl->cmd, "-o: the path is longer than %d "
+				   "bytes", WJ_PATH_MAX - 5);
+	/* Both checked first, so an existing .pub does not leave a new
+	 * .key behind. */
+	if (access(key_path, F_OK) == 0 || access(pub_path, F_OK) == 0) {
+		fprintf(stderr, "%s: %s already exists: keygen never replaces "
+			"a key; move it away or choose another prefix with "
+			"-o\n", PROG, access(key_path, F_OK) == 0 ? key_path :
+			pub_path);
+		return EXIT_REFUSED;
+	}
+	if (zmq_curve_keypair(pub, sec) != 0) {
+		fprintf(stderr, "%s: cannot make a key pair: %s (libzmq needs "
+			"CURVE support: build it with libsodium)\n", PROG,
+			zmq_strerror(errno));
+		return EXIT_REFUSED;
+	}
+	snprintf(text, sizeof(text),
+		 "# CURVE key pair of a wuji node, written by node-ctl keygen.\n"
+		 "# The secret key is this node's identity: keep this file "
+		 "mode 0600.\n"
+		 "public: \"%s\"\n"
+		 "secret: \"%s\"\n", pub, sec);
+	explicit_bzero(sec, sizeof(sec));
+	/* What the node will read must parse: checked before it is written. */
+	if (wj_keypair_parse(&check, key_path, text, strlen(text), &err)) {
+		fprintf(stderr, "%s: internal error: the new key file does not "
+			"parse: %s\n", PROG, err.msg);
+		explicit_bzero(text, sizeof(text));
+		return EXIT_REFUSED;
+	}
+	explicit_bzero(&check, sizeof(check));
+	rc = write_new_file(key_path, 0600, text);
+	explicit_bzero(text, sizeof(text));
+	if (rc)
+		return rc;
+	snprintf(line, sizeof(line), "%s\n", pub);
+	rc = write_new_file(pub_path, 0644, line);
+	if (rc) {
+		unlink(key_path);
+		return rc;
+	}
+	if (ctl->json) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "public", json_string(pub));
+		json_object_set_new(o, "key_file", json_string(key_path));
+		json_object_set_new(o, "pub_file", json_string(pub_path));
+		return print_json(o);
+	}
+	printf("%s\n", pub);
+	return EXIT_DONE;
+}
+
 /* ------------------------------------------------------------ main */
 
 static void strlist_add(struct strlist *l, const char *s)
@@ -1062,8 +1238,14 @@ int main(int argc, char **argv)
 	memset(&longopts[N_GLOBAL + N_FLAGS], 0, sizeof(struct option));
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":e:c:t:hV", longopts,
+	while ((opt = getopt_long(argc, argv, ":e:c:t:o:hV", longopts,
 				  NULL)) != -1) {
+		/* -o is the short form of the command flag --output. */
+		if (opt == 'o') {
+			for (size_t i = 0; i < N_FLAGS; i++)
+				if (flagdefs[i].bit == F_OUTPUT)
+					opt = OPT_FLAG_BASE + (int)i;
+		}
 		switch (opt) {
 		case 'e':
 			ctl.endpoint = optarg;
@@ -1140,6 +1322,12 @@ int main(int argc, char **argv)
 	rc = check_args(&ctl, cmd);
 	if (rc)
 		goto out;
+	if (cmd->local) {
+		wj_arena_init(&ctl.arena, 4096);
+		rc = cmd->run(&ctl);
+		wj_arena_free(&ctl.arena);
+		goto flush;
+	}
 
 	rc = resolve_endpoint(&ctl, endpoint, sizeof(endpoint));
 	if (rc)
@@ -1154,6 +1342,7 @@ int main(int argc, char **argv)
 	rc = cmd->run(&ctl);
 	wj_arena_free(&ctl.arena);
 	wj_client_close(ctl.client);
+flush:
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "%s: cannot write the output: %s\n", PROG,
 			strerror(errno));

@@ -16,7 +16,7 @@
 #include "core/names.h"
 
 #define LABEL_W 13       /* width of the labels of a header block */
-#define COLS_MAX 8
+#define COLS_MAX 10
 
 /* ------------------------------------------------------------ UTF-8 */
 
@@ -390,6 +390,10 @@ json_t *wj_output_case_json(const Wuji__Case *c)
 	json_object_set_new(o, "promised_days", jint(c->promised_days));
 	json_object_set_new(o, "statutory_days", jint(c->statutory_days));
 	json_object_set_new(o, "origin", jcode(c->origin));
+	a = json_array();
+	for (size_t i = 0; i < c->n_known_at; i++)
+		json_array_append_new(a, jcode(c->known_at[i]));
+	json_object_set_new(o, "known_at", a);
 
 	a = json_object();
 	if (c->applicant) {
@@ -599,6 +603,103 @@ json_t *wj_output_verify_json(const Wuji__VerifyReport *v)
 	return o;
 }
 
+static json_t *jstate(Wuji__LinkState st)
+{
+	return st == WUJI__LINK_STATE__LINK_NONE ? json_null() :
+	       json_string(wj_link_state_name(st));
+}
+
+static json_t *juint(uint64_t v)
+{
+	/* JSON integers are signed 64-bit in jansson; positions and counts
+	 * never come near 2^63. */
+	return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+/* The node measures the parent's clock only; before the parent has
+ * answered at all, 0 would read as "in step". */
+static bool skew_known(const Wuji__PeerInfo *p)
+{
+	return p->is_parent && p->last_contact != 0;
+}
+
+json_t *wj_output_peers_json(const Wuji__PeerList *l)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; l && i < l->n_peers; i++) {
+		const Wuji__PeerInfo *p = l->peers[i];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "node", jcode(p->node));
+		json_object_set_new(o, "role",
+				    json_string(p->is_parent ? "parent" : "child"));
+		json_object_set_new(o, "state", jstate(p->state));
+		json_object_set_new(o, "acked", juint(p->acked));
+		json_object_set_new(o, "log_end", juint(p->log_end));
+		json_object_set_new(o, "backlog", juint(p->backlog));
+		json_object_set_new(o, "lag_s", json_real(p->lag_s));
+		json_object_set_new(o, "last_contact", jtime(p->last_contact));
+		json_object_set_new(o, "skew_ms", skew_known(p) ?
+				    jint(p->skew_ms) : json_null());
+		json_object_set_new(o, "received", juint(p->received));
+		json_object_set_new(o, "resyncs", juint(p->resyncs));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static int cmp_tree_node(const void *a, const void *b)
+{
+	const Wuji__TreeNode *x = *(Wuji__TreeNode *const *)a;
+	const Wuji__TreeNode *y = *(Wuji__TreeNode *const *)b;
+
+	return x->node < y->node ? -1 : x->node > y->node;
+}
+
+/* The report's nodes sorted by code: a parent's code is its children's
+ * with the lower parts zeroed, so code order is the tree drawn top down.
+ * Caller frees. */
+static Wuji__TreeNode **tree_sorted(const Wuji__TreeReport *t, size_t *n)
+{
+	Wuji__TreeNode **v;
+
+	*n = t ? t->n_nodes : 0;
+	v = malloc((*n ? *n : 1) * sizeof(*v));
+	if (!v)
+		abort();
+	if (*n)
+		memcpy(v, t->nodes, *n * sizeof(*v));
+	qsort(v, *n, sizeof(*v), cmp_tree_node);
+	return v;
+}
+
+json_t *wj_output_tree_json(const Wuji__TreeReport *t)
+{
+	json_t *a = json_array();
+	size_t n;
+	Wuji__TreeNode **v = tree_sorted(t, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		const Wuji__TreeNode *x = v[i];
+		wj_level_t l = wj_division_level(x->node);
+		json_t *o = json_object();
+
+		json_object_set_new(o, "node", jcode(x->node));
+		json_object_set_new(o, "level", l ?
+				    json_string(wj_level_name(l)) : json_null());
+		json_object_set_new(o, "parent", jcode(x->parent));
+		json_object_set_new(o, "state", jstate(x->state));
+		json_object_set_new(o, "backlog", juint(x->backlog));
+		json_object_set_new(o, "cases", juint(x->cases));
+		json_object_set_new(o, "last_contact", jtime(x->last_contact));
+		json_object_set_new(o, "reported_at", jtime(x->reported_at));
+		json_array_append_new(a, o);
+	}
+	free(v);
+	return a;
+}
+
 int wj_output_json_print(FILE *f, json_t *j)
 {
 	int rc;
@@ -782,6 +883,32 @@ static void missing_text(FILE *f, const Wuji__Case *c)
 	free(list);
 }
 
+/* The nodes that hold the case, as codes; several lines when many. */
+static void known_at_text(FILE *f, const Wuji__Case *c)
+{
+	char line[128];
+	size_t o = 0, lines = 0;
+
+	if (c->n_known_at == 0) {
+		kv(f, "Known at", "-");
+		return;
+	}
+	line[0] = '\0';
+	for (size_t i = 0; i < c->n_known_at; i++) {
+		char code[13];
+
+		wj_division_format(c->known_at[i], code);
+		if (o && o + 14 > 66) {
+			kv(f, lines++ ? "" : "Known at", "%s,", line);
+			o = 0;
+			line[0] = '\0';
+		}
+		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s",
+				      o ? ", " : "", code);
+	}
+	kv(f, lines ? "" : "Known at", "%s", line);
+}
+
 static void case_header(FILE *f, const Wuji__Case *c)
 {
 	char a[32], b[32], code[13], masked[128], warn[96];
@@ -805,6 +932,7 @@ static void case_header(FILE *f, const Wuji__Case *c)
 	}
 	wj_division_format(c->origin, code);
 	kv(f, "Origin", "%s", c->origin ? code : "-");
+	known_at_text(f, c);
 	wj_output_time(c->submitted_at, a);
 	kv(f, "Submitted", "%s", *a ? a : "-");
 	wj_output_time(c->accepted_at, a);
@@ -1145,4 +1273,114 @@ void wj_output_verify_text(FILE *f, const Wuji__VerifyReport *v)
 		put_clean(f, v->problems[i]);
 		fputc('\n', f);
 	}
+}
+
+/* "2026-02-13 10:00:05" in UTC+8: link times need the seconds. */
+static void time_sec(int64_t t, char buf[24])
+{
+	char iso[32];
+
+	wj_output_iso(t, iso);
+	snprintf(buf, 24, "%.10s %.8s", iso, iso + 11);
+}
+
+void wj_output_peers_text(FILE *f, const Wuji__PeerList *l)
+{
+	static const char *const head[] = {
+		"NODE", "ROLE", "STATE", "ACKED/LOG END", "BACKLOG", "LAG (s)",
+		"LAST CONTACT", "SKEW (ms)", "RECEIVED"
+	};
+	struct table t;
+
+	if (!l || l->n_peers == 0) {
+		fputs("no links: this node has neither a parent nor "
+		      "children configured\n", f);
+		return;
+	}
+	table_init(&t, 9, head, "...rrr.rr");
+	for (size_t i = 0; i < l->n_peers; i++) {
+		const Wuji__PeerInfo *p = l->peers[i];
+		char code[13], pos[48], backlog[24], lag[32], at[24], skew[24],
+		     recv[24];
+
+		wj_division_format(p->node, code);
+		snprintf(pos, sizeof(pos), "%llu/%llu",
+			 (unsigned long long)p->acked,
+			 (unsigned long long)p->log_end);
+		snprintf(backlog, sizeof(backlog), "%llu",
+			 (unsigned long long)p->backlog);
+		snprintf(lag, sizeof(lag), "%.1f", p->lag_s);
+		if (p->last_contact)
+			time_sec(p->last_contact, at);
+		else
+			snprintf(at, sizeof(at), "never");
+		if (skew_known(p))
+			snprintf(skew, sizeof(skew), "%lld",
+				 (long long)p->skew_ms);
+		else
+			snprintf(skew, sizeof(skew), "-");
+		snprintf(recv, sizeof(recv), "%llu",
+			 (unsigned long long)p->received);
+		table_row(&t, (const char *[]){
+			code, p->is_parent ? "parent" : "child",
+			wj_link_state_name(p->state), pos, backlog, lag, at,
+			skew, recv });
+	}
+	table_print(f, &t);
+	table_free(&t);
+	fprintf(f, "ACKED/LOG END: our change-log position the peer has "
+		"acknowledged / our last; RECEIVED: the peer's position we "
+		"have applied; SKEW: the parent's clock minus ours (warning "
+		"past %lld ms)\n", (long long)l->skew_bound_ms);
+}
+
+void wj_output_tree_text(FILE *f, const Wuji__TreeReport *rep)
+{
+	static const char *const head[] = {
+		"CODE", "LEVEL", "STATE", "BACKLOG", "CASES", "LAST CONTACT"
+	};
+	struct table t;
+	size_t n;
+	Wuji__TreeNode **v = tree_sorted(rep, &n);
+	int top = WUJI__LEVEL__VILLAGE;
+
+	if (n == 0) {
+		fputs("no nodes\n", f);
+		free(v);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int l = (int)wj_division_level(v[i]->node);
+
+		if (l && l < top)
+			top = l;
+	}
+	table_init(&t, 6, head, "...rr");
+	for (size_t i = 0; i < n; i++) {
+		const Wuji__TreeNode *x = v[i];
+		int l = (int)wj_division_level(x->node);
+		int indent = l > top ? 2 * (l - top) : 0;
+		char code[13], name[40], backlog[24], cases[24], at[24];
+
+		wj_division_format(x->node, code);
+		snprintf(name, sizeof(name), "%*s%s", indent, "", code);
+		snprintf(backlog, sizeof(backlog), "%llu",
+			 (unsigned long long)x->backlog);
+		snprintf(cases, sizeof(cases), "%llu",
+			 (unsigned long long)x->cases);
+		if (x->last_contact)
+			time_sec(x->last_contact, at);
+		else
+			snprintf(at, sizeof(at), "%s",
+				 x->state == WUJI__LINK_STATE__LINK_NONE ?
+				 "-" : "never");
+		table_row(&t, (const char *[]){
+			name, l ? wj_level_name((wj_level_t)l) : "?",
+			wj_link_state_name(x->state), backlog, cases, at });
+	}
+	table_print(f, &t);
+	table_free(&t);
+	free(v);
+	fputs("STATE, BACKLOG, LAST CONTACT: the link to the node's parent, "
+	      "as the parent sees it\n", f);
 }

@@ -33,6 +33,11 @@ json_t *wj_output_catalog_json(const Wuji__Catalog *cat);
 json_t *wj_output_calendar_json(const Wuji__Calendar *cal);
 json_t *wj_output_status_json(const Wuji__NodeStatus *st);
 json_t *wj_output_verify_json(const Wuji__VerifyReport *v);
+/* `peers`: an array, one object per link, in the node's order (parent
+ * first).  skew_ms is null for children and for a parent never heard. */
+json_t *wj_output_peers_json(const Wuji__PeerList *l);
+/* `tree`: an array of the nodes, sorted by code. */
+json_t *wj_output_tree_json(const Wuji__TreeReport *t);
 /* Writes j indented with a final newline and releases it (also when j is
  * NULL, which is reported as an error).  Returns 0 or -1. */
 int wj_output_json_print(FILE *f, json_t *j);
@@ -46,3 +51,9 @@ void wj_output_item_text(FILE *f, const Wuji__CatalogItem *it);
 void wj_output_calendar_text(FILE *f, const Wuji__Calendar *cal);
 void wj_output_status_text(FILE *f, const Wuji__NodeStatus *st);
 void wj_output_verify_text(FILE *f, const Wuji__VerifyReport *v);
+/* `peers`: one row per link. */
+void wj_output_peers_text(FILE *f, const Wuji__PeerList *l);
+/* `tree`: one row per node in code order, indented by level below the
+ * first (highest) node. */
+void wj_output_tree_text(FILE *f, const Wuji__TreeReport *t);
+

@@ -153,3 +153,21 @@ static const struct name verbs[] = {
 	{ WUJI__EVENT_TYPE__EV_ARCHIVED, "archive" },
 };
 NAME_FN(wj_event_verb, Wuji__EventType, verbs)
+
+const char *wj_link_state_name(Wuji__LinkState v)
+{
+	switch (v) {
+	case WUJI__LINK_STATE__LINK_NONE:
+		return "none";
+	case WUJI__LINK_STATE__LINK_CONNECTING:
+		return "connecting";
+	case WUJI__LINK_STATE__LINK_UP:
+		return "up";
+	case WUJI__LINK_STATE__LINK_DOWN:
+		return "down";
+	case WUJI__LINK_STATE__LINK_RESYNC:
+		return "resync";
+	default:
+		return "?";
+	}
+}

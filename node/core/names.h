@@ -31,6 +31,8 @@ int wj_id_type_parse(const char *s, Wuji__IdType *out);
 /* window post */
 const char *wj_delivery_name(Wuji__Delivery v);
 int wj_delivery_parse(const char *s, Wuji__Delivery *out);
+/* connecting up down resync ("none" for an unset state) */
+const char *wj_link_state_name(Wuji__LinkState v);
 /* submitted accepted correction supplied rejected paused resumed extended
  * decided delivered withdrawn archived */
 const char *wj_event_name(Wuji__EventType v);
