@@ -36,8 +36,10 @@ struct wj_links {
 	uint64_t self;
 	uint64_t parent;
 	void *zctx;
-	void *zap, *children, *up;
-	zwatch_t w_zap, w_children, w_up;
+	void *zap, *children, *up, *mon;
+	zwatch_t w_zap, w_children, w_up, w_mon;
+	bool up_handshaken;        /* since the last connect */
+	int64_t handshake_warned_ms;
 	uv_idle_t idle;
 	uv_timer_t timer;
 	int open_handles;
@@ -65,6 +67,7 @@ static bool readable(void *sock)
 /* ------------------------------------------------------------ sending */
 
 static void on_timer(uv_timer_t *h);
+static void check_pending(wj_links_t *l);
 
 static void flush(wj_links_t *l, wj_repl_out_t *out)
 {
@@ -95,6 +98,11 @@ static void flush(wj_links_t *l, wj_repl_out_t *out)
 			uv_timer_start(&l->timer, on_timer, due, 0);
 	}
 	wj_arena_reset(&l->arena);
+	/* A send can consume the edge ZMQ_FD would have signalled for
+	 * messages that arrived meanwhile: look again, or they wait
+	 * forever. */
+	if (!l->stopping)
+		check_pending(l);
 }
 
 static void run_tick(wj_links_t *l)
@@ -255,12 +263,51 @@ static void drain_zap(wj_links_t *l)
 	}
 }
 
+/* Events of the parent connection: a connection that closes before its
+ * CURVE handshake completed almost always means a wrong parent_key, or a
+ * parent that does not list this node's key.  Say so, at most every 30 s. */
+static void drain_monitor(wj_links_t *l)
+{
+	for (int i = 0; i < ROUND_MSGS; i++) {
+		zmq_msg_t ev, addr;
+		zmq_msg_init(&ev);
+		if (zmq_msg_recv(&ev, l->mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&ev);
+			return;
+		}
+		zmq_msg_init(&addr);
+		if (zmq_msg_more(&ev))
+			zmq_msg_recv(&addr, l->mon, 0);
+		uint16_t id = 0;
+		if (zmq_msg_size(&ev) >= 2)
+			memcpy(&id, zmq_msg_data(&ev), 2);
+		int64_t now = wall_ms();
+		if (id == ZMQ_EVENT_CONNECTED) {
+			l->up_handshaken = false;
+		} else if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+			l->up_handshaken = true;
+		} else if ((id == ZMQ_EVENT_DISCONNECTED && !l->up_handshaken) ||
+			   id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
+			   id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+			   id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+			if (now - l->handshake_warned_ms > 30000) {
+				wj_warn("links: the parent %012" PRIu64 " closed the connection during "
+					"the CURVE handshake: check parent_key, and that the parent's "
+					"children file lists this node's public key", l->parent);
+				l->handshake_warned_ms = now;
+			}
+		}
+		zmq_msg_close(&ev);
+		zmq_msg_close(&addr);
+	}
+}
+
 static void on_idle(uv_idle_t *h);
 
 static void check_pending(wj_links_t *l)
 {
 	bool pending = (l->zap && readable(l->zap)) || (l->children && readable(l->children)) ||
-		       (l->up && readable(l->up));
+		       (l->up && readable(l->up)) || (l->mon && readable(l->mon));
 	if (pending)
 		uv_idle_start(&l->idle, on_idle);
 	else
@@ -277,6 +324,8 @@ static void drain_all(wj_links_t *l)
 		drain_children(l);
 	if (l->up)
 		drain_up(l);
+	if (l->mon)
+		drain_monitor(l);
 	check_pending(l);
 }
 
@@ -422,6 +471,15 @@ int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
 		zmq_setsockopt(l->up, ZMQ_IMMEDIATE, &one, sizeof(one));
 		zmq_setsockopt(l->up, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 		zmq_setsockopt(l->up, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+		zmq_socket_monitor(l->up, "inproc://wj-links-parent-monitor",
+				   ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+				   ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+				   ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+				   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+				   ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+		l->mon = zmq_socket(l->zctx, ZMQ_PAIR);
+		if (l->mon)
+			zmq_connect(l->mon, "inproc://wj-links-parent-monitor");
 		if (zmq_connect(l->up, o->parent) != 0) {
 			rc = wj_err_set(err, WJ_EIO, "cannot connect to the parent at %s: %s",
 					o->parent, zmq_strerror(errno));
@@ -438,10 +496,14 @@ int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
 		watch(l, &l->w_children, l->children);
 	if (l->up)
 		watch(l, &l->w_up, l->up);
+	if (l->mon)
+		watch(l, &l->w_mon, l->mon);
 	uv_timer_start(&l->timer, on_timer, 0, 0);
 	*out = l;
 	return 0;
 fail:
+	if (l->mon)
+		zmq_close(l->mon);
 	if (l->zap)
 		zmq_close(l->zap);
 	if (l->children)
@@ -464,8 +526,8 @@ void wj_links_stop(wj_links_t *l)
 	l->stopping = true;
 	uv_timer_stop(&l->timer);
 	uv_idle_stop(&l->idle);
-	zwatch_t *ws[] = {&l->w_zap, &l->w_children, &l->w_up};
-	for (size_t i = 0; i < 3; i++) {
+	zwatch_t *ws[] = {&l->w_zap, &l->w_children, &l->w_up, &l->w_mon};
+	for (size_t i = 0; i < 4; i++) {
 		if (ws[i]->sock == NULL)
 			continue;
 		uv_poll_stop(&ws[i]->poll);
@@ -475,8 +537,12 @@ void wj_links_stop(wj_links_t *l)
 		zmq_close(l->zap);
 	if (l->children)
 		zmq_close(l->children);
-	if (l->up)
+	if (l->mon)
+		zmq_close(l->mon);
+	if (l->up) {
+		zmq_socket_monitor(l->up, NULL, 0);
 		zmq_close(l->up);
+	}
 	zmq_ctx_term(l->zctx);
 	uv_close((uv_handle_t *)&l->idle, on_close);
 	uv_close((uv_handle_t *)&l->timer, on_close);

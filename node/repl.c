@@ -88,6 +88,7 @@ typedef struct peer {
 	/* backlog, counted on demand and kept for a second */
 	uint64_t backlog;
 	int64_t backlog_ms;
+	int64_t backlog_oldest_at;  /* Unix seconds of its oldest event */
 } peer_t;
 
 struct route_slot {
@@ -247,6 +248,7 @@ struct collect {
 	uint32_t scanned;
 	bool count_only;
 	uint64_t count;
+	int64_t oldest_at;   /* count_only: `at` of the first event counted */
 };
 
 static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t from, void *ctx)
@@ -264,7 +266,8 @@ static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t f
 	if (!routes_to(c->r, c->t, c->p, ev, c->a))
 		return 0;
 	if (c->count_only) {
-		c->count++;
+		if (c->count++ == 0)
+			c->oldest_at = ev->at;
 		return 0;
 	}
 	Wuji__Event **slot = wj_arena_push(c->a, &c->events, &c->n_events, sizeof(*slot));
@@ -1103,6 +1106,7 @@ static uint64_t backlog_of(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms,
 	struct collect c = {.r = r, .t = t, .p = p, .a = a, .count_only = true};
 	wj_store_changelog_scan(t, p->snapshot ? 0 : p->acked, collect_entry, &c, NULL);
 	p->backlog = c.count;
+	p->backlog_oldest_at = c.oldest_at;
 	p->backlog_ms = now_ms;
 	return c.count;
 }
@@ -1125,8 +1129,12 @@ Wuji__PeerList *wj_repl_peers(wj_repl_t *r, int64_t now_ms, wj_arena_t *a)
 		pi->acked = p->acked;
 		pi->log_end = r->log_end;
 		pi->backlog = t ? backlog_of(r, t, p, now_ms, a) : 0;
-		pi->lag_s = pi->backlog && p->progress_ms ? (double)(now_ms - p->progress_ms) / 1000.0
-							   : 0.0;
+		/* Lag: how long the oldest event the peer still lacks has
+		 * existed (by its origin's clock). */
+		pi->lag_s = pi->backlog && p->backlog_oldest_at
+				    ? (double)now_ms / 1000.0 - (double)p->backlog_oldest_at : 0.0;
+		if (pi->lag_s < 0)
+			pi->lag_s = 0;
 		pi->last_contact = p->last_heard_ms / 1000;
 		pi->skew_ms = p->skew_known ? p->skew_ms : 0;
 		pi->received = p->recv_pos;
