@@ -40,6 +40,8 @@ struct wj_links {
 	zwatch_t w_zap, w_children, w_up, w_mon;
 	bool up_handshaken;        /* since the last connect */
 	int64_t handshake_warned_ms;
+	int64_t claim_warned_ms;   /* rate limit for impostor warnings */
+	uint64_t claims_dropped;
 	uv_idle_t idle;
 	uv_timer_t timer;
 	int open_handles;
@@ -187,8 +189,16 @@ static void drain_children(wj_links_t *l)
 		if (!ok) {
 			wj_warn("links: malformed message from child %s: dropped", claimed);
 		} else if (user == NULL || strcmp(user, claimed) != 0) {
-			wj_warn("links: a child authenticated as %s claims to be %s: refused",
-				user ? user : "(nobody)", claimed);
+			/* Logged at most every 30 s: an impostor must not be able
+			 * to flood the log. */
+			l->claims_dropped++;
+			int64_t now = wall_ms();
+			if (now - l->claim_warned_ms > 30000) {
+				wj_warn("links: a child authenticated as %s claims to be %s: refused "
+					"(%" PRIu64 " such messages dropped so far)",
+					user ? user : "(nobody)", claimed, l->claims_dropped);
+				l->claim_warned_ms = now;
+			}
 		} else {
 			deliver(l, strtoull(user, NULL, 10), zmq_msg_data(&body),
 				zmq_msg_size(&body));

@@ -592,6 +592,64 @@ def task_ref(case, i):
     return str(i + 1)
 
 
+# ------------------------------------------------------------ waiting, ports
+
+POLL_INTERVAL = 0.05   # seconds between two looks at a state we wait for
+
+
+def wait_until(pred, timeout, interval=POLL_INTERVAL):
+    """Calls pred() every `interval` seconds until it returns something
+    true, and returns that; after `timeout` seconds returns pred()'s last
+    (false) value instead.  Not a timing assertion: the bound only keeps a
+    broken run finite, and the caller asserts on the value it gets."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def ephemeral_low(default=32768):
+    """The first port the kernel hands out to outgoing connections."""
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
+def free_port_base(count, lo=30000, hi=40000, tries=200):
+    """A port N in [lo, hi) such that N .. N+count-1 can all be bound on
+    127.0.0.1 right now (a random choice, so parallel runs rarely meet).
+    The range is cut below the kernel's ephemeral ports when they start
+    inside it: an outgoing connection (a child node connecting to its
+    parent) may otherwise take a port before the node meant to listen on
+    it binds it.  Raises AssertionError when no such range is found."""
+    import random
+    import socket
+    eph = ephemeral_low()
+    if lo + count < eph < hi:
+        hi = eph
+    rnd = random.SystemRandom()
+    for _ in range(tries):
+        base = rnd.randrange(lo, hi - count)
+        socks = []
+        try:
+            for p in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(('127.0.0.1', p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError('no %d free tcp ports in a row between %d and %d'
+                         % (count, lo, hi))
+
+
 # ---------------------------------------------------------- protobuf wire
 
 def pb_varint(n):
