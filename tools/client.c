@@ -218,7 +218,12 @@ void wj_client_close(wj_client_t *c)
 {
 	if (!c)
 		return;
-	/* The DEALER first: closing it stops the monitor that writes to mon. */
+	/* Stop the monitor and read what it already wrote: libzmq 4.3.4
+	 * leaks the endpoint text of monitor events left unread at close. */
+	if (c->sock && c->mon) {
+		zmq_socket_monitor(c->sock, NULL, 0);
+		drain_monitor(c);
+	}
 	if (c->sock)
 		zmq_close(c->sock);
 	if (c->mon)
