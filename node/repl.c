@@ -63,7 +63,13 @@ typedef struct peer {
 	int64_t progress_ms;     /* acked last moved, or the first batch left */
 	bool acked_dirty;        /* persist WJ_CURSOR_ACKED lazily */
 
+	uint64_t goback_pos;     /* last gap honoured, to damp duplicate gap acks */
+	int64_t goback_ms;
+	uint64_t echo_until;     /* full resync: send events back where they came
+				    from up to this log position */
+
 	/* snapshot we send */
+	uint64_t snap_id;
 	bool snapshot;
 	enum snap_phase snap_phase, snap_phase0;
 	char snap_key[WJ_TEXT_MAX + 1], snap_key0[WJ_TEXT_MAX + 1];
@@ -74,7 +80,11 @@ typedef struct peer {
 
 	/* incoming */
 	uint64_t recv_epoch, recv_pos;
-	uint64_t snap_recv;
+	uint64_t snap_recv, snap_recv_id;
+	/* We were restored from an old copy: until this peer's log has been
+	 * read up to resync_target, ask it for everything (persisted). */
+	uint64_t resync_target;
+	bool resync_pending;
 
 	/* clock, parent only */
 	int64_t skew_ms;
@@ -107,7 +117,14 @@ struct wj_repl {
 	uint64_t epoch, log_first, log_end, last_seq;
 	int64_t last_maint_ms;
 	struct route_slot *routes;  /* participants by case number */
+	uint64_t snap_counter;
+	uint64_t restore_max_seq;   /* own events children may hand back */
 };
+
+/* Cursor slots of our own beyond store.h's, kept per peer. */
+#define CURSOR_RESYNC_PENDING 16
+#define CURSOR_RESYNC_TARGET 17
+#define CURSOR_RESTORE_MAX 18     /* peer 0: highest own seq peers hold */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -258,8 +275,10 @@ static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t f
 		return 1;
 	c->scanned++;
 	c->last = pos;
-	if (from == c->p->code)
-		return 0; /* never send an event back where it came from */
+	/* Never send an event back where it came from, unless that peer
+	 * lost it (restored from an old copy of its store). */
+	if (from == c->p->code && pos > c->p->echo_until)
+		return 0;
 	Wuji__Event *ev;
 	if (wj_store_event_get(c->t, origin, seq, c->a, &ev, NULL) != 0)
 		return 0;
@@ -280,6 +299,7 @@ static void send_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pre
 		       uint64_t snapshot_end)
 {
 	Wuji__Batch b = WUJI__BATCH__INIT;
+	b.snapshot_id = snapshot ? p->snap_id : 0;
 	b.epoch = r->epoch;
 	b.prev = prev;
 	b.last = last;
@@ -463,6 +483,12 @@ static void start_snapshot(wj_repl_t *r, peer_t *p, uint64_t peer_pos)
 		"snapshot of its area", p->code, peer_pos, r->log_first - 1);
 	reset_outgoing(p, 0);
 	p->snapshot = true;
+	/* Unique per snapshot and per process start, so a batch or an ack
+	 * of an older snapshot is never taken for one of this one. */
+	p->snap_id = ((uint64_t)r->epoch << 20) ^ (++r->snap_counter) ^
+		     ((uint64_t)p->last_heard_ms << 24);
+	if (p->snap_id == 0)
+		p->snap_id = 1;
 	p->snap_phase = SNAP_CALENDAR;
 	p->snap_key[0] = '\0';
 	p->snap_batch = 0;
@@ -476,6 +502,12 @@ static void pump(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_repl_o
 		return;
 	if (!p->hello_seen)
 		return;
+	/* The log was trimmed past what this peer has acknowledged while it
+	 * was connected: its stream cannot continue, only a snapshot can. */
+	if (!p->snapshot && p->acked + 1 < r->log_first && r->log_first > 1) {
+		start_snapshot(r, p, p->acked);
+		p->state = WUJI__LINK_STATE__LINK_RESYNC;
+	}
 	if (p->snapshot)
 		pump_snapshot(r, t, p, now_ms, out);
 	else
@@ -499,8 +531,17 @@ static void pump_all(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 
 /* ---------------------------------------------------------- messages */
 
+static void send_hello_ex(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, bool is_reply,
+			  bool resync_ack, uint64_t resync_from, wj_repl_out_t *out);
+
 static void send_hello(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, bool is_reply,
 		       wj_repl_out_t *out)
+{
+	send_hello_ex(r, t, p, now_ms, is_reply, false, 0, out);
+}
+
+static void send_hello_ex(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, bool is_reply,
+			  bool resync_ack, uint64_t resync_from, wj_repl_out_t *out)
 {
 	Wuji__Hello h = WUJI__HELLO__INIT;
 	h.node = r->self;
@@ -517,6 +558,9 @@ static void send_hello(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, boo
 	h.your_max_case = last;
 	h.wall_ms = now_ms;
 	h.is_reply = is_reply;
+	h.full_resync = p->resync_pending;
+	h.resync_ack = resync_ack;
+	h.resync_from = resync_from;
 	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
 	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
 	m.hello = &h;
@@ -532,6 +576,7 @@ static void send_ack(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pos, 
 	a.pos = pos;
 	a.snapshot = snapshot;
 	a.resend = resend;
+	a.snapshot_id = snapshot ? p->snap_recv_id : 0;
 	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
 	m.body_case = WUJI__PEER_MSG__BODY_ACK;
 	m.ack = &a;
@@ -563,6 +608,17 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t pe
 	uint64_t epoch = 0;
 	if (rc == 0)
 		rc = wj_store_new_epoch(t, &epoch, &err);
+	/* Ask every peer for what it has of ours, until its log has been read
+	 * to where it stands now; survives a crash during the recovery. */
+	uint64_t restore_max = h->your_max_seq > r->restore_max_seq ? h->your_max_seq
+								      : r->restore_max_seq;
+	if (rc == 0)
+		rc = wj_store_cursor_put(t, 0, CURSOR_RESTORE_MAX, restore_max, &err);
+	for (size_t i = 0; rc == 0 && i < r->n_peers; i++) {
+		rc = wj_store_cursor_put(t, r->peers[i].code, CURSOR_RESYNC_PENDING, 1, &err);
+		if (rc == 0)
+			rc = wj_store_cursor_put(t, r->peers[i].code, CURSOR_RESYNC_TARGET, 0, &err);
+	}
 	if (rc == 0)
 		rc = wj_txn_commit(t, &err);
 	else
@@ -576,9 +632,12 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t pe
 		"copy. Those seqs will not be reused; new epoch %016" PRIx64 "; peers will "
 		"send back what was lost", peer, h->your_max_seq, r->last_seq, epoch);
 	r->epoch = epoch;
+	r->restore_max_seq = restore_max;
 	for (size_t i = 0; i < r->n_peers; i++) {
 		r->peers[i].hello_seen = false;
 		r->peers[i].last_hello_ms = 0;
+		r->peers[i].resync_pending = true;
+		r->peers[i].resync_target = 0;
 		reset_outgoing(&r->peers[i], 0);
 	}
 	(void)now_ms;
@@ -597,6 +656,32 @@ static void persist_recv(wj_repl_t *r, peer_t *p)
 	}
 	if (err.code)
 		wj_error("repl: cannot record the position of %012" PRIu64 ": %s", p->code, err.msg);
+}
+
+static void persist_resync(wj_repl_t *r, peer_t *p)
+{
+	wj_txn_t *t;
+	wj_err_t err = {0};
+	if (wj_txn_begin(r->store, true, &t, &err) != 0)
+		return;
+	if (wj_store_cursor_put(t, p->code, CURSOR_RESYNC_PENDING, p->resync_pending, &err) == 0 &&
+	    wj_store_cursor_put(t, p->code, CURSOR_RESYNC_TARGET, p->resync_target, &err) == 0)
+		wj_txn_commit(t, &err);
+	else
+		wj_txn_abort(t);
+	if (err.code)
+		wj_error("repl: cannot record the resync of %012" PRIu64 ": %s", p->code, err.msg);
+}
+
+/* A resync after a restore is done once the peer's log has been read up
+ * to where it stood when the resync began. */
+static void check_resync_done(wj_repl_t *r, peer_t *p)
+{
+	if (p->resync_pending && p->resync_target && p->recv_pos >= p->resync_target) {
+		p->resync_pending = false;
+		persist_resync(r, p);
+		wj_info("repl: %012" PRIu64 " has sent back everything it had for us", p->code);
+	}
 }
 
 static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_ms,
@@ -621,9 +706,10 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 		if (t == NULL)
 			return;
 		refresh_log(r, t);
+		/* Every peer, the one that told us included, must hear that we
+		 * need everything back. */
 		for (size_t i = 0; i < r->n_peers; i++)
-			if (&r->peers[i] != p)
-				send_hello(r, t, &r->peers[i], now_ms, false, out);
+			send_hello(r, t, &r->peers[i], now_ms, false, out);
 	}
 
 	/* Incoming: a new epoch of the peer's log is read from its start. */
@@ -644,11 +730,33 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	uint64_t start = h->resume_epoch == r->epoch ? h->resume_after : 0;
 	if (restored)
 		start = 0;
-	if (!p->snapshot || !p->hello_seen) {
+	/* A hello that is not a reply opens a new session on the peer's side
+	 * (it restarted, or lost the link): whatever we were sending it,
+	 * snapshots included, starts again from what it says it has. */
+	if (!p->snapshot || !p->hello_seen || !h->is_reply) {
 		if (start + 1 < r->log_first && r->log_first > 1)
 			start_snapshot(r, p, start);
 		else
 			reset_outgoing(p, start);
+	}
+	bool ack_resync = false;
+	if (h->full_resync) {
+		/* The peer lost what it had: echo everything we hold for it,
+		 * its own events included, from where it says it is. */
+		if (r->log_end > p->echo_until)
+			p->echo_until = r->log_end;
+		ack_resync = !h->is_reply;
+	}
+	if (h->resync_ack && p->resync_pending) {
+		/* From here the peer's stream restarts at resync_from and
+		 * echoes everything: the resync is done once it has reached
+		 * the peer's log end as of now. */
+		if (h->resync_from < p->recv_pos)
+			p->recv_pos = h->resync_from;
+		p->resync_target = h->log_end ? h->log_end : 1;
+		persist_recv(r, p);
+		persist_resync(r, p);
+		check_resync_done(r, p);
 	}
 	if (p->acked != start && !p->snapshot) {
 		p->acked = start;
@@ -662,7 +770,7 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 			", it resumes at %" PRIu64 ")", p->is_parent ? "parent" : "child",
 			p->code, start, p->recv_pos);
 	if (!h->is_reply)
-		send_hello(r, t, p, now_ms, true, out);
+		send_hello_ex(r, t, p, now_ms, true, ack_resync, start, out);
 	pump(r, t, p, now_ms, out);
 	wj_txn_abort(t);
 }
@@ -673,7 +781,13 @@ static void on_ack(wj_repl_t *r, peer_t *p, const Wuji__Ack *a, int64_t now_ms,
 	if (a->epoch != r->epoch || !p->hello_seen)
 		return; /* about an older epoch of our log */
 	if (a->snapshot) {
-		if (p->snapshot && p->snap_inflight && a->pos == p->snap_batch + 1) {
+		if (!p->snapshot || a->snapshot_id != p->snap_id) {
+			/* about another snapshot */
+		} else if (a->resend) {
+			/* The peer lost the thread of this snapshot (it
+			 * restarted): begin it again. */
+			start_snapshot(r, p, p->acked);
+		} else if (p->snap_inflight && a->pos == p->snap_batch + 1) {
 			p->snap_batch++;
 			p->snap_inflight = false;
 			if (p->snap_final) {
@@ -699,10 +813,19 @@ static void on_ack(wj_repl_t *r, peer_t *p, const Wuji__Ack *a, int64_t now_ms,
 		if (p->wire < p->acked)
 			p->wire = p->scanned = p->acked;
 	}
-	if (a->resend && !a->snapshot && !p->snapshot) {
-		/* The peer saw a gap (a batch lost on the way): go back. */
+	if (a->resend && !a->snapshot && !p->snapshot &&
+	    !(a->pos == p->goback_pos && now_ms - p->goback_ms < r->o.rto_ms)) {
+		/* The peer saw a gap (a batch lost on the way): go back to
+		 * where it is.  Duplicates of the same gap ack within rto_ms
+		 * are ignored, or one loss would cause a storm of resends. */
+		if (a->pos < p->acked) {
+			p->acked = a->pos;
+			p->acked_dirty = true;
+		}
 		p->n_inflight = 0;
 		p->wire = p->scanned = p->acked;
+		p->goback_pos = a->pos;
+		p->goback_ms = now_ms;
 	}
 	wj_txn_t *t = read_txn(r);
 	if (t == NULL)
@@ -723,8 +846,10 @@ static int apply_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, uint64_t n
 	size_t refused = 0;
 	for (size_t i = 0; i < b->n_events; i++) {
 		const Wuji__Event *ev = b->events[i];
-		if (!p->is_parent && (wj_route_is_broadcast(ev->type) ||
-				      !wj_route_child_may_send(p->code, ev->origin))) {
+		bool own_back = ev->origin == r->self && ev->seq <= r->restore_max_seq;
+		if (!p->is_parent && !own_back &&
+		    (wj_route_is_broadcast(ev->type) ||
+		     !wj_route_child_may_send(p->code, ev->origin))) {
 			/* A child speaks only for its own area, and the
 			 * catalog comes from above. */
 			if (refused++ == 0)
@@ -749,6 +874,10 @@ static int apply_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, uint64_t n
 	}
 	if (new_pos != 0 &&
 	    wj_store_cursor_put(t, p->code, WJ_CURSOR_RECV_POS, new_pos, &err) != 0) {
+		wj_txn_abort(t);
+		goto fail;
+	}
+	if (wj_service_save_clock(r->svc, t, &err) != 0) {
 		wj_txn_abort(t);
 		goto fail;
 	}
@@ -777,14 +906,27 @@ static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_
 		return;
 	}
 	if (b->snapshot) {
-		if (b->prev == 0)
+		if (b->snapshot_id != p->snap_recv_id) {
+			if (b->prev != 0) {
+				/* The middle of a snapshot we know nothing of (we
+				 * restarted): ask for it from the start. */
+				p->snap_recv_id = b->snapshot_id;
+				p->snap_recv = 0;
+				send_ack(r, out, p, 0, true, true);
+				return;
+			}
+			p->snap_recv_id = b->snapshot_id;
 			p->snap_recv = 0;
+		}
 		if (b->prev != p->snap_recv) {
-			if (b->last <= p->snap_recv)
-				send_ack(r, out, p, p->snap_recv, true, false);
+			/* A duplicate is acknowledged again; a gap asks for a
+			 * restart. */
+			send_ack(r, out, p, p->snap_recv, true, b->last > p->snap_recv);
 			return;
 		}
 		uint64_t pos = b->snapshot_end ? b->snapshot_end : 0;
+		if (pos && pos <= p->recv_pos)
+			pos = 0; /* never move back */
 		if (apply_batch(r, p, b, pos, now_ms, out->arena) != 0)
 			return;
 		p->snap_recv = b->last;
@@ -792,8 +934,10 @@ static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_
 			p->recv_pos = pos;
 			wj_info("repl: snapshot from %012" PRIu64 " applied; following its log "
 				"from %" PRIu64, p->code, pos);
+			check_resync_done(r, p);
 		}
 		send_ack(r, out, p, b->last, true, false);
+		pump_all(r, now_ms, out);
 		return;
 	}
 	if (b->last <= p->recv_pos) {
@@ -808,6 +952,7 @@ static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_
 		return;
 	p->recv_pos = b->last;
 	send_ack(r, out, p, p->recv_pos, false, false);
+	check_resync_done(r, p);
 	pump_all(r, now_ms, out);
 }
 
@@ -976,6 +1121,9 @@ void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 			want_tick(out, p->last_hello_ms + r->o.hello_ms);
 			continue;
 		}
+		if (p->resync_pending && p->resync_target == 0 &&
+		    now_ms - p->last_hello_ms >= r->o.hello_ms)
+			send_hello(r, t, p, now_ms, false, out); /* until acknowledged */
 		if (now_ms - p->last_ping_ms >= r->o.ping_ms)
 			send_ping(r, p, now_ms, out);
 		want_tick(out, p->last_ping_ms + r->o.ping_ms);
@@ -1074,7 +1222,12 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		if (acked_epoch == r->epoch)
 			wj_store_cursor_get(t, p->code, WJ_CURSOR_ACKED, &p->acked);
 		p->wire = p->scanned = p->acked;
+		uint64_t pending = 0;
+		wj_store_cursor_get(t, p->code, CURSOR_RESYNC_PENDING, &pending);
+		wj_store_cursor_get(t, p->code, CURSOR_RESYNC_TARGET, &p->resync_target);
+		p->resync_pending = pending != 0;
 	}
+	wj_store_cursor_get(t, 0, CURSOR_RESTORE_MAX, &r->restore_max_seq);
 	wj_txn_abort(t);
 	r->last_maint_ms = now_ms;
 	*out = r;
@@ -1090,6 +1243,18 @@ void wj_repl_free(wj_repl_t *r)
 	free(r->peers);
 	free(r->routes);
 	free(r);
+}
+
+bool wj_repl_recovering(const wj_repl_t *r)
+{
+	for (size_t i = 0; i < r->n_peers; i++) {
+		const peer_t *p = &r->peers[i];
+		if (p->is_parent)
+			return p->resync_pending;
+		if (p->resync_pending && p->state == WUJI__LINK_STATE__LINK_UP)
+			return true;
+	}
+	return false;
 }
 
 bool wj_repl_is_peer(const wj_repl_t *r, uint64_t peer)

@@ -74,6 +74,12 @@ void wj_repl_receive(wj_repl_t *r, uint64_t peer, const uint8_t *data,
  * control requests and whenever next_tick_ms is reached. */
 void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out);
 
+/* True while this node, restored from an older copy of its store, is
+ * still getting back from its parent (or, at the top, from its connected
+ * children) what it had: case writes must wait, or they would act on a
+ * case as it was before the backup. */
+bool wj_repl_recovering(const wj_repl_t *r);
+
 /* For node-ctl peers and tree; allocated in a. */
 Wuji__PeerList *wj_repl_peers(wj_repl_t *r, int64_t now_ms, wj_arena_t *a);
 /* This node and everything below it as far as reports have reached it.

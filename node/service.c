@@ -142,6 +142,10 @@ static int commit_event(wj_service_t *s, wj_txn_t *t, Wuji__Event *ev,
 	if (rc != 0)
 		return rc;
 	ev->seq = seq;
+	/* Sort after everything the case has seen even if this node's wall
+	 * clock is behind the node that made the last event. */
+	if (old != NULL)
+		wj_hlc_recv(&s->hlc, old->last_hlc, (uint64_t)now_ms);
 	ev->hlc = wj_hlc_tick(&s->hlc, (uint64_t)now_ms);
 	rc = wj_case_apply(ctx, c, ev, err);
 	if (rc != 0)
@@ -191,6 +195,10 @@ static int check_event(const Wuji__Event *ev, wj_err_t *err)
 	}
 	if (ev->type < WUJI__EVENT_TYPE__EV_SUBMITTED || ev->type > WUJI__EVENT_TYPE__EV_ARCHIVED)
 		return wj_err_set(err, WJ_EINVAL, "event type %d is unknown", (int)ev->type);
+	if ((ev->promised_due != 0 || ev->statutory_due != 0) &&
+	    (!wj_date_valid(ev->promised_due) || !wj_date_valid(ev->statutory_due) ||
+	     ev->paused_days > 3650))
+		return wj_err_set(err, WJ_EINVAL, "event carries impossible due dates");
 	uint64_t origin;
 	wj_date_t day;
 	wj_err_t e = {0};
@@ -229,12 +237,23 @@ struct refold {
 	wj_case_ctx_t ctx;
 	Wuji__Case *c;
 	bool submitted;
+	/* Events other than `trigger` that waited for the submission. */
+	const Wuji__Event *trigger;
+	wj_txn_t *t;
+	bool log_waiting;
+	int rc;
 	uint64_t max_hlc, max_origin, max_seq;  /* greatest event id met */
 };
 
 static int refold_visit(Wuji__Event *ev, void *p)
 {
 	struct refold *r = p;
+	/* An event that arrived before its case's submission could not be
+	 * routed when it was logged: log it again now that its route is
+	 * known. */
+	if (r->log_waiting && r->rc == 0 &&
+	    !(ev->origin == r->trigger->origin && ev->seq == r->trigger->seq))
+		r->rc = wj_store_changelog_append(r->t, ev->origin, ev->seq, 0, NULL, NULL);
 	/* Events that do not fit at their place in the order are skipped
 	 * here exactly as they would be when folded one by one. */
 	if (ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED ? !r->submitted : r->submitted) {
@@ -272,12 +291,16 @@ static int fold_case_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 	}
 	if (c == NULL && ev->type != WUJI__EVENT_TYPE__EV_SUBMITTED)
 		return 0; /* waits in case_events until its submission arrives */
-	struct refold r = {.ctx = ctx};
+	struct refold r = {.ctx = ctx, .trigger = ev, .t = t,
+			   .log_waiting = c == NULL};
 	r.c = wj_arena_alloc(a, sizeof(*r.c));
 	wuji__case__init(r.c);
 	rc = wj_store_case_events(t, ev->case_number, a, refold_visit, &r, err);
 	if (rc < 0)
 		return rc;
+	if (r.rc != 0)
+		return wj_err_set(err, r.rc, "cannot log the events of %s again",
+				  ev->case_number);
 	if (!r.submitted)
 		return 0;
 	r.c->last_hlc = r.max_hlc;
@@ -352,6 +375,21 @@ int wj_service_apply_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 	if (rc != 0)
 		return rc;
 	*fresh = true;
+	if (ev->origin == s->node && from != 0) {
+		/* One of our own events, back from a peer after this store was
+		 * restored from an older copy: never issue its seq, or its case
+		 * number, again. */
+		rc = wj_store_raise_seq(t, ev->seq, err);
+		uint64_t o;
+		wj_date_t day;
+		const char *serial = ev->case_number ? strrchr(ev->case_number, '-') : NULL;
+		if (rc == 0 && ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED && serial &&
+		    wj_case_number_parse(ev->case_number, &o, &day, NULL) == 0)
+			rc = wj_store_raise_serial(t, day, (uint32_t)strtoul(serial + 1, NULL, 10),
+						   err);
+		if (rc != 0)
+			return rc;
+	}
 	switch (ev->type) {
 	case WUJI__EVENT_TYPE__EV_CATALOG_ITEM:
 		return apply_catalog_event(s, t, ev, a, err);
@@ -837,6 +875,14 @@ static bool is_write(const Wuji__Request *req)
 static int dispatch(wj_service_t *s, wj_txn_t *t, const Wuji__Request *req, int64_t now_ms,
 		    Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
 {
+	if ((req->op_case == WUJI__REQUEST__OP_SUBMIT ||
+	     req->op_case == WUJI__REQUEST__OP_COMMAND) &&
+	    s->repl != NULL && wj_repl_recovering(s->repl))
+		return wj_err_set(err, WJ_EBUSY,
+				  "this node was restored from an older copy of its store and is "
+				  "getting back from its peers what it had; cases cannot change "
+				  "until then. Try again in a moment (node-ctl peers shows the "
+				  "progress)");
 	switch (req->op_case) {
 	case WUJI__REQUEST__OP_STATUS:
 		return do_status(s, t, now_ms, rep, a, err);
@@ -904,6 +950,9 @@ int wj_service_open(const wj_service_opts_t *o, wj_service_t **out, wj_err_t *er
 	wj_arena_t a;
 	wj_arena_init(&a, 64 << 10);
 	rc = load_calendar(s, t, &a, err);
+	wj_store_meta_t meta;
+	if (rc == 0 && wj_store_meta(t, &meta) == 0)
+		s->hlc = meta.hlc; /* new events sort after all seen before */
 	wj_txn_abort(t);
 	wj_arena_free(&a);
 	if (rc != 0)
@@ -945,6 +994,11 @@ uint64_t wj_service_node(const wj_service_t *s)
 void wj_service_set_repl(wj_service_t *s, struct wj_repl *r)
 {
 	s->repl = r;
+}
+
+int wj_service_save_clock(wj_service_t *s, wj_txn_t *t, wj_err_t *err)
+{
+	return wj_store_save_hlc(t, s->hlc, err);
 }
 
 void wj_service_calendar_changed(wj_service_t *s)
@@ -1028,7 +1082,11 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 	}
 
 	if (rc == 0) {
-		rc = wj_txn_commit(t, &txn_err);
+		rc = wj_service_save_clock(s, t, &txn_err);
+		if (rc == 0)
+			rc = wj_txn_commit(t, &txn_err);
+		else
+			wj_txn_abort(t);
 		if (rc != 0) {
 			wj_error("store: group commit of %zu requests failed: %s", n, txn_err.msg);
 			for (size_t i = 0; i < n; i++) {

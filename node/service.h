@@ -76,5 +76,9 @@ void wj_service_set_repl(wj_service_t *s, struct wj_repl *r);
 int wj_service_apply_event(wj_service_t *s, struct wj_txn *t,
 			   const Wuji__Event *ev, uint64_t from, int64_t now_ms,
 			   wj_arena_t *a, bool *fresh, wj_err_t *err);
+/* Saves the hybrid clock in t (every transaction that stores events does
+ * this, so that a restarted node never stamps an event lower than one it
+ * has seen). */
+int wj_service_save_clock(wj_service_t *s, struct wj_txn *t, wj_err_t *err);
 /* Re-reads the calendar after a transaction that changed it committed. */
 void wj_service_calendar_changed(wj_service_t *s);

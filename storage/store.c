@@ -69,6 +69,7 @@ static const char *const db_names[N_DBS] = {
 #define META_LAST_SEQ "last_seq"
 #define META_EPOCH "epoch"
 #define META_LOG_SEQ "log_seq"
+#define META_HLC "hlc"
 #define META_LOG_TRIMMED "log_trimmed"
 
 /* A change-log value: origin(8) seq(8) from(8). */
@@ -846,7 +847,8 @@ int wj_store_meta(wj_txn_t *t, wj_store_meta_t *out)
 	if ((rc = meta_get(t, META_SCHEMA, &schema, NULL)) ||
 	    (rc = meta_get(t, META_NODE, &m.node, NULL)) ||
 	    (rc = meta_get(t, META_LAST_SEQ, &m.last_seq, NULL)) ||
-	    (rc = meta_get(t, META_EPOCH, &m.epoch, NULL)))
+	    (rc = meta_get(t, META_EPOCH, &m.epoch, NULL)) ||
+	    (rc = meta_get_or_zero(t, META_HLC, &m.hlc, NULL)))
 		return rc;
 	m.schema = (uint32_t)schema;
 	if ((rc = mdb_env_info(t->s->env, &info)) ||
@@ -856,6 +858,15 @@ int wj_store_meta(wj_txn_t *t, wj_store_meta_t *out)
 	m.map_used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 	*out = m;
 	return 0;
+}
+
+int wj_store_save_hlc(wj_txn_t *t, uint64_t hlc, wj_err_t *err)
+{
+	uint64_t cur = 0;
+	int rc = meta_get_or_zero(t, META_HLC, &cur, err);
+	if (rc != 0 || hlc <= cur)
+		return rc;
+	return meta_put(t, META_HLC, hlc, err);
 }
 
 int wj_store_next_seq(wj_txn_t *t, uint64_t *seq, wj_err_t *err)
@@ -1525,6 +1536,33 @@ int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t from,
 					PRIu64 ", %" PRIu64 ") under case %s",
 					ev->origin, ev->seq, number);
 	}
+	if (local)
+		*local = log_seq + 1;
+	return 0;
+}
+
+int wj_store_changelog_append(wj_txn_t *t, uint64_t origin, uint64_t seq,
+			      uint64_t from, uint64_t *local, wj_err_t *err)
+{
+	unsigned char lb[8], vb[LOG_VAL_SIZE];
+	MDB_val lk = { 8, lb }, lv = { LOG_VAL_SIZE, vb };
+	uint64_t log_seq;
+	int rc;
+
+	if (!wj_store_event_exists(t, origin, seq))
+		return wj_err_set(err, WJ_ENOTFOUND, "event (%012" PRIu64 ", %"
+				  PRIu64 ") is not stored: nothing to log", origin, seq);
+	if ((rc = meta_get(t, META_LOG_SEQ, &log_seq, err)))
+		return rc;
+	put_be64(lb, log_seq + 1);
+	event_key(vb, origin, seq);
+	put_be64(vb + 16, from);
+	rc = mdb_put(t->txn, t->s->dbi[DB_CHANGELOG], &lk, &lv, MDB_APPEND);
+	if (rc)
+		return txn_fail(t, rc, err, "logging event (%012" PRIu64 ", %"
+				PRIu64 ") again", origin, seq);
+	if ((rc = meta_put(t, META_LOG_SEQ, log_seq + 1, err)))
+		return rc;
 	if (local)
 		*local = log_seq + 1;
 	return 0;
@@ -2467,11 +2505,13 @@ int wj_store_verify(wj_txn_t *t, wj_arena_t *a, wj_problem_cb cb, void *ctx,
 		goto out;
 	}
 	/* Positions are consecutive and trimming removes a prefix, so the
-	 * log holds log_trimmed + 1 .. log_seq, one entry per event. */
-	if (n.events != n.changelog + ve.log_trimmed)
+	 * log holds log_trimmed + 1 .. log_seq: at least one entry per event
+	 * (an event is logged again when the case it waited for arrives, see
+	 * wj_store_changelog_append). */
+	if (n.events > n.changelog + ve.log_trimmed)
 		problem(vf, "the store holds %" PRIu64 " events but its change "
 			"log %" PRIu64 " entries (and %" PRIu64 " trimmed): "
-			"each event must be logged once", n.events,
+			"each event must be logged", n.events,
 			n.changelog, ve.log_trimmed);
 out:
 	wj_arena_free(&vf->scratch);

@@ -70,9 +70,14 @@ typedef struct wj_store_meta {
 	uint64_t epoch;       /* random, chosen when the store is created */
 	uint64_t map_size;
 	uint64_t map_used;    /* bytes of the map in use */
+	uint64_t hlc;         /* highest hybrid clock value saved */
 } wj_store_meta_t;
 
 int wj_store_meta(wj_txn_t *t, wj_store_meta_t *out);
+/* Saves the node's hybrid clock when it is higher than the saved one, so
+ * that after a restart new events still sort after every event seen
+ * before, whatever the wall clock says. */
+int wj_store_save_hlc(wj_txn_t *t, uint64_t hlc, wj_err_t *err);
 /* Allocates the next local event seq (origin = this node). */
 int wj_store_next_seq(wj_txn_t *t, uint64_t *seq, wj_err_t *err);
 /* Allocates the next case serial of a day (starts at 1). */
@@ -119,6 +124,11 @@ typedef int (*wj_changelog_cb)(uint64_t local, uint64_t origin, uint64_t seq,
 			       uint64_t from, void *ctx);
 int wj_store_changelog_scan(wj_txn_t *t, uint64_t after, wj_changelog_cb cb,
 			    void *ctx, wj_err_t *err);
+/* Logs a stored event again, at a new position: an event that arrived
+ * before its case's submission could not be routed then, and is routed
+ * when the submission arrives. */
+int wj_store_changelog_append(wj_txn_t *t, uint64_t origin, uint64_t seq,
+			      uint64_t from, uint64_t *local, wj_err_t *err);
 /* The events of one case in (hlc, origin, seq) order, including events
  * stored before the case's submission arrived. */
 typedef int (*wj_event_visit_cb)(Wuji__Event *ev, void *ctx);

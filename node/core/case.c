@@ -461,6 +461,10 @@ static size_t unsupplied(const Wuji__Case *c, bool blocking_only, sb_t *b)
 	return n;
 }
 
+static void dues_for(const Wuji__Case *c, const wj_calendar_t *cal, int64_t accepted_at,
+		     uint32_t extension, uint32_t extra_stopped, int32_t *promised,
+		     int32_t *statutory);
+
 static int last_open_pause(const Wuji__Case *c)
 {
 	if (c->n_pauses == 0 || c->pauses[c->n_pauses - 1]->end != 0)
@@ -988,15 +992,29 @@ int wj_case_command(const wj_case_ctx_t *ctx, const Wuji__Case *c,
 			e.names = c->missing;
 		}
 		break;
+	case WUJI__EVENT_TYPE__EV_ACCEPTED:
+		dues_for(c, ctx->cal, ctx->now, c->extension_days, 0, &e.promised_due,
+			 &e.statutory_due);
+		break;
 	case WUJI__EVENT_TYPE__EV_REJECTED:
 	case WUJI__EVENT_TYPE__EV_WITHDRAWN:
 	case WUJI__EVENT_TYPE__EV_PAUSED:
-	case WUJI__EVENT_TYPE__EV_RESUMED:
 		e.reason = cmd->reason;
 		break;
+	case WUJI__EVENT_TYPE__EV_RESUMED: {
+		const Wuji__Pause *p = c->pauses[last_open_pause(c)];
+		e.reason = cmd->reason;
+		e.paused_days = wj_calendar_workdays_between(ctx->cal,
+			wj_date_from_unix(p->start), wj_date_from_unix(ctx->now));
+		dues_for(c, ctx->cal, c->accepted_at, c->extension_days, e.paused_days,
+			 &e.promised_due, &e.statutory_due);
+		break;
+	}
 	case WUJI__EVENT_TYPE__EV_EXTENDED:
 		e.reason = cmd->reason;
 		e.days = cmd->days;
+		dues_for(c, ctx->cal, c->accepted_at, cmd->days, 0, &e.promised_due,
+			 &e.statutory_due);
 		break;
 	case WUJI__EVENT_TYPE__EV_DECIDED:
 		e.task = cmd->task;
@@ -1055,20 +1073,38 @@ int wj_case_command(const wj_case_ctx_t *ctx, const Wuji__Case *c,
 
 /* -------------------------------------------------------------- apply */
 
-static void compute_dues(Wuji__Case *c, const wj_calendar_t *cal)
+/* Due dates from acceptance: the limit plus the extension plus the working
+ * days of every finished pause (特别程序 do not count against the limit),
+ * counted on `cal`.  A running pause counts at resume, so due dates stay
+ * put while paused. */
+static void dues_for(const Wuji__Case *c, const wj_calendar_t *cal, int64_t accepted_at,
+		     uint32_t extension, uint32_t extra_stopped, int32_t *promised,
+		     int32_t *statutory)
 {
-	wj_date_t from = wj_date_from_unix(c->accepted_at);
-	uint32_t stopped = 0;
+	wj_date_t from = wj_date_from_unix(accepted_at);
+	uint32_t stopped = extra_stopped;
 
-	/* Special procedures (特别程序) do not count against the limit: the
-	 * working days of every finished pause push both dates.  A running
-	 * pause counts at resume, so due dates stay put while paused. */
 	for (size_t i = 0; i < c->n_pauses; i++)
 		stopped += c->pauses[i]->working_days;
-	c->promised_due = wj_calendar_add_workdays(cal, from,
-		c->promised_days + c->extension_days + stopped);
-	c->statutory_due = wj_calendar_add_workdays(cal, from,
-		c->statutory_days + c->extension_days + stopped);
+	*promised = wj_calendar_add_workdays(cal, from,
+		c->promised_days + extension + stopped);
+	*statutory = wj_calendar_add_workdays(cal, from,
+		c->statutory_days + extension + stopped);
+}
+
+/* The event carries the due dates the acting node computed (see
+ * Event.promised_due): every node takes them as they are, so a node
+ * whose calendar arrived late still agrees.  Events without them are
+ * computed here. */
+static void set_dues(Wuji__Case *c, const wj_calendar_t *cal, const Wuji__Event *ev)
+{
+	if (ev->promised_due != 0 && ev->statutory_due != 0) {
+		c->promised_due = ev->promised_due;
+		c->statutory_due = ev->statutory_due;
+		return;
+	}
+	dues_for(c, cal, c->accepted_at, c->extension_days, 0, &c->promised_due,
+		 &c->statutory_due);
 }
 
 static void sb_dues(sb_t *b, const Wuji__Case *c)
@@ -1197,7 +1233,7 @@ static void apply_accepted(wj_arena_t *a, const wj_calendar_t *cal,
 	c->accepted_at = ev->at;
 	for (size_t i = 0; i < c->n_tasks; i++)
 		c->tasks[i]->status = WUJI__TASK_STATUS__TASK_PENDING;
-	compute_dues(c, cal);
+	set_dues(c, cal, ev);
 	sb_printf(d, "accepted; ");
 	sb_dues(d, c);
 	if (unsupplied(c, false, NULL)) {
@@ -1414,10 +1450,11 @@ int wj_case_apply(const wj_case_ctx_t *ctx, Wuji__Case *c,
 		 * up to and including the day it ended: a pause begun and
 		 * ended on one day costs nothing. */
 		p->end = ev->at;
-		p->working_days = wj_calendar_workdays_between(cal,
-			wj_date_from_unix(p->start), wj_date_from_unix(p->end));
+		p->working_days = ev->promised_due != 0 ? ev->paused_days
+			: wj_calendar_workdays_between(cal, wj_date_from_unix(p->start),
+						       wj_date_from_unix(p->end));
 		c->status = WUJI__CASE_STATUS__ACCEPTED;
-		compute_dues(c, cal);
+		set_dues(c, cal, ev);
 		sb_printf(&d, "clock restarted after %" PRIu32 " working days"
 			  " not counted%s%s; ", p->working_days,
 			  empty(ev->reason) ? "" : ": ",
@@ -1428,7 +1465,7 @@ int wj_case_apply(const wj_case_ctx_t *ctx, Wuji__Case *c,
 	case WUJI__EVENT_TYPE__EV_EXTENDED:
 		c->extension_days = ev->days;
 		c->extension_reason = sdup(a, ev->reason);
-		compute_dues(c, cal);
+		set_dues(c, cal, ev);
 		sb_printf(&d, "extended by %" PRIu32 " working days: %s; ",
 			  ev->days, ev->reason);
 		sb_dues(&d, c);

@@ -1308,6 +1308,32 @@ static void test_spring_festival(void **state)
 	assert_int_equal(f->c.promised_due, 20260227);
 }
 
+/* A node that folds the events without the 2026 calendar (it arrived
+ * late there) still shows the dates the accepting node computed: the
+ * events carry them. */
+static void test_dues_travel_with_events(void **state)
+{
+	struct fx *f = *state;
+	wj_calendar_t *bare = wj_calendar_new();
+	wj_case_ctx_t ctx = { .self = PROVINCE, .cal = bare, .arena = &f->a };
+	Wuji__Case c = WUJI__CASE__INIT;
+	wj_err_t err = { 0 };
+
+	submit_ok(f, f->promised, all_mats, N(all_mats));
+	step(f, WUJI__EVENT_TYPE__EV_ACCEPTED, at(20260213, 10, 0));
+	step_reason(f, WUJI__EVENT_TYPE__EV_PAUSED, "专家评审", at(20260224, 10, 0));
+	step(f, WUJI__EVENT_TYPE__EV_RESUMED, at(20260226, 10, 0));
+	for (size_t i = 0; i < f->n_log; i++)
+		assert_int_equal(wj_case_apply(&ctx, &c, f->log[i], &err), 0);
+	/* With weekends only, 5 working days after 13 Feb would be 20 Feb. */
+	assert_int_equal(c.promised_due, f->c.promised_due);
+	assert_int_equal(c.statutory_due, f->c.statutory_due);
+	assert_int_equal(c.pauses[0]->working_days, f->c.pauses[0]->working_days);
+	/* 27 Feb + 2 paused working days: Sat 28 Feb (make-up), Mon 2 Mar. */
+	assert_int_equal(f->c.promised_due, 20260302);
+	wj_calendar_free(bare);
+}
+
 static void test_pause_resume(void **state)
 {
 	struct fx *f = *state;
@@ -1578,6 +1604,7 @@ int main(void)
 		T(test_joint_outcomes),
 		T(test_village),
 		T(test_spring_festival),
+		T(test_dues_travel_with_events),
 		T(test_pause_resume),
 		T(test_extension),
 		T(test_extension_paused_and_joint),
