@@ -56,6 +56,7 @@ typedef struct peer {
 	int64_t last_empty_ms;
 
 	/* outgoing */
+	uint64_t session;        /* bumped at every restart of the stream */
 	uint64_t acked, wire, scanned;
 	uint64_t inflight[INFLIGHT_MAX];  /* `last` of each batch in flight */
 	uint32_t inflight_events[INFLIGHT_MAX];
@@ -85,6 +86,7 @@ typedef struct peer {
 	 * read up to resync_target, ask it for everything (persisted). */
 	uint64_t resync_target;
 	bool resync_pending;
+	uint64_t min_session;    /* batches of older sessions are ignored */
 
 	/* clock, parent only */
 	int64_t skew_ms;
@@ -186,6 +188,7 @@ static wj_txn_t *read_txn(wj_repl_t *r)
 
 static void reset_outgoing(peer_t *p, uint64_t at)
 {
+	p->session++;
 	p->acked = p->wire = p->scanned = at;
 	p->n_inflight = 0;
 	p->snapshot = false;
@@ -240,10 +243,12 @@ static size_t case_parts(wj_repl_t *r, wj_txn_t *t, const Wuji__Event *ev, wj_ar
 }
 
 static bool routes_to(wj_repl_t *r, wj_txn_t *t, const peer_t *p, const Wuji__Event *ev,
-		      wj_arena_t *a)
+		      wj_arena_t *a, bool echo)
 {
+	/* Catalog and calendar flow down; up only to give a parent restored
+	 * from an old backup back what it issued itself. */
 	if (wj_route_is_broadcast(ev->type))
-		return !p->is_parent;
+		return !p->is_parent || (echo && ev->origin == p->code);
 	if (p->is_parent)
 		return true; /* every level sees everything below it */
 	uint64_t parts[WJ_ROUTE_PARTICIPANTS_MAX];
@@ -282,7 +287,7 @@ static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t f
 	Wuji__Event *ev;
 	if (wj_store_event_get(c->t, origin, seq, c->a, &ev, NULL) != 0)
 		return 0;
-	if (!routes_to(c->r, c->t, c->p, ev, c->a))
+	if (!routes_to(c->r, c->t, c->p, ev, c->a, pos <= c->p->echo_until))
 		return 0;
 	if (c->count_only) {
 		if (c->count++ == 0)
@@ -300,6 +305,7 @@ static void send_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pre
 {
 	Wuji__Batch b = WUJI__BATCH__INIT;
 	b.snapshot_id = snapshot ? p->snap_id : 0;
+	b.session = p->session;
 	b.epoch = r->epoch;
 	b.prev = prev;
 	b.last = last;
@@ -393,6 +399,8 @@ static int snap_year(Wuji__CalendarYear *y, void *ctx)
 	struct snap_collect *s = ctx;
 	if (y->issued_by == 0 || y->event_seq == 0)
 		return 0;
+	if (s->p->is_parent && y->issued_by != s->p->code)
+		return 0; /* up only what the parent issued */
 	Wuji__Event *ev = broadcast_event(s->a, WUJI__EVENT_TYPE__EV_CALENDAR_YEAR, y->issued_by,
 					  y->event_seq, y->hlc);
 	ev->year = y;
@@ -408,7 +416,8 @@ static int snap_item(Wuji__CatalogItem *item, void *ctx)
 		s->full = true;
 		return 1;
 	}
-	if (item->issued_by != 0 && item->event_seq != 0) {
+	if (item->issued_by != 0 && item->event_seq != 0 &&
+	    (!s->p->is_parent || item->issued_by == s->p->code)) {
 		Wuji__Event *ev = broadcast_event(s->a, WUJI__EVENT_TYPE__EV_CATALOG_ITEM,
 						  item->issued_by, item->event_seq, item->hlc);
 		ev->item = item;
@@ -446,13 +455,11 @@ static void pump_snapshot(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms,
 	while (p->snap_phase != SNAP_DONE && !s.full) {
 		int rc = 0;
 		if (p->snap_phase == SNAP_CALENDAR) {
-			if (!p->is_parent)
-				rc = wj_store_calendar_scan(t, out->arena, snap_year, &s, &err);
+			rc = wj_store_calendar_scan(t, out->arena, snap_year, &s, &err);
 			p->snap_phase = SNAP_CATALOG;
 			s.key[0] = '\0';
 		} else if (p->snap_phase == SNAP_CATALOG) {
-			if (!p->is_parent)
-				rc = wj_store_catalog_scan(t, out->arena, snap_item, &s, &err);
+			rc = wj_store_catalog_scan(t, out->arena, snap_item, &s, &err);
 			if (!s.full) {
 				p->snap_phase = SNAP_CASES;
 				s.key[0] = '\0';
@@ -561,6 +568,7 @@ static void send_hello_ex(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, 
 	h.full_resync = p->resync_pending;
 	h.resync_ack = resync_ack;
 	h.resync_from = resync_from;
+	h.resync_session = resync_ack ? p->session : 0;
 	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
 	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
 	m.hello = &h;
@@ -745,7 +753,9 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 		 * its own events included, from where it says it is. */
 		if (r->log_end > p->echo_until)
 			p->echo_until = r->log_end;
-		ack_resync = !h->is_reply;
+		/* Not in answer to an ack: two restored peers would otherwise
+		 * acknowledge each other forever. */
+		ack_resync = !h->is_reply || !h->resync_ack;
 	}
 	if (h->resync_ack && p->resync_pending) {
 		/* From here the peer's stream restarts at resync_from and
@@ -753,6 +763,7 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 		 * the peer's log end as of now. */
 		if (h->resync_from < p->recv_pos)
 			p->recv_pos = h->resync_from;
+		p->min_session = h->resync_session;
 		p->resync_target = h->log_end ? h->log_end : 1;
 		persist_recv(r, p);
 		persist_resync(r, p);
@@ -769,7 +780,9 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 		wj_info("repl: link to %s %012" PRIu64 " is up (we resume at %" PRIu64
 			", it resumes at %" PRIu64 ")", p->is_parent ? "parent" : "child",
 			p->code, start, p->recv_pos);
-	if (!h->is_reply)
+	/* Answer a hello that asks for one, and acknowledge every request to
+	 * send everything back (a reply carrying the ack is not answered). */
+	if (!h->is_reply || ack_resync)
 		send_hello_ex(r, t, p, now_ms, true, ack_resync, start, out);
 	pump(r, t, p, now_ms, out);
 	wj_txn_abort(t);
@@ -903,6 +916,11 @@ static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_
 				wj_txn_abort(t);
 			}
 		}
+		return;
+	}
+	if (p->resync_pending && b->session < p->min_session) {
+		/* Sent before the peer began to send everything back: what it
+		 * holds may lack our own events, so it must not count. */
 		return;
 	}
 	if (b->snapshot) {
@@ -1215,6 +1233,9 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 	for (size_t i = 0; i < r->n_peers; i++) {
 		peer_t *p = &r->peers[i];
 		p->state = WUJI__LINK_STATE__LINK_CONNECTING;
+		/* Sessions grow across restarts too, so a receiver never takes
+		 * a new session for an old one. */
+		p->session = (uint64_t)now_ms << 8;
 		wj_store_cursor_get(t, p->code, WJ_CURSOR_RECV_EPOCH, &p->recv_epoch);
 		wj_store_cursor_get(t, p->code, WJ_CURSOR_RECV_POS, &p->recv_pos);
 		uint64_t acked_epoch = 0;
