@@ -121,6 +121,7 @@ struct wj_repl {
 	struct route_slot *routes;  /* participants by case number */
 	uint64_t snap_counter;
 	uint64_t restore_max_seq;   /* own events children may hand back */
+	int64_t last_release_ms;
 };
 
 /* Cursor slots of our own beyond store.h's, kept per peer. */
@@ -594,8 +595,7 @@ static void send_ack(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pos, 
 /* Our peers remember more of what we issued than our store does: the
  * store was restored from an older copy.  Never issue those ids again,
  * and take a new epoch so that every peer reads our log from its start. */
-static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t peer,
-				 int64_t now_ms)
+static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t peer)
 {
 	wj_txn_t *t;
 	wj_err_t err = {0};
@@ -648,37 +648,37 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t pe
 		r->peers[i].resync_target = 0;
 		reset_outgoing(&r->peers[i], 0);
 	}
-	(void)now_ms;
 }
 
-static void persist_recv(wj_repl_t *r, peer_t *p)
+/* Writes two cursors of a peer in a transaction of their own (and its
+ * fsync): for state that changes at hellos, not per batch. */
+static void persist_pair(wj_repl_t *r, peer_t *p, uint64_t slot1, uint64_t v1,
+			 uint64_t slot2, uint64_t v2, const char *what)
 {
 	wj_txn_t *t;
 	wj_err_t err = {0};
 	if (wj_txn_begin(r->store, true, &t, &err) == 0) {
-		if (wj_store_cursor_put(t, p->code, WJ_CURSOR_RECV_EPOCH, p->recv_epoch, &err) == 0 &&
-		    wj_store_cursor_put(t, p->code, WJ_CURSOR_RECV_POS, p->recv_pos, &err) == 0)
+		if (wj_store_cursor_put(t, p->code, slot1, v1, &err) == 0 &&
+		    wj_store_cursor_put(t, p->code, slot2, v2, &err) == 0)
 			wj_txn_commit(t, &err);
 		else
 			wj_txn_abort(t);
 	}
 	if (err.code)
-		wj_error("repl: cannot record the position of %012" PRIu64 ": %s", p->code, err.msg);
+		wj_error("repl: cannot record the %s of %012" PRIu64 ": %s", what, p->code,
+			 err.msg);
+}
+
+static void persist_recv(wj_repl_t *r, peer_t *p)
+{
+	persist_pair(r, p, WJ_CURSOR_RECV_EPOCH, p->recv_epoch, WJ_CURSOR_RECV_POS, p->recv_pos,
+		     "position");
 }
 
 static void persist_resync(wj_repl_t *r, peer_t *p)
 {
-	wj_txn_t *t;
-	wj_err_t err = {0};
-	if (wj_txn_begin(r->store, true, &t, &err) != 0)
-		return;
-	if (wj_store_cursor_put(t, p->code, CURSOR_RESYNC_PENDING, p->resync_pending, &err) == 0 &&
-	    wj_store_cursor_put(t, p->code, CURSOR_RESYNC_TARGET, p->resync_target, &err) == 0)
-		wj_txn_commit(t, &err);
-	else
-		wj_txn_abort(t);
-	if (err.code)
-		wj_error("repl: cannot record the resync of %012" PRIu64 ": %s", p->code, err.msg);
+	persist_pair(r, p, CURSOR_RESYNC_PENDING, p->resync_pending, CURSOR_RESYNC_TARGET,
+		     p->resync_target, "resync");
 }
 
 /* A resync after a restore is done once the peer's log has been read up
@@ -709,7 +709,7 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 			(h->resume_epoch == r->epoch && h->resume_after > r->log_end);
 	if (restored) {
 		wj_txn_abort(t);
-		recover_from_restore(r, h, p->code, now_ms);
+		recover_from_restore(r, h, p->code);
 		t = read_txn(r);
 		if (t == NULL)
 			return;
@@ -1160,6 +1160,14 @@ void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 		pump(r, t, p, now_ms, out);
 	}
 	wj_txn_abort(t);
+	/* A village node runs on a weak PC with a small memory budget: its
+	 * store's pages need not stay mapped in between bursts. */
+	if (wj_division_level(r->self) == WUJI__LEVEL__VILLAGE &&
+	    now_ms - r->last_release_ms >= 1000) {
+		wj_store_release_pages(r->store);
+		r->last_release_ms = now_ms;
+		want_tick(out, now_ms + 1000);
+	}
 	if (now_ms - r->last_maint_ms > 5000)
 		maintain(r, now_ms);
 	want_tick(out, r->last_maint_ms + 5000);

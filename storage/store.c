@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <lmdb.h>
+#include <sys/mman.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -87,6 +89,7 @@ struct wj_store {
 	uint64_t node;
 	int dir_fd;           /* flock()ed while a writer has the store */
 	bool read_only;
+	uintptr_t map_start, map_end;  /* data.mdb's mapping, once looked up */
 	char dir[];
 };
 
@@ -858,6 +861,42 @@ int wj_store_meta(wj_txn_t *t, wj_store_meta_t *out)
 	m.map_used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 	*out = m;
 	return 0;
+}
+
+/* LMDB does not say where it mapped the file (me_mapaddr is set only for
+ * MDB_FIXEDMAP), so the mapping is looked up once in /proc/self/maps. */
+static void find_map(wj_store_t *s)
+{
+	char want[PATH_MAX + 16], line[PATH_MAX + 128];
+	snprintf(want, sizeof(want), "%s/data.mdb", s->dir);
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		size_t n = strlen(line), w = strlen(want);
+		if (n < w || strcmp(line + n - w, want) != 0)
+			continue;
+		unsigned long start, end;
+		if (sscanf(line, "%lx-%lx", &start, &end) == 2 && end - start > s->map_end - s->map_start) {
+			s->map_start = start;
+			s->map_end = end;
+		}
+	}
+	fclose(f);
+}
+
+void wj_store_release_pages(wj_store_t *s)
+{
+	if (s->map_start == 0)
+		find_map(s);
+	/* The map is read-only and shared (writes go through pwrite), so
+	 * dropping its pages loses nothing: they come back from the page
+	 * cache on the next read. */
+	if (s->map_start != 0)
+		madvise((void *)s->map_start, s->map_end - s->map_start, MADV_DONTNEED);
 }
 
 int wj_store_save_hlc(wj_txn_t *t, uint64_t hlc, wj_err_t *err)

@@ -188,6 +188,12 @@ typedef int (*wj_year_visit_cb)(Wuji__CalendarYear *y, void *ctx);
 int wj_store_calendar_scan(wj_txn_t *t, wj_arena_t *a, wj_year_visit_cb cb,
 			   void *ctx, wj_err_t *err);
 
+/* Drops the store's mapped pages from this process's resident memory
+ * (they stay in the kernel's page cache and come back on the next read).
+ * A village node calls it now and then to stay within its memory budget
+ * on a weak PC.  Call it outside any transaction. */
+void wj_store_release_pages(wj_store_t *s);
+
 typedef struct wj_store_counts {
 	uint64_t cases, events, changelog, catalog, calendar_years;
 } wj_store_counts_t;

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_tree.h"
 #include "client.h"
 #include "core/arena.h"
 #include "core/catalog.h"
@@ -125,7 +126,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: wuji-bench node [options]\n"
-"       wuji-bench tree      (not implemented yet)\n"
+"       wuji-bench tree [options]   (a local tree: W1, W2, W3; see tree --help)\n"
 "\n"
 "Measures a node through its control API and prints one JSON line.\n"
 "Phase 1 submits cases as fast as the node acknowledges them (each ack is\n"
@@ -1724,11 +1725,8 @@ int main(int argc, char **argv)
 		printf("wuji-bench %s\n", WJ_VERSION);
 		return 0;
 	}
-	if (strcmp(argv[1], "tree") == 0) {
-		fprintf(stderr, "wuji-bench: 'tree' (a whole province of nodes) "
-			"is not implemented yet; a later issue adds it\n");
-		return 2;
-	}
+	if (strcmp(argv[1], "tree") == 0)
+		return wj_bench_tree(argc - 1, argv + 1, argv[0]);
 	if (strcmp(argv[1], "node") != 0) {
 		fprintf(stderr, "wuji-bench: unknown benchmark '%s'\n\n", argv[1]);
 		usage(stderr);
