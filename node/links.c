@@ -278,12 +278,13 @@ static void drain_zap(wj_links_t *l)
  * parent that does not list this node's key.  Say so, at most every 30 s. */
 static void drain_monitor(wj_links_t *l)
 {
+	bool kick_pending = false;
 	for (int i = 0; i < ROUND_MSGS; i++) {
 		zmq_msg_t ev, addr;
 		zmq_msg_init(&ev);
 		if (zmq_msg_recv(&ev, l->mon, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&ev);
-			return;
+			break;
 		}
 		zmq_msg_init(&addr);
 		if (zmq_msg_more(&ev))
@@ -296,6 +297,10 @@ static void drain_monitor(wj_links_t *l)
 			l->up_handshaken = false;
 		} else if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
 			l->up_handshaken = true;
+			/* A hello sent before this was dropped (ZMQ_IMMEDIATE):
+			 * send it now instead of at the next hello timer. */
+			wj_repl_link_ready(l->repl, l->parent);
+			kick_pending = true;
 		} else if ((id == ZMQ_EVENT_DISCONNECTED && !l->up_handshaken) ||
 			   id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
 			   id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
@@ -310,6 +315,8 @@ static void drain_monitor(wj_links_t *l)
 		zmq_msg_close(&ev);
 		zmq_msg_close(&addr);
 	}
+	if (kick_pending)
+		run_tick(l);
 }
 
 static void on_idle(uv_idle_t *h);
@@ -473,7 +480,7 @@ int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
 		common_opts(l->up);
 		char id[13];
 		wj_division_format(o->self, id);
-		int one = 1, ivl = 100, ivl_max = 5000;
+		int one = 1, ivl = 100, ivl_max = 1000;
 		zmq_setsockopt(l->up, ZMQ_ROUTING_ID, id, 12);
 		zmq_setsockopt(l->up, ZMQ_CURVE_SERVERKEY, server, 32);
 		zmq_setsockopt(l->up, ZMQ_CURVE_PUBLICKEY, public, 32);

@@ -1274,6 +1274,13 @@ void wj_repl_free(wj_repl_t *r)
 	free(r);
 }
 
+void wj_repl_link_ready(wj_repl_t *r, uint64_t peer)
+{
+	peer_t *p = find_peer(r, peer);
+	if (p != NULL && !p->hello_seen)
+		p->last_hello_ms = 0;
+}
+
 bool wj_repl_recovering(const wj_repl_t *r)
 {
 	for (size_t i = 0; i < r->n_peers; i++) {

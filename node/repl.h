@@ -70,6 +70,10 @@ bool wj_repl_is_peer(const wj_repl_t *r, uint64_t peer);
  * and dropped; nothing a peer sends can stop the node. */
 void wj_repl_receive(wj_repl_t *r, uint64_t peer, const uint8_t *data,
 		     size_t len, int64_t now_ms, wj_repl_out_t *out);
+/* The transport has (re)connected to peer: say hello now rather than at
+ * the next hello timer. */
+void wj_repl_link_ready(wj_repl_t *r, uint64_t peer);
+
 /* Timers, and new local events to ship: call after every batch of
  * control requests and whenever next_tick_ms is reached. */
 void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out);
