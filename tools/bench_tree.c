@@ -47,6 +47,7 @@
  * CPU figures cover the measured phase: W1 the whole workload, W2 the
  * round trips, W3 the catch-up. */
 #include "bench_tree.h"
+#include "bench_common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,7 +103,7 @@
 #define ROUNDS_MAX 4000000       /* poll-round times kept */
 #define FSYNC_SAMPLES 200
 #define ERRORS_SHOWN 5
-#define NAME_MAX_BYTES 510       /* WJ_TEXT_MAX is 512, whole characters */
+#define NAME_MAX_BYTES WJ_BENCH_NAME_MAX
 #define STALL_S 30               /* no case moving anywhere for this long */
 #define CASE_STORE_BYTES 4096    /* map a ~0.9 KiB case costs each node:
 				  * a 256 MiB map filled at 74,000 */
@@ -113,14 +114,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
 static void sleep_ns(int64_t d)
@@ -216,49 +209,19 @@ static void usage(FILE *f)
 "failure, 2 bad usage.\n", DEFAULT_BASE_PORT);
 }
 
+static const struct wj_bench_cli cli = { "wuji-bench tree", usage };
+
 static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int bad_usage(const char *fmt, ...)
 {
 	va_list ap;
+	int rc;
 
-	fprintf(stderr, "wuji-bench tree: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rc = wj_bench_vbad_usage(&cli, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n\n");
-	usage(stderr);
-	return 2;
-}
-
-static bool parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || *s == '-' || *s == '+')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
-static bool parse_secs(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	double v;
-
-	if (!s || !*s)
-		return false;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || *end || !isfinite(v) || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
+	return rc;
 }
 
 static bool parse_workloads(const char *s, struct topts *o)
@@ -353,9 +316,9 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 			o->repo = optarg;
 			break;
 		case OPT_BASE_PORT:
-			if (!parse_u64(optarg, 1024, 65535, &v))
-				return bad_usage("--base-port takes 1024 to 65535, "
-						 "not '%s'", optarg);
+			if (!wj_bench_opt_u64(&cli, "base-port", optarg, 1024, 65535,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->base_port = (unsigned)v;
 			break;
 		case OPT_WORKLOAD:
@@ -365,53 +328,53 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 						 optarg);
 			break;
 		case OPT_TIMEOUT:
-			if (!parse_secs(optarg, 1, 3600, &o->timeout))
+			if (!wj_bench_parse_secs(optarg, 1, 3600, &o->timeout))
 				return bad_usage("--timeout takes 1 to 3600 seconds, "
 						 "not '%s'", optarg);
 			break;
 		case OPT_POLL_MS:
-			if (!parse_u64(optarg, 1, 1000, &v))
-				return bad_usage("--poll-ms takes 1 to 1000, not '%s'",
-						 optarg);
+			if (!wj_bench_opt_u64(&cli, "poll-ms", optarg, 1, 1000,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->poll_ms = (unsigned)v;
 			break;
 		case OPT_ITEM:
 			o->item = optarg;
 			break;
 		case OPT_EVENT_BYTES:
-			if (!parse_u64(optarg, 0, 65536, &v))
-				return bad_usage("--event-bytes takes 0 to 65536, "
-						 "not '%s'", optarg);
+			if (!wj_bench_opt_u64(&cli, "event-bytes", optarg, 0, 65536,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->event_bytes = (unsigned)v;
 			break;
 		case OPT_CASES:
-			if (!parse_u64(optarg, 1, 10000000, &v))
-				return bad_usage("--cases takes 1 to 10000000, not "
-						 "'%s'", optarg);
+			if (!wj_bench_opt_u64(&cli, "cases", optarg, 1, 10000000,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->cases = v;
 			break;
 		case OPT_CLIENTS:
-			if (!parse_u64(optarg, 1, 256, &v))
-				return bad_usage("--clients takes 1 to 256, not '%s'",
-						 optarg);
+			if (!wj_bench_opt_u64(&cli, "clients", optarg, 1, 256,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->clients = (unsigned)v;
 			break;
 		case OPT_WINDOW:
-			if (!parse_u64(optarg, 1, 4096, &v))
-				return bad_usage("--window takes 1 to 4096, not '%s'",
-						 optarg);
+			if (!wj_bench_opt_u64(&cli, "window", optarg, 1, 4096,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->window = (unsigned)v;
 			break;
 		case OPT_RATE:
-			if (!parse_u64(optarg, 1, 100000, &v))
-				return bad_usage("--rate takes 1 to 100000, not '%s'",
-						 optarg);
+			if (!wj_bench_opt_u64(&cli, "rate", optarg, 1, 100000,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->rate = (unsigned)v;
 			break;
 		case OPT_DURATION:
-			if (!parse_secs(optarg, 0, 3600, &o->duration))
-				return bad_usage("--duration takes 0 to 3600, not "
-						 "'%s'", optarg);
+			if (!wj_bench_opt_secs(&cli, "duration", optarg, 0, 3600,
+					       &o->duration))
+				return WJ_BENCH_EXIT_USAGE;
 			break;
 		case OPT_VISIBLE_AT:
 			if (strcmp(optarg, "province") == 0)
@@ -428,38 +391,38 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 						 optarg);
 			break;
 		case OPT_W3_CASES:
-			if (!parse_u64(optarg, 1, 10000000, &v))
-				return bad_usage("--w3-cases takes 1 to 10000000, "
-						 "not '%s'", optarg);
+			if (!wj_bench_opt_u64(&cli, "w3-cases", optarg, 1, 10000000,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->w3_cases = v;
 			break;
 		case OPT_W2_ITEM:
 			o->w2_item = optarg;
 			break;
 		case OPT_W2_CASES:
-			if (!parse_u64(optarg, 1, 1000000, &v))
-				return bad_usage("--w2-cases takes 1 to 1000000, not "
-						 "'%s'", optarg);
+			if (!wj_bench_opt_u64(&cli, "w2-cases", optarg, 1, 1000000,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->w2_cases = v;
 			break;
 		case OPT_W2_PARALLEL:
-			if (!parse_u64(optarg, 1, 256, &v))
-				return bad_usage("--w2-parallel takes 1 to 256, not "
-						 "'%s'", optarg);
+			if (!wj_bench_opt_u64(&cli, "w2-parallel", optarg, 1, 256,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->w2_parallel = (unsigned)v;
 			break;
 		case OPT_DUMP:
 			o->dump = optarg;
 			break;
 		case OPT_W3_DOWN:
-			if (!parse_secs(optarg, 0, 3600, &o->w3_down))
-				return bad_usage("--w3-down-s takes 0 to 3600, not "
-						 "'%s'", optarg);
+			if (!wj_bench_opt_secs(&cli, "w3-down-s", optarg, 0, 3600,
+					       &o->w3_down))
+				return WJ_BENCH_EXIT_USAGE;
 			break;
 		case OPT_POLL_GAP:
-			if (!parse_u64(optarg, 0, 1000000, &v))
-				return bad_usage("--poll-gap-us takes 0 to 1000000, "
-						 "not '%s'", optarg);
+			if (!wj_bench_opt_u64(&cli, "poll-gap-us", optarg, 0, 1000000,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->poll_gap_us = (unsigned)v;
 			break;
 		case 'h':
@@ -544,28 +507,6 @@ static void jstr(struct jline *j, const char *key, const char *v)
 
 /* ------------------------------------------------------ percentiles */
 
-static int cmp_i64(const void *x, const void *y)
-{
-	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-
-	return (a > b) - (a < b);
-}
-
-/* Nearest-rank percentile of sorted ns samples, in ms; NaN when empty. */
-static double pct_ms(const int64_t *s, size_t n, double q)
-{
-	size_t r;
-
-	if (n == 0)
-		return NAN;
-	r = (size_t)ceil(q * (double)n);
-	if (r < 1)
-		r = 1;
-	if (r > n)
-		r = n;
-	return s[r - 1] / 1e6;
-}
-
 struct dist {
 	double p50, p99, max;
 	size_t n;
@@ -577,9 +518,9 @@ static struct dist dist_of(int64_t *s, size_t n)
 
 	if (n == 0)
 		return d;
-	qsort(s, n, sizeof(*s), cmp_i64);
-	d.p50 = pct_ms(s, n, 0.50);
-	d.p99 = pct_ms(s, n, 0.99);
+	qsort(s, n, sizeof(*s), wj_bench_cmp_i64);
+	d.p50 = wj_bench_pct_ms(s, n, 0.50);
+	d.p99 = wj_bench_pct_ms(s, n, 0.99);
 	d.max = s[n - 1] / 1e6;
 	return d;
 }
@@ -712,13 +653,13 @@ static int tree_wait(pid_t pid, int fd, char *out, size_t size,
 			say("waitpid: %s", strerror(errno));
 			break;
 		}
-		if (!killed && now_ns() > deadline) {
+		if (!killed && wj_bench_now_ns() > deadline) {
 			say("deploy/tree (pid %d) did not finish in time: "
 			    "stopping it", (int)pid);
 			kill(pid, SIGINT);
-			deadline = now_ns() + 10 * NS_PER_S;
+			deadline = wj_bench_now_ns() + 10 * NS_PER_S;
 			killed = true;
-		} else if (killed && now_ns() > deadline) {
+		} else if (killed && wj_bench_now_ns() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			break;
@@ -757,7 +698,7 @@ static int tree_run(const struct tree *t, const char *const *args, char *out,
 	if (pid < 0)
 		return -1;
 	return tree_wait(pid, fd, out, size,
-			 now_ns() + (int64_t)(timeout_s * NS_PER_S));
+			 wj_bench_now_ns() + (int64_t)(timeout_s * NS_PER_S));
 }
 
 /* Reads `deploy/tree list` and finds the nodes the workloads use. */
@@ -1161,7 +1102,7 @@ static void cpu_take(const struct tree *t, struct cpu_snap *c)
 	}
 	c->bench = self_cpu_s();
 	machine_cpu(&c->busy, &c->steal);
-	c->t = now_ns();
+	c->t = wj_bench_now_ns();
 }
 
 static void add_cpu(struct jline *j, const struct tree *t,
@@ -1243,7 +1184,7 @@ static size_t fsync_series(int fd, bool append, double *p50, double *p99)
 	memset(block, 'w', sizeof(block));
 	for (int i = 0; i < FSYNC_SAMPLES && !stop; i++) {
 		off_t off = append ? (off_t)(i + 1) * 4096 : 0;
-		int64_t t0 = now_ns();
+		int64_t t0 = wj_bench_now_ns();
 
 		block[0] = (char)i;
 		if (pwrite(fd, block, sizeof(block), off) != (ssize_t)sizeof(block)
@@ -1251,7 +1192,7 @@ static size_t fsync_series(int fd, bool append, double *p50, double *p99)
 			say("fsync baseline: %s", strerror(errno));
 			break;
 		}
-		s[n++] = now_ns() - t0;
+		s[n++] = wj_bench_now_ns() - t0;
 	}
 	{
 		struct dist d = dist_of(s, n);
@@ -1436,20 +1377,6 @@ static int number_cmp(const char *a, const char *b)
 
 /* ------------------------------------------------------ submissions */
 
-static const char *const surnames[] = {
-	"王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周",
-	"徐", "孙", "马", "朱", "胡", "郭", "何", "林", "高", "罗",
-	"郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹",
-	"彭", "曾",
-};
-
-static const char *const given[] = {
-	"伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋",
-	"勇", "艳", "杰", "娟", "涛", "明", "超", "霞", "平", "刚",
-	"桂", "英", "华", "玉", "兰", "文", "建", "国", "红", "志",
-	"秀", "海",
-};
-
 /* What every submission of a workload carries. */
 struct subgen {
 	const char *item_code;
@@ -1460,58 +1387,16 @@ struct subgen {
 	size_t event_bytes;      /* the Event it makes, packed */
 };
 
-struct reqbuf {
-	Wuji__Request req;
-	Wuji__SubmitRequest sub;
-	Wuji__Applicant app;
-	char name[NAME_MAX_BYTES + 8];
-	char idn[24];
-};
-
-static void reqbuf_init(struct reqbuf *rb, const struct subgen *g)
+static void reqbuf_init(struct wj_bench_reqbuf *rb, const struct subgen *g)
 {
-	wuji__request__init(&rb->req);
-	wuji__submit_request__init(&rb->sub);
-	wuji__applicant__init(&rb->app);
-	rb->req.op_case = WUJI__REQUEST__OP_SUBMIT;
-	rb->req.submit = &rb->sub;
-	rb->sub.item_code = (char *)g->item_code;
-	rb->sub.applicant = &rb->app;
-	rb->sub.materials = g->materials;
-	rb->sub.n_materials = g->n_materials;
-	rb->app.id_type = WUJI__ID_TYPE__ID_CARD;
-	rb->app.name = rb->name;
-	rb->app.id_number = rb->idn;
+	wj_bench_reqbuf_init(rb, g->item_code, g->materials, g->n_materials);
 }
 
-/* Applicant i: a three-character name followed by padding characters up
- * to name_bytes (the issue's ~1 KiB cases), and a resident ID number of
- * the county with a valid GB 11643 check digit. */
-static void reqbuf_fill(struct reqbuf *rb, const struct subgen *g, uint64_t i)
+/* Names padded to name_bytes: the issue's ~1 KiB cases. */
+static void reqbuf_fill(struct wj_bench_reqbuf *rb, const struct subgen *g,
+			uint64_t i)
 {
-	static const int w[17] = { 7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10,
-				   5, 8, 4, 2 };
-	static const char check[] = "10X98765432";
-	uint64_t s = N_OF(surnames), gv = N_OF(given);
-	size_t n;
-	int sum = 0;
-
-	n = (size_t)snprintf(rb->name, sizeof(rb->name), "%s%s%s",
-			     surnames[i % s], given[(i / s) % gv],
-			     given[(i / s / gv) % gv]);
-	for (uint64_t k = 0; n + 3 <= g->name_bytes; k++) {
-		memcpy(rb->name + n, given[(i + k * 7) % gv], 3);
-		n += 3;
-	}
-	rb->name[n] = '\0';
-	snprintf(rb->idn, sizeof(rb->idn), "%.6s%04u%02u%02u%03u",
-		 g->county6, 1950 + (unsigned)(i % 56),
-		 1 + (unsigned)(i / 56 % 12), 1 + (unsigned)(i / 672 % 28),
-		 (unsigned)(i / 18816 % 1000));
-	for (int k = 0; k < 17; k++)
-		sum += (rb->idn[k] - '0') * w[k];
-	rb->idn[17] = check[sum % 11];
-	rb->idn[18] = '\0';
+	wj_bench_reqbuf_fill(rb, g->county6, g->name_bytes, i);
 }
 
 /* The Event the node will make from submission i, packed: built with the
@@ -1519,7 +1404,7 @@ static void reqbuf_fill(struct reqbuf *rb, const struct subgen *g, uint64_t i)
 static size_t event_size(const struct subgen *g, const Wuji__CatalogItem *it,
 			 uint64_t node)
 {
-	struct reqbuf rb;
+	struct wj_bench_reqbuf rb;
 	wj_arena_t a;
 	wj_case_ctx_t ctx = { 0 };
 	Wuji__Event ev = WUJI__EVENT__INIT;
@@ -1621,7 +1506,7 @@ static void flood_reply(struct flood *f, const Wuji__Reply *r)
 						    f->max_number) > 0)
 			snprintf(f->max_number, sizeof(f->max_number), "%s",
 				 r->number);
-		f->t_last_ack = now_ns();
+		f->t_last_ack = wj_bench_now_ns();
 		pthread_mutex_unlock(&f->mu);
 		atomic_fetch_add(&f->acked, 1);
 	} else {
@@ -1637,7 +1522,7 @@ static void *flood_run(void *arg)
 	wj_client_t **cl = calloc(nc, sizeof(*cl));
 	unsigned *out = calloc(nc, sizeof(*out));
 	bool *dead = calloc(nc, sizeof(*dead));
-	struct reqbuf rb;
+	struct wj_bench_reqbuf rb;
 	wj_arena_t a;
 	uint64_t sent = 0;
 	unsigned rr = 0;
@@ -1649,7 +1534,7 @@ static void *flood_run(void *arg)
 		if (!cl[k])
 			dead[k] = true;
 	}
-	f->t_start = now_ns();
+	f->t_start = wj_bench_now_ns();
 	while (cl && out && dead) {
 		uint64_t outstanding = 0;
 		unsigned alive = 0, got = 0;
@@ -1675,7 +1560,7 @@ static void *flood_run(void *arg)
 		}
 		if (outstanding == 0 && (sent >= f->n || !alive || stop))
 			break;
-		if (now_ns() > f->deadline || stop) {
+		if (wj_bench_now_ns() > f->deadline || stop) {
 			atomic_fetch_add(&f->failed, outstanding);
 			say("%" PRIu64 " submissions unanswered at the deadline",
 			    outstanding);
@@ -1785,7 +1670,7 @@ static size_t arrival_probe(struct arrival *v, size_t n, const char *max)
 		if (node_cases(v[i].c, &cases) == 0) {
 			v[i].last_count = cases;
 			if (cases >= v[i].target) {
-				v[i].done_ns = now_ns();
+				v[i].done_ns = wj_bench_now_ns();
 				done++;
 			}
 		}
@@ -1800,7 +1685,7 @@ static void arrival_progress(struct arrival *v, size_t n, int64_t t0,
 	size_t k = 0;
 
 	k += (size_t)snprintf(line + k, sizeof(line) - k, "%5.1f s: acked %"
-			      PRIu64, (now_ns() - t0) / 1e9, acked);
+			      PRIu64, (wj_bench_now_ns() - t0) / 1e9, acked);
 	for (size_t i = 0; i < n && k < sizeof(line); i++) {
 		uint64_t cases = v[i].last_count;
 
@@ -1824,11 +1709,11 @@ static int arrival_wait(struct arrival *v, size_t n, size_t last,
 			unsigned poll_ms)
 {
 	char max[64] = "";
-	int64_t next_progress = now_ns() + NS_PER_S, moved = now_ns();
+	int64_t next_progress = wj_bench_now_ns() + NS_PER_S, moved = wj_bench_now_ns();
 	uint64_t last_sum = 0;
 
 	for (;;) {
-		int64_t now = now_ns();
+		int64_t now = wj_bench_now_ns();
 		bool final = atomic_load(&f->finished);
 		uint64_t acked = atomic_load(&f->acked);
 
@@ -1857,7 +1742,7 @@ static int arrival_wait(struct arrival *v, size_t n, size_t last,
 		} else if (final && !max[0]) {
 			return -1;  /* nothing was acknowledged */
 		}
-		now = now_ns();
+		now = wj_bench_now_ns();
 		if (now >= next_progress) {
 			uint64_t sum = acked;
 
@@ -1933,7 +1818,7 @@ static void *lat_send(void *arg)
 	struct latrun *L = arg;
 	wj_client_t *c = open_client(L->village_ep, SEND_TIMEOUT_MS);
 	uint64_t *by_id = calloc(L->total + 2, sizeof(*by_id));
-	struct reqbuf rb;
+	struct wj_bench_reqbuf rb;
 	wj_arena_t a;
 	uint64_t i = 0, outstanding = 0, id0 = 0;
 	int64_t t0, end;
@@ -1941,13 +1826,13 @@ static void *lat_send(void *arg)
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	wj_arena_init(&a, 64 * 1024);
 	reqbuf_init(&rb, L->g);
-	t0 = now_ns() + 10 * NS_PER_MS;
+	t0 = wj_bench_now_ns() + 10 * NS_PER_MS;
 	for (uint64_t k = 0; k < L->total; k++)
 		L->cs[k].due = t0 + (int64_t)(k * (uint64_t)NS_PER_S / L->rate);
 	end = t0 + (int64_t)(L->total * (uint64_t)NS_PER_S / L->rate) +
 	      10 * NS_PER_S;
 	while (c && by_id) {
-		int64_t now = now_ns(), wait;
+		int64_t now = wj_bench_now_ns(), wait;
 		Wuji__Reply *r;
 
 		while (i < L->total && now >= L->cs[i].due && !stop) {
@@ -1966,14 +1851,14 @@ static void *lat_send(void *arg)
 					id0 = rb.req.id;
 				if (rb.req.id - id0 <= L->total)
 					by_id[rb.req.id - id0] = i + 1;
-				now = now_ns();
+				now = wj_bench_now_ns();
 				if (now - L->cs[i].due > L->lag_max)
 					L->lag_max = now - L->cs[i].due;
 				L->cs[i].state = L_SENT;
 				outstanding++;
 			}
 			i++;
-			now = now_ns();
+			now = wj_bench_now_ns();
 		}
 		if (stop || (i >= L->total && outstanding == 0))
 			break;
@@ -1998,7 +1883,7 @@ static void *lat_send(void *arg)
 		{
 			uint64_t slot = r->id >= id0 && r->id - id0 <= L->total ?
 					by_id[r->id - id0] : 0;
-			int64_t t = now_ns();
+			int64_t t = wj_bench_now_ns();
 
 			if (slot == 0) {
 				wj_arena_reset(&a);
@@ -2084,18 +1969,18 @@ static int lat_poll(struct latrun *L, double drain_s)
 		for (size_t k = 0; k < L->n_pending && nb < POLL_BATCH_MAX; k++)
 			batch[nb++] = L->pending[k];
 		if (L->sender_done && !drain_deadline)
-			drain_deadline = now_ns() +
+			drain_deadline = wj_bench_now_ns() +
 					 (int64_t)(drain_s * NS_PER_S);
 		pthread_mutex_unlock(&L->mu);
 		if (done || stop)
 			break;
-		if (drain_deadline && now_ns() > drain_deadline) {
+		if (drain_deadline && wj_bench_now_ns() > drain_deadline) {
 			say("%zu or more cases still not visible %.0f s after "
 			    "the last submission", nb, drain_s);
 			rc = -1;
 			break;
 		}
-		r0 = now_ns();
+		r0 = wj_bench_now_ns();
 		for (size_t k = 0; k < nb; k++) {
 			Wuji__Request req;
 			Wuji__ShowRequest sh;
@@ -2122,7 +2007,7 @@ static int lat_poll(struct latrun *L, double drain_s)
 				rc = -1;
 				goto out;
 			}
-			t = now_ns();
+			t = wj_bench_now_ns();
 			if (r->id < id0 || r->id - id0 >= nb) {
 				wj_arena_reset(&a);
 				continue;
@@ -2143,7 +2028,7 @@ static int lat_poll(struct latrun *L, double drain_s)
 			wj_arena_reset(&a);
 		}
 		if (L->n_rounds < ROUNDS_MAX)
-			L->rounds[L->n_rounds++] = now_ns() - r0;
+			L->rounds[L->n_rounds++] = wj_bench_now_ns() - r0;
 		sleep_ns(L->gap_ns);
 		/* Drop the cases seen from the pending list, keeping order. */
 		pthread_mutex_lock(&L->mu);
@@ -2389,7 +2274,7 @@ static void w1(const struct topts *o, const struct tree *t,
 	f.window = o->window;
 	f.n = o->cases;
 	f.first_ticket = cm->ticket;
-	f.deadline = now_ns() + (int64_t)(o->timeout * NS_PER_S);
+	f.deadline = wj_bench_now_ns() + (int64_t)(o->timeout * NS_PER_S);
 	pthread_mutex_init(&f.mu, NULL);
 	cm->ticket += o->cases;
 	say("W1 throughput: %" PRIu64 " submissions at village %012" PRIu64
@@ -2402,7 +2287,7 @@ static void w1(const struct topts *o, const struct tree *t,
 	while (!f.t_start && !atomic_load(&f.finished))
 		sleep_ns(NS_PER_MS);
 	rc = arrival_wait(v, 4, 3, &f, f.t_start,
-			  now_ns() + (int64_t)(o->timeout * NS_PER_S),
+			  wj_bench_now_ns() + (int64_t)(o->timeout * NS_PER_S),
 			  o->poll_ms);
 	pthread_join(tid, NULL);
 	if (rc == 0) {
@@ -2536,7 +2421,7 @@ static int64_t pipeline(wj_client_t *c, uint64_t n, unsigned window,
 					say("%s refused: %s (code %d)", what,
 					    r->error ? r->error : "", r->code);
 			}
-			done(ctx, r->id - id0, r, now_ns());
+			done(ctx, r->id - id0, r, wj_bench_now_ns());
 		}
 		wj_arena_reset(&ra);
 	}
@@ -2559,7 +2444,7 @@ struct w2 {
 	struct w2case *cs;
 	uint64_t *list;          /* indices a pipeline works on */
 	uint32_t county_task, city_task;
-	struct reqbuf rb;
+	struct wj_bench_reqbuf rb;
 	Wuji__Command cmd;
 	Wuji__ShowRequest sh;
 };
@@ -2737,7 +2622,7 @@ static int w2_setup(const struct topts *o, const struct tree *t, struct w2 *w,
 		if (pipeline(city, k, POLL_BATCH_MAX, w2_build_show,
 			     w2_done_city_ready, w, "W2 city show") < 0)
 			return -1;
-		if (now_ns() > deadline || stop) {
+		if (wj_bench_now_ns() > deadline || stop) {
 			say("W2: the cases did not reach the city in time");
 			return -1;
 		}
@@ -2755,7 +2640,7 @@ static void w2(const struct topts *o, const struct tree *t,
 	wj_client_t *county = NULL, *city = NULL;
 	wj_arena_t a;
 	int64_t *lat = NULL, *rounds = NULL, deadline, t_start = 0, t_end = 0;
-	int64_t t_setup = now_ns();
+	int64_t t_setup = wj_bench_now_ns();
 	uint64_t n = o->w2_cases, done = 0, failed = 0, nr = 0;
 	struct dist d = { NAN, NAN, NAN, 0 }, dr = { NAN, NAN, NAN, 0 };
 	double rps = NAN, setup_s = NAN;
@@ -2797,16 +2682,16 @@ static void w2(const struct topts *o, const struct tree *t,
 	city = open_client(t->nodes[t->w2_city].endpoint, CALL_TIMEOUT_MS);
 	if (!w.cs || !w.list || !lat || !rounds || !county || !city)
 		goto out;
-	deadline = now_ns() + (int64_t)(o->timeout * NS_PER_S);
+	deadline = wj_bench_now_ns() + (int64_t)(o->timeout * NS_PER_S);
 	if (w2_setup(o, t, &w, n, county, city, deadline) < 0)
 		goto out;
-	setup_s = (now_ns() - t_setup) / 1e9;
+	setup_s = (wj_bench_now_ns() - t_setup) / 1e9;
 	say("W2: %" PRIu64 " cases ready at the city after %.2f s; round trips,"
 	    " %u in flight", n, setup_s, o->w2_parallel);
 
 	/* Round trips: decide at the city (t0 = its OK), then poll the
 	 * county until it shows the case approved (t1). */
-	t_start = now_ns();
+	t_start = wj_bench_now_ns();
 	cpu_take(t, &cpu0);
 	for (;;) {
 		uint64_t inflight = 0, k;
@@ -2828,16 +2713,16 @@ static void w2(const struct topts *o, const struct tree *t,
 			continue;
 		}
 		{
-			int64_t r0 = now_ns();
+			int64_t r0 = wj_bench_now_ns();
 
 			if (pipeline(county, k, POLL_BATCH_MAX, w2_build_show,
 				     w2_done_county_approved, &w,
 				     "W2 county show") < 0)
 				break;
 			if (nr < ROUNDS_MAX)
-				rounds[nr++] = now_ns() - r0;
+				rounds[nr++] = wj_bench_now_ns() - r0;
 		}
-		if (now_ns() > deadline || stop) {
+		if (wj_bench_now_ns() > deadline || stop) {
 			say("W2: round trips did not finish in time");
 			break;
 		}
@@ -2949,7 +2834,7 @@ static void w3(const struct topts *o, struct tree *t, struct common *cm)
 			goto out;
 		}
 		killed = true;
-		t_kill = now_ns();
+		t_kill = wj_bench_now_ns();
 	}
 	f.endpoint = t->nodes[t->village].endpoint;
 	f.g = &g;
@@ -2957,7 +2842,7 @@ static void w3(const struct topts *o, struct tree *t, struct common *cm)
 	f.window = o->window;
 	f.n = o->w3_cases;
 	f.first_ticket = cm->ticket;
-	f.deadline = now_ns() + (int64_t)(o->timeout * NS_PER_S);
+	f.deadline = wj_bench_now_ns() + (int64_t)(o->timeout * NS_PER_S);
 	pthread_mutex_init(&f.mu, NULL);
 	cm->ticket += o->w3_cases;
 	say("W3: %" PRIu64 " submissions at the village while the city is "
@@ -2970,7 +2855,7 @@ static void w3(const struct topts *o, struct tree *t, struct common *cm)
 	while (!f.t_start && !atomic_load(&f.finished))
 		sleep_ns(NS_PER_MS);
 	rc = arrival_wait(&at_county, 1, 0, &f, f.t_start,
-			  now_ns() + (int64_t)(o->timeout * NS_PER_S),
+			  wj_bench_now_ns() + (int64_t)(o->timeout * NS_PER_S),
 			  o->poll_ms);
 	pthread_join(tid, NULL);
 	if (rc < 0) {
@@ -2986,7 +2871,7 @@ static void w3(const struct topts *o, struct tree *t, struct common *cm)
 
 		say("W3: keeping the city down until %.0f s after the kill",
 		    o->w3_down);
-		while (now_ns() < until && !stop)
+		while (wj_bench_now_ns() < until && !stop)
 			sleep_ns(20 * NS_PER_MS);
 	}
 
@@ -2999,7 +2884,7 @@ static void w3(const struct topts *o, struct tree *t, struct common *cm)
 	{
 		const char *args[] = { "start", t->dir, city_code, NULL };
 
-		t0 = now_ns();
+		t0 = wj_bench_now_ns();
 		sp = tree_spawn(t, args, NULL);
 		if (sp < 0)
 			goto out;
@@ -3012,7 +2897,7 @@ static void w3(const struct topts *o, struct tree *t, struct common *cm)
 
 		if (sp > 0 && waitpid(sp, &status, WNOHANG) == sp) {
 			sp = -1;
-			start_s = (now_ns() - t0) / 1e9;
+			start_s = (wj_bench_now_ns() - t0) / 1e9;
 			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 				say("W3: deploy/tree start failed");
 				break;
@@ -3031,7 +2916,7 @@ static void w3(const struct topts *o, struct tree *t, struct common *cm)
 			rc = 0;
 			break;
 		}
-		now = now_ns();
+		now = wj_bench_now_ns();
 		if (now >= next) {
 			arrival_progress(&v[1], 1, t0, atomic_load(&f.acked));
 			if ((int64_t)v[1].last_count != last)
@@ -3052,12 +2937,12 @@ static void w3(const struct topts *o, struct tree *t, struct common *cm)
 		/* deploy/tree start still running: let it finish (bounded),
 		 * so the tree is in a known state for `down`. */
 		int st = tree_wait(sp, -1, NULL, 0,
-				   now_ns() + (int64_t)(CMD_TIMEOUT_S * NS_PER_S));
+				   wj_bench_now_ns() + (int64_t)(CMD_TIMEOUT_S * NS_PER_S));
 
 		sp = -1;
 		restarted = st == 0;
 		if (!isfinite(start_s))
-			start_s = (now_ns() - t0) / 1e9;
+			start_s = (wj_bench_now_ns() - t0) / 1e9;
 	}
 	say("W3: province has all %" PRIu64 " cases %.2f s after the start "
 	    "command (the city answered after %.2f s, had them all after "

@@ -781,11 +781,13 @@ static int print_loaded(struct ctl *ctl, uint32_t n, const char *what,
 	return EXIT_DONE;
 }
 
-static int run_catalog_load(struct ctl *ctl)
+/* catalog load and calendar load: the same steps on a different YAML file
+ * (catalog true: the catalog, else the calendar). */
+static int run_load(struct ctl *ctl, bool catalog)
 {
 	Wuji__Request req = WUJI__REQUEST__INIT;
-	Wuji__CatalogLoadRequest lr = WUJI__CATALOG_LOAD_REQUEST__INIT;
-	Wuji__Catalog *cat;
+	Wuji__CatalogLoadRequest clr = WUJI__CATALOG_LOAD_REQUEST__INIT;
+	Wuji__CalendarLoadRequest klr = WUJI__CALENDAR_LOAD_REQUEST__INIT;
 	Wuji__Reply *r = NULL;
 	wj_err_t err = { 0 };
 	char *buf;
@@ -795,18 +797,33 @@ static int run_catalog_load(struct ctl *ctl)
 	rc = read_file(ctl, ctl->args[0], &buf, &len);
 	if (rc)
 		return rc;
-	if (wj_catalog_parse(ctl->args[0], buf, len, &ctl->arena, &cat,
-			     &err)) {
+	if (catalog)
+		rc = wj_catalog_parse(ctl->args[0], buf, len, &ctl->arena,
+				      &clr.catalog, &err);
+	else
+		rc = wj_calendar_parse(ctl->args[0], buf, len, &ctl->arena,
+				       &klr.calendar, &err);
+	if (rc) {
 		fprintf(stderr, "%s: %s\n", PROG, err.msg);
 		return EXIT_USAGE;
 	}
-	lr.catalog = cat;
-	req.op_case = WUJI__REQUEST__OP_CATALOG_LOAD;
-	req.catalog_load = &lr;
+	if (catalog) {
+		req.op_case = WUJI__REQUEST__OP_CATALOG_LOAD;
+		req.catalog_load = &clr;
+	} else {
+		req.op_case = WUJI__REQUEST__OP_CALENDAR_LOAD;
+		req.calendar_load = &klr;
+	}
 	rc = call(ctl, &req, WUJI__REPLY__RESULT_LOADED, &r);
 	if (rc)
 		return rc;
-	return print_loaded(ctl, r->loaded, "item", ctl->args[0]);
+	return print_loaded(ctl, r->loaded, catalog ? "item" : "year",
+			    ctl->args[0]);
+}
+
+static int run_catalog_load(struct ctl *ctl)
+{
+	return run_load(ctl, true);
 }
 
 static int get_catalog(struct ctl *ctl, const char *code, Wuji__Catalog **out)
@@ -871,30 +888,7 @@ static int run_catalog_show(struct ctl *ctl)
 
 static int run_calendar_load(struct ctl *ctl)
 {
-	Wuji__Request req = WUJI__REQUEST__INIT;
-	Wuji__CalendarLoadRequest lr = WUJI__CALENDAR_LOAD_REQUEST__INIT;
-	Wuji__Calendar *cal;
-	Wuji__Reply *r = NULL;
-	wj_err_t err = { 0 };
-	char *buf;
-	size_t len;
-	int rc;
-
-	rc = read_file(ctl, ctl->args[0], &buf, &len);
-	if (rc)
-		return rc;
-	if (wj_calendar_parse(ctl->args[0], buf, len, &ctl->arena, &cal,
-			      &err)) {
-		fprintf(stderr, "%s: %s\n", PROG, err.msg);
-		return EXIT_USAGE;
-	}
-	lr.calendar = cal;
-	req.op_case = WUJI__REQUEST__OP_CALENDAR_LOAD;
-	req.calendar_load = &lr;
-	rc = call(ctl, &req, WUJI__REPLY__RESULT_LOADED, &r);
-	if (rc)
-		return rc;
-	return print_loaded(ctl, r->loaded, "year", ctl->args[0]);
+	return run_load(ctl, false);
 }
 
 static int run_calendar_show(struct ctl *ctl)

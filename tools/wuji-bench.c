@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "bench_tree.h"
 #include "client.h"
 #include "core/arena.h"
@@ -97,14 +98,6 @@ static double cpu_s(void)
 	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
-
 static void sleep_until(int64_t t)
 {
 	struct timespec ts = { t / NS_PER_S, t % NS_PER_S };
@@ -117,7 +110,7 @@ static void sleep_until(int64_t t)
 static void sleep_ns(int64_t d)
 {
 	if (d > 0)
-		sleep_until(now_ns() + d);
+		sleep_until(wj_bench_now_ns() + d);
 }
 
 /* ------------------------------------------------------------ usage */
@@ -158,50 +151,20 @@ static void usage(FILE *f)
 "failure, 2 for bad usage.\n");
 }
 
+static const struct wj_bench_cli cli = { "wuji-bench", usage };
+
 static int bad_usage(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 
 static int bad_usage(const char *fmt, ...)
 {
 	va_list ap;
+	int rc;
 
-	fprintf(stderr, "wuji-bench: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rc = wj_bench_vbad_usage(&cli, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n\n");
-	usage(stderr);
-	return 2;
-}
-
-static bool parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || *s == '-' || *s == '+')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
-static bool parse_secs(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	double v;
-
-	if (!s || !*s)
-		return false;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || *end || !isfinite(v) || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
+	return rc;
 }
 
 enum {
@@ -260,49 +223,49 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->item = optarg;
 			break;
 		case OPT_CLIENTS:
-			if (!parse_u64(optarg, 1, 4096, &v))
-				return bad_usage("--clients takes 1 to 4096, not '%s'",
-						 optarg);
+			if (!wj_bench_opt_u64(&cli, "clients", optarg, 1, 4096,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->clients = (unsigned)v;
 			break;
 		case OPT_WINDOW:
-			if (!parse_u64(optarg, 1, 4096, &v))
-				return bad_usage("--window takes 1 to 4096, not '%s'",
-						 optarg);
+			if (!wj_bench_opt_u64(&cli, "window", optarg, 1, 4096,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->window = (unsigned)v;
 			break;
 		case OPT_THREADS:
-			if (!parse_u64(optarg, 1, 1024, &v))
-				return bad_usage("--threads takes 1 to 1024, not '%s'",
-						 optarg);
+			if (!wj_bench_opt_u64(&cli, "threads", optarg, 1, 1024,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->threads = (unsigned)v;
 			break;
 		case OPT_COUNT:
-			if (!parse_u64(optarg, 0, 100000000, &v))
-				return bad_usage("--count takes 0 to 100000000, not '%s'",
-						 optarg);
+			if (!wj_bench_opt_u64(&cli, "count", optarg, 0, 100000000,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->count = v;
 			break;
 		case OPT_SECONDS:
-			if (!parse_secs(optarg, 0.1, 3600, &o->seconds))
-				return bad_usage("--seconds takes 0.1 to 3600, not '%s'",
-						 optarg);
+			if (!wj_bench_opt_secs(&cli, "seconds", optarg, 0.1, 3600,
+					       &o->seconds))
+				return WJ_BENCH_EXIT_USAGE;
 			break;
 		case OPT_RATE:
-			if (!parse_u64(optarg, 1, 1000000, &v))
-				return bad_usage("--rate takes 1 to 1000000, not '%s'",
-						 optarg);
+			if (!wj_bench_opt_u64(&cli, "rate", optarg, 1, 1000000,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->rate = (unsigned)v;
 			break;
 		case OPT_DURATION:
-			if (!parse_secs(optarg, 0, 3600, &o->duration))
-				return bad_usage("--duration takes 0 to 3600, not '%s'",
-						 optarg);
+			if (!wj_bench_opt_secs(&cli, "duration", optarg, 0, 3600,
+					       &o->duration))
+				return WJ_BENCH_EXIT_USAGE;
 			break;
 		case OPT_LAT_CLIENTS:
-			if (!parse_u64(optarg, 1, 64, &v))
-				return bad_usage("--lat-clients takes 1 to 64, not '%s'",
-						 optarg);
+			if (!wj_bench_opt_u64(&cli, "lat-clients", optarg, 1, 64,
+					      &v))
+				return WJ_BENCH_EXIT_USAGE;
 			o->lat_clients = (unsigned)v;
 			break;
 		case 'h':
@@ -346,68 +309,19 @@ struct gen {
 	size_t n_materials;
 };
 
-static const char *const surnames[] = {
-	"王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周",
-	"徐", "孙", "马", "朱", "胡", "郭", "何", "林", "高", "罗",
-	"郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹",
-	"彭", "曾",
-};
-
-static const char *const given[] = {
-	"伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋",
-	"勇", "艳", "杰", "娟", "涛", "明", "超", "霞", "平", "刚",
-	"桂", "英", "华", "玉", "兰", "文", "建", "国", "红", "志",
-	"秀", "海",
-};
-
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-/* A request and the buffers its strings point at, one per thread. */
-struct reqbuf {
-	Wuji__Request req;
-	Wuji__SubmitRequest sub;
-	Wuji__Applicant app;
-	char name[64];
-	char idn[24];
-};
-
-static void reqbuf_init(struct reqbuf *rb, const struct gen *g)
+static void reqbuf_init(struct wj_bench_reqbuf *rb, const struct gen *g)
 {
-	wuji__request__init(&rb->req);
-	wuji__submit_request__init(&rb->sub);
-	wuji__applicant__init(&rb->app);
-	rb->req.op_case = WUJI__REQUEST__OP_SUBMIT;
-	rb->req.submit = &rb->sub;
-	rb->sub.item_code = (char *)g->item_code;
-	rb->sub.applicant = &rb->app;
-	rb->sub.materials = g->materials;
-	rb->sub.n_materials = g->n_materials;
-	rb->app.id_type = WUJI__ID_TYPE__ID_CARD;
-	rb->app.name = rb->name;
-	rb->app.id_number = rb->idn;
+	wj_bench_reqbuf_init(rb, g->item_code, g->materials, g->n_materials);
 }
 
 /* Applicant number i: a distinct name pattern and a resident ID number of
  * the node's county with a valid GB 11643 check digit, so a node that
  * validates ID numbers accepts every one. */
-static void reqbuf_fill(struct reqbuf *rb, uint64_t i)
+static void reqbuf_fill(struct wj_bench_reqbuf *rb, uint64_t i)
 {
-	static const int w[17] = { 7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10,
-				   5, 8, 4, 2 };
-	static const char check[] = "10X98765432";
-	uint64_t s = N_OF(surnames), g = N_OF(given);
-	int sum = 0;
-
-	snprintf(rb->name, sizeof(rb->name), "%s%s%s", surnames[i % s],
-		 given[(i / s) % g], given[(i / s / g) % g]);
-	snprintf(rb->idn, sizeof(rb->idn), "%.6s%04u%02u%02u%03u",
-		 NODE_ID, 1950 + (unsigned)(i % 56),
-		 1 + (unsigned)(i / 56 % 12), 1 + (unsigned)(i / 672 % 28),
-		 (unsigned)(i / 18816 % 1000));
-	for (int k = 0; k < 17; k++)
-		sum += (rb->idn[k] - '0') * w[k];
-	rb->idn[17] = check[sum % 11];
-	rb->idn[18] = '\0';
+	wj_bench_reqbuf_fill(rb, NODE_ID, 0, i);
 	rb->req.id = 0;
 }
 
@@ -605,7 +519,7 @@ static void max_store(_Atomic int64_t *x, int64_t v)
 
 /* Fills every window of this thread's clients.  Returns false once the
  * submissions are all handed out. */
-static bool p1_fill(struct p1_thread *t, struct reqbuf *rb)
+static bool p1_fill(struct p1_thread *t, struct wj_bench_reqbuf *rb)
 {
 	struct p1 *p = t->p;
 
@@ -626,7 +540,7 @@ static bool p1_fill(struct p1_thread *t, struct reqbuf *rb)
 				b->dead = true;
 				break;
 			}
-			bclient_push(b, rb->req.id, now_ns());
+			bclient_push(b, rb->req.id, wj_bench_now_ns());
 		}
 	}
 	return true;
@@ -636,7 +550,7 @@ static unsigned p1_handle(struct p1_thread *t, struct bclient *b, int64_t st,
 			  bool ok)
 {
 	struct p1 *p = t->p;
-	int64_t now = now_ns();
+	int64_t now = wj_bench_now_ns();
 
 	if (ok) {
 		atomic_fetch_add(&p->tl.acked, 1);
@@ -667,7 +581,7 @@ static void *p1_run(void *arg)
 {
 	struct p1_thread *t = arg;
 	struct p1 *p = t->p;
-	struct reqbuf rb;
+	struct wj_bench_reqbuf rb;
 	wj_arena_t a;
 	bool sending = true;
 
@@ -691,7 +605,7 @@ static void *p1_run(void *arg)
 		sending = false;
 
 	for (;;) {
-		int64_t now = now_ns();
+		int64_t now = wj_bench_now_ns();
 		uint64_t outstanding = 0;
 		unsigned alive = 0, oldest_k = 0;
 		int64_t oldest = INT64_MAX;
@@ -792,14 +706,14 @@ static int phase1(const struct opts *o, const char *endpoint,
 	fprintf(stderr, "wuji-bench: phase 1: %u clients on %u threads, window "
 		"%u, %" PRIu64 " submissions or %.1f s\n", o->clients, nt,
 		o->window, o->count, o->seconds);
-	deadline = now_ns() + CALL_TIMEOUT_MS * NS_PER_MS;
-	while (atomic_load(&p->opened) < started && now_ns() < deadline)
+	deadline = wj_bench_now_ns() + CALL_TIMEOUT_MS * NS_PER_MS;
+	while (atomic_load(&p->opened) < started && wj_bench_now_ns() < deadline)
 		sleep_ns(NS_PER_MS);
 	if (atomic_load(&p->opened) < started) {
 		fprintf(stderr, "wuji-bench: clients did not open within 10 s\n");
 		atomic_store(&p->failed, true);
 	}
-	start = now_ns();
+	start = wj_bench_now_ns();
 	p->deadline = start + (int64_t)(o->seconds * NS_PER_S);
 	p->drain_deadline = p->deadline + DRAIN1_NS;
 	atomic_store(&p->last_ack, start);
@@ -808,7 +722,7 @@ static int phase1(const struct opts *o, const char *endpoint,
 	last_print = start;
 	while (atomic_load(&p->running) > 0) {
 		sleep_ns(100 * NS_PER_MS);
-		now = now_ns();
+		now = wj_bench_now_ns();
 		if (now - last_print >= NS_PER_S) {
 			uint64_t acked = atomic_load(&p->tl.acked);
 
@@ -878,7 +792,7 @@ static int64_t p2_sched(int64_t t0, uint64_t i, unsigned rate)
 
 static void p2_record(struct p2 *p, int64_t scheduled, bool ok)
 {
-	int64_t now = now_ns();
+	int64_t now = wj_bench_now_ns();
 
 	if (ok) {
 		p->samples[atomic_load(&p->n_samples)] = now - scheduled;
@@ -920,7 +834,7 @@ static void *p2_run(void *arg)
 	const struct opts *o = p->o;
 	unsigned n = o->lat_clients;
 	struct bclient *cl = calloc(n, sizeof(*cl));
-	struct reqbuf rb;
+	struct wj_bench_reqbuf rb;
 	wj_arena_t a;
 	uint64_t i = 0, total = p->total;
 	int64_t t0, end;
@@ -942,9 +856,9 @@ static void *p2_run(void *arg)
 	if (!cl || p->failed)
 		goto out;
 
-	t0 = now_ns() + 10 * NS_PER_MS;
+	t0 = wj_bench_now_ns() + 10 * NS_PER_MS;
 	for (;;) {
-		int64_t now = now_ns(), target, rem;
+		int64_t now = wj_bench_now_ns(), target, rem;
 		uint64_t outstanding = 0;
 		unsigned oldest_k = 0;
 		int64_t oldest = INT64_MAX;
@@ -978,10 +892,10 @@ static void *p2_run(void *arg)
 				 * timeout; it may recover, so keep going. */
 				tally_error(&p->tl, "send failed", err.code,
 					    err.msg);
-				now = now_ns();
+				now = wj_bench_now_ns();
 				continue;
 			}
-			now = now_ns();
+			now = wj_bench_now_ns();
 			bclient_push(b, rb.req.id, when);
 			p->lags[atomic_fetch_add(&p->sent, 1)] = now - when;
 		}
@@ -1027,26 +941,10 @@ out:
 	return NULL;
 }
 
-static int cmp_i64(const void *x, const void *y)
-{
-	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-
-	return (a > b) - (a < b);
-}
-
 /* Nearest-rank percentile of sorted samples, in ms. */
 static double pct_ms(const int64_t *s, uint64_t n, double q)
 {
-	uint64_t r;
-
-	if (n == 0)
-		return 0;
-	r = (uint64_t)ceil(q * n);
-	if (r < 1)
-		r = 1;
-	if (r > n)
-		r = n;
-	return s[r - 1] / 1e6;
+	return n == 0 ? 0 : wj_bench_pct_ms(s, n, q);
 }
 
 struct p2_result {
@@ -1080,7 +978,7 @@ static int phase2(const struct opts *o, const char *endpoint,
 	fprintf(stderr, "wuji-bench: phase 2: %u/s for %.1f s on %u client%s, "
 		"open loop\n", o->rate, o->duration, o->lat_clients,
 		o->lat_clients > 1 ? "s" : "");
-	start = now_ns();
+	start = wj_bench_now_ns();
 	if (pthread_create(&tid, NULL, p2_run, &p) != 0) {
 		fprintf(stderr, "wuji-bench: cannot start a thread: %s\n",
 			strerror(errno));
@@ -1091,7 +989,7 @@ static int phase2(const struct opts *o, const char *endpoint,
 	last_print = start;
 	while (!atomic_load(&p.finished)) {
 		sleep_ns(100 * NS_PER_MS);
-		now = now_ns();
+		now = wj_bench_now_ns();
 		if (now - last_print >= NS_PER_S) {
 			fprintf(stderr, "wuji-bench: phase 2: %.0f s: %" PRIu64
 				" sent, %" PRIu64 " acked\n", (now - start) / 1e9,
@@ -1100,17 +998,17 @@ static int phase2(const struct opts *o, const char *endpoint,
 		}
 	}
 	pthread_join(tid, NULL);
-	res->secs = (now_ns() - start) / 1e9;
+	res->secs = (wj_bench_now_ns() - start) / 1e9;
 	res->samples = atomic_load(&p.n_samples);
 	res->errors = atomic_load(&p.tl.errors);
 	res->lost = atomic_load(&p.lost);
 	res->sent = atomic_load(&p.sent);
-	qsort(p.samples, res->samples, sizeof(*p.samples), cmp_i64);
+	qsort(p.samples, res->samples, sizeof(*p.samples), wj_bench_cmp_i64);
 	res->p50 = pct_ms(p.samples, res->samples, 0.50);
 	res->p99 = pct_ms(p.samples, res->samples, 0.99);
 	res->p999 = pct_ms(p.samples, res->samples, 0.999);
 	res->max = res->samples ? p.samples[res->samples - 1] / 1e6 : 0;
-	qsort(p.lags, res->sent, sizeof(*p.lags), cmp_i64);
+	qsort(p.lags, res->sent, sizeof(*p.lags), wj_bench_cmp_i64);
 	res->lag_p99 = pct_ms(p.lags, res->sent, 0.99);
 	res->lag_max = res->sent ? p.lags[res->sent - 1] / 1e6 : 0;
 	fprintf(stderr, "wuji-bench: phase 2: %" PRIu64 " acked of %" PRIu64
@@ -1327,9 +1225,9 @@ static void node_stop(struct node *n)
 
 	if (n->pid > 0) {
 		kill(n->pid, SIGTERM);
-		deadline = now_ns() + STOP_TIMEOUT_NS;
+		deadline = wj_bench_now_ns() + STOP_TIMEOUT_NS;
 		while ((r = waitpid(n->pid, &status, WNOHANG)) == 0 &&
-		       now_ns() < deadline)
+		       wj_bench_now_ns() < deadline)
 			sleep_ns(20 * NS_PER_MS);
 		if (r == 0) {
 			fprintf(stderr, "wuji-bench: the node did not exit within "
@@ -1420,7 +1318,7 @@ static int node_start(const char *path, struct node *n)
 	fprintf(stderr, "wuji-bench: started %s (pid %d) in %s\n", path,
 		(int)n->pid, n->dir);
 
-	deadline = now_ns() + START_TIMEOUT_NS;
+	deadline = wj_bench_now_ns() + START_TIMEOUT_NS;
 	for (;;) {
 		Wuji__Request req = WUJI__REQUEST__INIT;
 		Wuji__StatusRequest st = WUJI__STATUS_REQUEST__INIT;
@@ -1437,7 +1335,7 @@ static int node_start(const char *path, struct node *n)
 			node_stop(n);
 			return -1;
 		}
-		if (now_ns() >= deadline || interrupted) {
+		if (wj_bench_now_ns() >= deadline || interrupted) {
 			fprintf(stderr, "wuji-bench: the node did not answer a "
 				"status request within 10 s\n");
 			dump_log(n);
@@ -1585,7 +1483,7 @@ static int setup_gen(const Wuji__CatalogItem *it, struct gen *g,
 /* One submission before the run: a refused item fails here with the
  * node's own message instead of as 100,000 errors, and showing the case
  * tells how large a stored case is. */
-static int probe(const char *endpoint, struct reqbuf *rb, wj_arena_t *a)
+static int probe(const char *endpoint, struct wj_bench_reqbuf *rb, wj_arena_t *a)
 {
 	Wuji__Request req = WUJI__REQUEST__INIT;
 	Wuji__ShowRequest show = WUJI__SHOW_REQUEST__INIT;
@@ -1623,7 +1521,7 @@ static int bench_node(const struct opts *o)
 	Wuji__Level level = WUJI__LEVEL__LEVEL_NONE;
 	const Wuji__CatalogItem *it;
 	struct gen g;
-	struct reqbuf rb;
+	struct wj_bench_reqbuf rb;
 	struct p1_result r1 = { 0 };
 	struct p2_result r2 = { 0 };
 	uint64_t errors;
