@@ -28,7 +28,7 @@
 #endif
 
 /* Wipes a secret from memory once it has been handed to libzmq. */
-static void sodium_memzero_like(void *p, size_t n)
+static void wipe_secret(void *p, size_t n)
 {
 	volatile unsigned char *v = p;
 	while (n--)
@@ -131,7 +131,7 @@ static int start_links(struct daemon *d, const wj_config_t *cfg, wj_service_t *s
 			cfg->listen[0] ? ", listening on " : "", cfg->listen,
 			cfg->parent[0] ? ", parent at " : "", cfg->parent);
 	free(children);
-	sodium_memzero_like(&keys, sizeof(keys));
+	wipe_secret(&keys, sizeof(keys));
 	return rc;
 }
 
