@@ -19,6 +19,7 @@
 #include "log.h"
 
 #define ROUND_MSGS 256
+#define ROUND_BYTES (8 << 20) /* received bytes handed over at once */
 #define PEER_MSG_MAX (64 << 20)
 #define HWM 10000
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
@@ -29,6 +30,14 @@ typedef struct zwatch {
 	struct wj_links *links;
 	void (*on_msg)(struct wj_links *l);  /* drains one round */
 } zwatch_t;
+
+/* What one drain of a socket took in: handed to the engine together, so
+ * that batches queued behind a commit share the next one. */
+struct inbox {
+	zmq_msg_t msgs[ROUND_MSGS];
+	wj_repl_in_t in[ROUND_MSGS];
+	size_t n, bytes;
+};
 
 struct wj_links {
 	uv_loop_t *loop;
@@ -50,6 +59,7 @@ struct wj_links {
 	size_t n_kids;
 	uint8_t (*kid_keys)[32];  /* binary public keys, for ZAP */
 	bool stopping;
+	struct inbox inbox;
 };
 
 static int64_t wall_ms(void)
@@ -128,28 +138,50 @@ void wj_links_kick(wj_links_t *l)
 
 /* ---------------------------------------------------------- receiving */
 
-static void deliver(wj_links_t *l, uint64_t peer, const void *data, size_t len)
+static void inbox_add(struct inbox *b, uint64_t peer, zmq_msg_t *msg)
 {
-	wj_repl_out_t out;
-	wj_repl_out_init(&out, &l->arena);
-	wj_repl_receive(l->repl, peer, data, len, wall_ms(), &out);
-	flush(l, &out);
+	zmq_msg_init(&b->msgs[b->n]);
+	zmq_msg_move(&b->msgs[b->n], msg);
+	b->in[b->n] = (wj_repl_in_t){.peer = peer,
+				     .data = zmq_msg_data(&b->msgs[b->n]),
+				     .len = zmq_msg_size(&b->msgs[b->n])};
+	b->bytes += b->in[b->n].len;
+	b->n++;
+}
+
+static bool inbox_full(const struct inbox *b)
+{
+	return b->n == ROUND_MSGS || b->bytes >= ROUND_BYTES;
+}
+
+static void deliver(wj_links_t *l, struct inbox *b)
+{
+	if (b->n > 0) {
+		wj_repl_out_t out;
+		wj_repl_out_init(&out, &l->arena);
+		wj_repl_receive_many(l->repl, b->in, b->n, wall_ms(), &out);
+		flush(l, &out);
+	}
+	for (size_t i = 0; i < b->n; i++)
+		zmq_msg_close(&b->msgs[i]);
+	b->n = b->bytes = 0;
 }
 
 static void drain_up(wj_links_t *l)
 {
-	for (int i = 0; i < ROUND_MSGS; i++) {
+	struct inbox *box = &l->inbox;
+	while (!inbox_full(box)) {
 		zmq_msg_t msg;
 		zmq_msg_init(&msg);
 		if (zmq_msg_recv(&msg, l->up, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&msg);
-			return;
+			break;
 		}
 		bool more = zmq_msg_more(&msg);
 		/* The parent speaks in single frames; anything else is not
 		 * ours to read. */
 		if (!more)
-			deliver(l, l->parent, zmq_msg_data(&msg), zmq_msg_size(&msg));
+			inbox_add(box, l->parent, &msg);
 		zmq_msg_close(&msg);
 		while (more) {
 			zmq_msg_init(&msg);
@@ -158,16 +190,18 @@ static void drain_up(wj_links_t *l)
 			zmq_msg_close(&msg);
 		}
 	}
+	deliver(l, box);
 }
 
 static void drain_children(wj_links_t *l)
 {
-	for (int i = 0; i < ROUND_MSGS; i++) {
+	struct inbox *box = &l->inbox;
+	while (!inbox_full(box)) {
 		zmq_msg_t id, body;
 		zmq_msg_init(&id);
 		if (zmq_msg_recv(&id, l->children, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&id);
-			return;
+			break;
 		}
 		zmq_msg_init(&body);
 		bool ok = zmq_msg_more(&id) && zmq_msg_recv(&body, l->children, 0) >= 0 &&
@@ -200,12 +234,12 @@ static void drain_children(wj_links_t *l)
 				l->claim_warned_ms = now;
 			}
 		} else {
-			deliver(l, strtoull(user, NULL, 10), zmq_msg_data(&body),
-				zmq_msg_size(&body));
+			inbox_add(box, strtoull(user, NULL, 10), &body);
 		}
 		zmq_msg_close(&id);
 		zmq_msg_close(&body);
 	}
+	deliver(l, box);
 }
 
 /* ZAP (RFC 27): libzmq asks whether a CURVE client may connect.  Only the

@@ -34,6 +34,7 @@
 #include "core/catalog.h"
 #include "core/date.h"
 #include "core/division.h"
+#include "core/pbwire.h"
 #include "core/route.h"
 #include "log.h"
 #include "storage/store.h"
@@ -44,6 +45,10 @@
 #define TREE_NODES_MAX 100000
 #define ROUTE_CACHE 4096
 #define REPORT_MAX (8u << 20)
+
+/* Field numbers in proto/wuji.proto, for batches packed by hand. */
+#define PEER_MSG_BATCH_FIELD 11
+#define BATCH_EVENTS_FIELD 4
 
 enum snap_phase { SNAP_CALENDAR, SNAP_CATALOG, SNAP_CASES, SNAP_DONE };
 
@@ -87,6 +92,8 @@ typedef struct peer {
 	uint64_t resync_target;
 	bool resync_pending;
 	uint64_t min_session;    /* batches of older sessions are ignored */
+	bool in_round;           /* batches applied in the open round */
+	uint64_t round_from;     /* recv_pos before the round, if it fails */
 
 	/* clock, parent only */
 	int64_t skew_ms;
@@ -122,6 +129,7 @@ struct wj_repl {
 	uint64_t snap_counter;
 	uint64_t restore_max_seq;   /* own events children may hand back */
 	int64_t last_release_ms;
+	wj_arena_t scratch;         /* one received message at a time */
 };
 
 /* Cursor slots of our own beyond store.h's, kept per peer. */
@@ -218,53 +226,71 @@ static uint32_t hash_str(const char *s)
 }
 
 /* Participants of the case an event belongs to.  They are fixed at
- * submission, so a small cache by case number never goes stale. */
-static size_t case_parts(wj_repl_t *r, wj_txn_t *t, const Wuji__Event *ev, wj_arena_t *a,
-			 uint64_t *parts)
+ * submission, so a small cache by case number never goes stale.  The
+ * event is read from its stored bytes only when the cache cannot say. */
+static size_t case_parts(wj_repl_t *r, wj_txn_t *t, const wj_event_peek_t *pk,
+			 const uint8_t *raw, size_t raw_len, wj_arena_t *a, uint64_t *parts)
 {
-	struct route_slot *slot = &r->routes[hash_str(ev->case_number) % ROUTE_CACHE];
-	if (strcmp(slot->number, ev->case_number) == 0) {
+	char number[WJ_CASE_NUMBER_MAX + 1];
+	if (pk->case_number_len == 0 || pk->case_number_len > WJ_CASE_NUMBER_MAX)
+		return 0; /* not a case number this node could have made */
+	memcpy(number, pk->case_number, pk->case_number_len);
+	number[pk->case_number_len] = '\0';
+	struct route_slot *slot = &r->routes[hash_str(number) % ROUTE_CACHE];
+	if (strcmp(slot->number, number) == 0) {
 		memcpy(parts, slot->parts, slot->n * sizeof(uint64_t));
 		return slot->n;
 	}
 	size_t n;
 	Wuji__Case *c;
-	if (ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED)
+	if (pk->type == WUJI__EVENT_TYPE__EV_SUBMITTED) {
+		Wuji__Event *ev = wuji__event__unpack(&a->pb, raw_len, raw);
+		if (ev == NULL)
+			return 0;
 		n = wj_route_submission_participants(ev, parts, WJ_ROUTE_PARTICIPANTS_MAX);
-	else if (wj_store_case_get(t, ev->case_number, a, &c, NULL) == 0)
+	} else if (wj_store_case_get(t, number, a, &c, NULL) == 0) {
 		n = wj_route_participants(c, parts, WJ_ROUTE_PARTICIPANTS_MAX);
-	else
+	} else {
 		return 0; /* its submission has not arrived: nothing to route by yet */
-	if (strlen(ev->case_number) <= WJ_CASE_NUMBER_MAX) {
-		strcpy(slot->number, ev->case_number);
-		slot->n = (uint8_t)n;
-		memcpy(slot->parts, parts, n * sizeof(uint64_t));
 	}
+	strcpy(slot->number, number);
+	slot->n = (uint8_t)n;
+	memcpy(slot->parts, parts, n * sizeof(uint64_t));
 	return n;
 }
 
-static bool routes_to(wj_repl_t *r, wj_txn_t *t, const peer_t *p, const Wuji__Event *ev,
-		      wj_arena_t *a, bool echo)
+/* Whether a stored event goes to peer p, from its bytes. */
+static bool routes_to(wj_repl_t *r, wj_txn_t *t, const peer_t *p, const uint8_t *raw,
+		      size_t raw_len, wj_arena_t *a, bool echo)
 {
+	wj_event_peek_t pk;
+	if (wj_pb_peek_event(raw, raw_len, &pk) != 0)
+		return false; /* verify reports a stored event that does not decode */
 	/* Catalog and calendar flow down; up only to give a parent restored
 	 * from an old backup back what it issued itself. */
-	if (wj_route_is_broadcast(ev->type))
-		return !p->is_parent || (echo && ev->origin == p->code);
+	if (wj_route_is_broadcast(pk.type))
+		return !p->is_parent || (echo && pk.origin == p->code);
 	if (p->is_parent)
 		return true; /* every level sees everything below it */
 	uint64_t parts[WJ_ROUTE_PARTICIPANTS_MAX];
-	size_t n = case_parts(r, t, ev, a, parts);
+	size_t n = case_parts(r, t, &pk, raw, raw_len, a, parts);
 	return wj_route_to_child(p->code, parts, n);
 }
 
 /* ------------------------------------------------------------ sending */
+
+/* A stored event as it goes into a batch: its bytes, never decoded. */
+struct raw_event {
+	const uint8_t *data;  /* in the store's map: valid in the read txn */
+	size_t len;
+};
 
 struct collect {
 	wj_repl_t *r;
 	wj_txn_t *t;
 	peer_t *p;
 	wj_arena_t *a;
-	Wuji__Event **events;
+	struct raw_event *events;
 	size_t n_events;
 	uint32_t max_events;
 	uint64_t last;
@@ -285,19 +311,56 @@ static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t f
 	 * lost it (restored from an old copy of its store). */
 	if (from == c->p->code && pos > c->p->echo_until)
 		return 0;
-	Wuji__Event *ev;
-	if (wj_store_event_get(c->t, origin, seq, c->a, &ev, NULL) != 0)
+	struct raw_event ev;
+	if (wj_store_event_raw(c->t, origin, seq, &ev.data, &ev.len, NULL) != 0)
 		return 0;
-	if (!routes_to(c->r, c->t, c->p, ev, c->a, pos <= c->p->echo_until))
+	if (!routes_to(c->r, c->t, c->p, ev.data, ev.len, c->a, pos <= c->p->echo_until))
 		return 0;
 	if (c->count_only) {
-		if (c->count++ == 0)
-			c->oldest_at = ev->at;
+		if (c->count++ == 0) {
+			Wuji__Event *e = wuji__event__unpack(&c->a->pb, ev.len, ev.data);
+			c->oldest_at = e ? e->at : 0;
+		}
 		return 0;
 	}
-	Wuji__Event **slot = wj_arena_push(c->a, &c->events, &c->n_events, sizeof(*slot));
+	struct raw_event *slot = wj_arena_push(c->a, &c->events, &c->n_events, sizeof(*slot));
 	*slot = ev;
 	return c->n_events >= c->max_events;
+}
+
+/* A batch of stored events: the header is packed by protobuf-c, each
+ * event's stored bytes are appended as one more `events` field (fields
+ * may come in any order), and the whole is wrapped as PeerMsg.batch. */
+static void send_raw_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t prev,
+			   uint64_t last, const struct raw_event *events, size_t n)
+{
+	Wuji__Batch b = WUJI__BATCH__INIT;
+	b.session = p->session;
+	b.epoch = r->epoch;
+	b.prev = prev;
+	b.last = last;
+	size_t head = wuji__batch__get_packed_size(&b);
+	size_t body = head;
+	for (size_t i = 0; i < n; i++)
+		body += wj_pb_bytes_field_size(BATCH_EVENTS_FIELD, events[i].len);
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.from = r->self;
+	size_t from_len = wuji__peer_msg__get_packed_size(&m);
+	size_t len = from_len + wj_pb_bytes_field_size(PEER_MSG_BATCH_FIELD, body);
+	uint8_t *buf = wj_arena_alloc(out->arena, len);
+	size_t o = wuji__peer_msg__pack(&m, buf);
+	o += wj_pb_put_bytes_head(buf + o, PEER_MSG_BATCH_FIELD, body);
+	o += wuji__batch__pack(&b, buf + o);
+	for (size_t i = 0; i < n; i++) {
+		o += wj_pb_put_bytes_head(buf + o, BATCH_EVENTS_FIELD, events[i].len);
+		memcpy(buf + o, events[i].data, events[i].len);
+		o += events[i].len;
+	}
+	wj_repl_msg_t *slot = wj_arena_push(out->arena, &out->msgs, &out->n_msgs,
+					    sizeof(*out->msgs));
+	slot->peer = p->code;
+	slot->data = buf;
+	slot->len = o;
 }
 
 static void send_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t prev,
@@ -338,7 +401,7 @@ static void pump_log(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_re
 		p->scanned = c.last;
 		if (c.n_events == 0)
 			continue; /* nothing for this peer here: the next batch covers it */
-		send_batch(r, out, p, p->wire, c.last, c.events, c.n_events, false, 0);
+		send_raw_batch(r, out, p, p->wire, c.last, c.events, c.n_events);
 		if (p->n_inflight == 0)
 			p->progress_ms = now_ms;
 		p->inflight[p->n_inflight] = c.last;
@@ -350,7 +413,7 @@ static void pump_log(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_re
 	 * do not scan the same irrelevant entries again. */
 	if (p->n_inflight == 0 && p->scanned > p->wire &&
 	    now_ms - p->last_empty_ms >= r->o.ping_ms) {
-		send_batch(r, out, p, p->wire, p->scanned, NULL, 0, false, 0);
+		send_raw_batch(r, out, p, p->wire, p->scanned, NULL, 0);
 		p->inflight[0] = p->scanned;
 		p->inflight_events[0] = 0;
 		p->n_inflight = 1;
@@ -848,14 +911,12 @@ static void on_ack(wj_repl_t *r, peer_t *p, const Wuji__Ack *a, int64_t now_ms,
 	wj_txn_abort(t);
 }
 
-/* Applies a batch's events and the new position in one transaction. */
-static int apply_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, uint64_t new_pos,
-		       int64_t now_ms, wj_arena_t *a)
+/* Applies a batch's events and the peer's new position inside t.  An
+ * event the node refuses is logged and skipped; any other failure leaves
+ * t unusable and is returned. */
+static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch *b,
+			uint64_t new_pos, int64_t now_ms, wj_arena_t *a, wj_err_t *err)
 {
-	wj_txn_t *t;
-	wj_err_t err = {0};
-	if (wj_txn_begin(r->store, true, &t, &err) != 0)
-		goto fail;
 	size_t refused = 0;
 	for (size_t i = 0; i < b->n_events; i++) {
 		const Wuji__Event *ev = b->events[i];
@@ -880,17 +941,25 @@ static int apply_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, uint64_t n
 			continue;
 		}
 		if (rc != 0) {
-			err = e;
-			wj_txn_abort(t);
-			goto fail;
+			*err = e;
+			return rc;
 		}
 	}
-	if (new_pos != 0 &&
-	    wj_store_cursor_put(t, p->code, WJ_CURSOR_RECV_POS, new_pos, &err) != 0) {
-		wj_txn_abort(t);
+	if (new_pos != 0)
+		return wj_store_cursor_put(t, p->code, WJ_CURSOR_RECV_POS, new_pos, err);
+	return 0;
+}
+
+/* Applies a batch's events and the new position in one transaction. */
+static int apply_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, uint64_t new_pos,
+		       int64_t now_ms, wj_arena_t *a)
+{
+	wj_txn_t *t;
+	wj_err_t err = {0};
+	if (wj_txn_begin(r->store, true, &t, &err) != 0)
 		goto fail;
-	}
-	if (wj_service_save_clock(r->svc, t, &err) != 0) {
+	if (apply_events(r, p, t, b, new_pos, now_ms, a, &err) != 0 ||
+	    wj_service_save_clock(r->svc, t, &err) != 0) {
 		wj_txn_abort(t);
 		goto fail;
 	}
@@ -966,12 +1035,9 @@ static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_
 		send_ack(r, out, p, p->recv_pos, false, true); /* a gap */
 		return;
 	}
-	if (apply_batch(r, p, b, b->last, now_ms, out->arena) != 0)
-		return;
-	p->recv_pos = b->last;
-	send_ack(r, out, p, p->recv_pos, false, false);
-	check_resync_done(r, p);
-	pump_all(r, now_ms, out);
+	/* Unreachable: a batch that continues the stream is applied by a
+	 * round (see wj_repl_receive_many). */
+	(void)wj_fails_assert(!"a continuing batch reached on_batch");
 }
 
 static void on_ping(wj_repl_t *r, peer_t *p, const Wuji__Ping *ping, int64_t now_ms,
@@ -1017,24 +1083,99 @@ static void on_tree(wj_repl_t *r, peer_t *p, const uint8_t *data, size_t len)
 	p->report_len = len;
 }
 
-void wj_repl_receive(wj_repl_t *r, uint64_t peer, const uint8_t *data, size_t len,
-		     int64_t now_ms, wj_repl_out_t *out)
+/* A round: consecutive batches that simply continue their streams (the
+ * common case under load, when batches queue while the previous commit
+ * syncs) are applied in one write transaction, each in a nested one, and
+ * acknowledged after its one commit and fsync.  Anything else ends the
+ * round first, so acknowledgements only ever cover committed positions
+ * and no other write transaction is begun while the round's is open. */
+struct round {
+	wj_txn_t *t;
+	size_t events;
+};
+
+#define ROUND_EVENTS_MAX 4096  /* bounds the transaction's dirty pages */
+
+static bool batch_continues(const peer_t *p, const Wuji__Batch *b)
 {
-	peer_t *p = find_peer(r, peer);
-	if (p == NULL) {
-		wj_warn("repl: message from %012" PRIu64 ", which is not a peer of this node: "
-			"dropped", peer);
+	return p->hello_seen && b->epoch == p->recv_epoch && !b->snapshot &&
+	       !(p->resync_pending && b->session < p->min_session) &&
+	       b->last > p->recv_pos && b->prev <= p->recv_pos;
+}
+
+static void round_end(wj_repl_t *r, struct round *rd, int64_t now_ms, wj_repl_out_t *out)
+{
+	if (rd->t == NULL)
+		return;
+	wj_err_t err = {0};
+	int rc = wj_service_save_clock(r->svc, rd->t, &err);
+	if (rc == 0)
+		rc = wj_txn_commit(rd->t, &err);
+	else
+		wj_txn_abort(rd->t);
+	rd->t = NULL;
+	rd->events = 0;
+	if (rc != 0)
+		wj_error("repl: cannot commit received batches: %s; they will be sent again",
+			 err.msg);
+	else
+		wj_service_calendar_changed(r->svc);
+	for (size_t i = 0; i < r->n_peers; i++) {
+		peer_t *p = &r->peers[i];
+		if (!p->in_round)
+			continue;
+		p->in_round = false;
+		if (rc != 0) {
+			/* Not acknowledged: the peer goes back and sends
+			 * them again. */
+			p->recv_pos = p->round_from;
+			continue;
+		}
+		send_ack(r, out, p, p->recv_pos, false, false);
+		check_resync_done(r, p);
+	}
+	if (rc == 0)
+		pump_all(r, now_ms, out);
+}
+
+static void round_add(wj_repl_t *r, struct round *rd, peer_t *p, const Wuji__Batch *b,
+		      int64_t now_ms, wj_repl_out_t *out)
+{
+	wj_err_t err = {0};
+	if (rd->t == NULL && wj_txn_begin(r->store, true, &rd->t, &err) != 0) {
+		rd->t = NULL;
+		wj_error("repl: cannot apply a batch from %012" PRIu64 ": %s", p->code, err.msg);
 		return;
 	}
-	Wuji__PeerMsg *m = wuji__peer_msg__unpack(&out->arena->pb, len, data);
-	if (m == NULL) {
-		wj_warn("repl: %zu bytes from %012" PRIu64 " do not decode as a peer message: "
-			"dropped", len, peer);
+	wj_txn_t *child;
+	if (wj_txn_begin_nested(rd->t, &child, &err) != 0) {
+		wj_error("repl: cannot apply a batch from %012" PRIu64 ": %s", p->code, err.msg);
+		round_end(r, rd, now_ms, out);
 		return;
 	}
-	p->last_heard_ms = now_ms;
-	if (p->state == WUJI__LINK_STATE__LINK_DOWN || p->state == WUJI__LINK_STATE__LINK_NONE)
-		p->state = WUJI__LINK_STATE__LINK_CONNECTING;
+	int rc = apply_events(r, p, child, b, b->last, now_ms, &r->scratch, &err);
+	if (rc == 0)
+		rc = wj_txn_commit(child, &err); /* frees child either way */
+	else
+		wj_txn_abort(child);
+	if (rc != 0) {
+		/* Not acknowledged: the peer goes back and sends it again. */
+		wj_error("repl: cannot apply a batch from %012" PRIu64 ": %s", p->code, err.msg);
+		return;
+	}
+	if (!p->in_round) {
+		p->in_round = true;
+		p->round_from = p->recv_pos;
+	}
+	p->recv_pos = b->last;
+	rd->events += b->n_events;
+	if (rd->events >= ROUND_EVENTS_MAX)
+		round_end(r, rd, now_ms, out);
+}
+
+static void dispatch(wj_repl_t *r, peer_t *p, Wuji__PeerMsg *m, int64_t now_ms,
+		     wj_repl_out_t *out)
+{
 	switch (m->body_case) {
 	case WUJI__PEER_MSG__BODY_HELLO:
 		on_hello(r, p, m->hello, now_ms, out);
@@ -1059,8 +1200,49 @@ void wj_repl_receive(wj_repl_t *r, uint64_t peer, const uint8_t *data, size_t le
 	}
 	default:
 		wj_warn("repl: message from %012" PRIu64 " has no body this node knows: dropped",
-			peer);
+			p->code);
 	}
+}
+
+void wj_repl_receive_many(wj_repl_t *r, const wj_repl_in_t *in, size_t n, int64_t now_ms,
+			  wj_repl_out_t *out)
+{
+	struct round rd = {0};
+	for (size_t i = 0; i < n; i++) {
+		peer_t *p = find_peer(r, in[i].peer);
+		if (p == NULL) {
+			wj_warn("repl: message from %012" PRIu64 ", which is not a peer of this "
+				"node: dropped", in[i].peer);
+			continue;
+		}
+		wj_arena_reset(&r->scratch);
+		Wuji__PeerMsg *m =
+			wuji__peer_msg__unpack(&r->scratch.pb, in[i].len, in[i].data);
+		if (m == NULL) {
+			wj_warn("repl: %zu bytes from %012" PRIu64 " do not decode as a peer "
+				"message: dropped", in[i].len, in[i].peer);
+			continue;
+		}
+		p->last_heard_ms = now_ms;
+		if (p->state == WUJI__LINK_STATE__LINK_DOWN ||
+		    p->state == WUJI__LINK_STATE__LINK_NONE)
+			p->state = WUJI__LINK_STATE__LINK_CONNECTING;
+		if (m->body_case == WUJI__PEER_MSG__BODY_BATCH && batch_continues(p, m->batch)) {
+			round_add(r, &rd, p, m->batch, now_ms, out);
+			continue;
+		}
+		round_end(r, &rd, now_ms, out);
+		dispatch(r, p, m, now_ms, out);
+	}
+	round_end(r, &rd, now_ms, out);
+	wj_arena_reset(&r->scratch);
+}
+
+void wj_repl_receive(wj_repl_t *r, uint64_t peer, const uint8_t *data, size_t len,
+		     int64_t now_ms, wj_repl_out_t *out)
+{
+	wj_repl_in_t in = {.peer = peer, .data = data, .len = len};
+	wj_repl_receive_many(r, &in, 1, now_ms, out);
 }
 
 /* ------------------------------------------------------------- timers */
@@ -1182,6 +1364,7 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 	if (r == NULL)
 		return wj_err_set(err, WJ_EINTERNAL, "out of memory");
 	r->svc = svc;
+	wj_arena_init(&r->scratch, 64 * 1024);
 	r->store = wj_service_store(svc);
 	r->self = wj_service_node(svc);
 	r->o = *o;
@@ -1271,6 +1454,7 @@ void wj_repl_free(wj_repl_t *r)
 		free(r->peers[i].report);
 	free(r->peers);
 	free(r->routes);
+	wj_arena_free(&r->scratch);
 	free(r);
 }
 

@@ -70,6 +70,20 @@ bool wj_repl_is_peer(const wj_repl_t *r, uint64_t peer);
  * and dropped; nothing a peer sends can stop the node. */
 void wj_repl_receive(wj_repl_t *r, uint64_t peer, const uint8_t *data,
 		     size_t len, int64_t now_ms, wj_repl_out_t *out);
+
+typedef struct wj_repl_in {
+	uint64_t peer;
+	const uint8_t *data;  /* packed wuji.PeerMsg */
+	size_t len;
+} wj_repl_in_t;
+
+/* The messages that arrived together, in order: the same as receiving
+ * them one by one, except that consecutive batches continuing their
+ * streams share one transaction (one fsync) and one acknowledgement
+ * each.  The transport hands over what it has queued, so under load the
+ * cost of a commit is spread over many batches. */
+void wj_repl_receive_many(wj_repl_t *r, const wj_repl_in_t *in, size_t n,
+			  int64_t now_ms, wj_repl_out_t *out);
 /* The transport has (re)connected to peer: say hello now rather than at
  * the next hello timer. */
 void wj_repl_link_ready(wj_repl_t *r, uint64_t peer);

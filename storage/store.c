@@ -2556,3 +2556,25 @@ out:
 	wj_arena_free(&vf->scratch);
 	return rc;
 }
+
+/* ------------------------------------------------------------ raw events */
+
+int wj_store_event_raw(wj_txn_t *t, uint64_t origin, uint64_t seq,
+		       const uint8_t **data, size_t *len, wj_err_t *err)
+{
+	unsigned char kb[16];
+	MDB_val k = { 16, kb }, v;
+	int rc;
+
+	event_key(kb, origin, seq);
+	rc = mdb_get(t->txn, t->s->dbi[DB_EVENTS], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return wj_err_set(err, WJ_ENOTFOUND, "event (%012" PRIu64 ", %"
+				  PRIu64 ") is not stored here", origin, seq);
+	if (rc)
+		return txn_fail(t, rc, err, "reading event (%012" PRIu64 ", %"
+				PRIu64 ")", origin, seq);
+	*data = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}

@@ -116,6 +116,10 @@ int wj_store_count_status(wj_txn_t *t, Wuji__CaseStatus s, uint64_t *n);
 int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t from,
 		       uint64_t *local, wj_err_t *err);
 bool wj_store_event_exists(wj_txn_t *t, uint64_t origin, uint64_t seq);
+/* The event's stored bytes (a packed wuji.Event), without decoding them:
+ * they point into the store's map and are valid until t ends. */
+int wj_store_event_raw(wj_txn_t *t, uint64_t origin, uint64_t seq,
+		       const uint8_t **data, size_t *len, wj_err_t *err);
 int wj_store_event_get(wj_txn_t *t, uint64_t origin, uint64_t seq,
 		       wj_arena_t *a, Wuji__Event **out, wj_err_t *err);
 /* Change-log entries with position > after, in order, until cb returns
