@@ -112,6 +112,7 @@ static size_t handle_batch(wj_control_t *c)
 			c->reqs[i].len = sizeof(bad);
 		}
 	}
+	uint64_t commits = wj_service_commits(c->svc);
 	wj_service_batch(c->svc, c->reqs, n, wall_ms(), &c->arena);
 	for (size_t i = 0; i < n; i++) {
 		send_reply(c, i, c->reqs[i].reply, c->reqs[i].reply_len);
@@ -121,7 +122,7 @@ static size_t handle_batch(wj_control_t *c)
 	wj_arena_reset(&c->arena);
 	c->batches++;
 	c->requests += n;
-	if (c->after_batch)
+	if (c->after_batch && wj_service_commits(c->svc) != commits)
 		c->after_batch(c->after_batch_data);
 	return n;
 }

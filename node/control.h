@@ -15,8 +15,8 @@ typedef struct wj_control wj_control_t;
  * node's group may use node-ctl) and starts serving on loop. */
 int wj_control_start(uv_loop_t *loop, const char *endpoint, wj_service_t *svc,
 		     uint32_t batch_max, wj_control_t **out, wj_err_t *err);
-/* Called after every batch, once its replies are sent: the daemon uses it
- * to ship new events to other nodes at once. */
+/* Called after every batch that committed writes, once its replies are
+ * sent: the daemon uses it to ship new events to other nodes at once. */
 void wj_control_on_batch(wj_control_t *c, void (*cb)(void *data), void *data);
 /* Stops reading requests and closes the socket.  Requests already read
  * have been answered: a batch is handled to the end before the loop runs

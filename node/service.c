@@ -45,6 +45,7 @@ struct wj_service {
 	char data_dir[1024];
 	struct wj_repl *repl;   /* NULL when the node has no links */
 	bool calendar_dirty;    /* a calendar event was applied: reload */
+	uint64_t commits;       /* write batches committed */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -976,6 +977,11 @@ void wj_service_close(wj_service_t *s)
 	free(s);
 }
 
+uint64_t wj_service_commits(const wj_service_t *s)
+{
+	return s->commits;
+}
+
 void wj_service_set_started(wj_service_t *s, int64_t t)
 {
 	s->started_at = t;
@@ -1029,10 +1035,8 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 		     wj_arena_t *a)
 {
 	Wuji__Reply **replies = wj_arena_alloc(a, n * sizeof(*replies));
-	bool *decoded = wj_arena_alloc(a, n * sizeof(bool));
-	wj_err_t txn_err = {0};
-	wj_txn_t *t = NULL;
-	int rc = wj_txn_begin(s->store, true, &t, &txn_err);
+	Wuji__Request **decoded = wj_arena_alloc(a, n * sizeof(*decoded));
+	bool writes = false;
 
 	for (size_t i = 0; i < n; i++) {
 		Wuji__Reply *rep = replies[i] = wj_arena_alloc(a, sizeof(*rep));
@@ -1054,7 +1058,22 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 			continue;
 		}
 		rep->id = req->id;
-		decoded[i] = true;
+		decoded[i] = req;
+		writes = writes || is_write(req);
+	}
+
+	/* A batch of reads (supervisors' queries, a front end polling) takes
+	 * a read transaction: no commit, no fsync, and it does not wait for
+	 * the writer. */
+	wj_err_t txn_err = {0};
+	wj_txn_t *t = NULL;
+	int rc = wj_txn_begin(s->store, writes, &t, &txn_err);
+	for (size_t i = 0; i < n; i++) {
+		Wuji__Request *req = decoded[i];
+		Wuji__Reply *rep = replies[i];
+		wj_err_t err = {0};
+		if (req == NULL)
+			continue;
 		if (rc != 0) {
 			reply_error(rep, &txn_err, a);
 			continue;
@@ -1081,16 +1100,20 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 		}
 	}
 
-	if (rc == 0) {
+	if (rc == 0 && !writes) {
+		wj_txn_abort(t);
+	} else if (rc == 0) {
 		rc = wj_service_save_clock(s, t, &txn_err);
 		if (rc == 0)
 			rc = wj_txn_commit(t, &txn_err);
 		else
 			wj_txn_abort(t);
+		if (rc == 0)
+			s->commits++;
 		if (rc != 0) {
 			wj_error("store: group commit of %zu requests failed: %s", n, txn_err.msg);
 			for (size_t i = 0; i < n; i++) {
-				if (!decoded[i])
+				if (decoded[i] == NULL)
 					continue;
 				uint64_t id = replies[i]->id;
 				wuji__reply__init(replies[i]);
@@ -1098,8 +1121,8 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 				reply_error(replies[i], &txn_err, a);
 			}
 		}
+		wj_service_calendar_changed(s);
 	}
-	wj_service_calendar_changed(s);
 	for (size_t i = 0; i < n; i++)
 		pack_reply(&reqs[i], replies[i], a);
 	return rc;

@@ -49,6 +49,9 @@ typedef struct wj_service_req {
  * with that error). */
 int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n,
 		     int64_t now_ms, wj_arena_t *a);
+/* Write batches committed so far: a batch of reads commits nothing, and
+ * leaves nothing new to replicate. */
+uint64_t wj_service_commits(const wj_service_t *s);
 
 /* ------------------------------------------------------------------
  * For the replication engine (repl.c), which runs on the same store.
