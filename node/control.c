@@ -19,6 +19,7 @@
 #include "log.h"
 
 #define ROUNDS_MAX 4
+#define HELD_MAX 256   /* watches held at once; more are answered at once */
 #define SNDHWM 100000
 #define RCVHWM 100000
 
@@ -39,6 +40,14 @@ struct wj_control {
 	char ipc_path[1024];   /* socket file to remove at stop, "" for tcp */
 	void (*after_batch)(void *data);
 	void *after_batch_data;
+	/* Watches with nothing to answer yet, until something is stored or
+	 * their time is up. */
+	struct held {
+		zmq_msg_t id, payload;
+		int64_t until_ms;
+	} *held;
+	size_t n_held;
+	uv_timer_t timer;
 };
 
 void wj_control_on_batch(wj_control_t *c, void (*cb)(void *data), void *data)
@@ -82,14 +91,76 @@ static int recv_one(wj_control_t *c, size_t i)
 	return 0;
 }
 
-static void send_reply(wj_control_t *c, size_t i, const uint8_t *data, size_t len)
+static void send_reply(wj_control_t *c, zmq_msg_t *id, const uint8_t *data, size_t len)
 {
 	/* A client that went away or stopped reading loses its reply; the
 	 * work itself is committed either way. */
-	if (zmq_send(c->sock, zmq_msg_data(&c->ids[i]), zmq_msg_size(&c->ids[i]),
+	if (zmq_send(c->sock, zmq_msg_data(id), zmq_msg_size(id),
 		     ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
 	    zmq_send(c->sock, data, len, ZMQ_DONTWAIT) < 0)
 		wj_debug("control: reply dropped: %s", zmq_strerror(errno));
+}
+
+static void on_timer(uv_timer_t *h);
+
+/* Wakes up for the held watch whose time runs out first. */
+static void arm_timer(wj_control_t *c)
+{
+	if (c->n_held == 0) {
+		uv_timer_stop(&c->timer);
+		return;
+	}
+	int64_t first = c->held[0].until_ms;
+	for (size_t i = 1; i < c->n_held; i++)
+		if (c->held[i].until_ms < first)
+			first = c->held[i].until_ms;
+	int64_t wait = first - wall_ms();
+	uv_timer_start(&c->timer, on_timer, wait > 0 ? (uint64_t)wait : 0, 0);
+}
+
+/* Asks again for every held watch: those with something new now, or
+ * whose time is up, are answered; the others stay held. */
+void wj_control_changed(wj_control_t *c)
+{
+	if (c == NULL || c->n_held == 0)
+		return;
+	size_t n = c->n_held < c->batch_max ? c->n_held : c->batch_max;
+	for (size_t i = 0; i < n; i++)
+		c->reqs[i] = (wj_service_req_t){
+			.data = zmq_msg_data(&c->held[i].payload),
+			.len = zmq_msg_size(&c->held[i].payload),
+			.may_hold = true,
+			.hold_until_ms = c->held[i].until_ms,
+		};
+	wj_service_batch(c->svc, c->reqs, n, wall_ms(), &c->arena);
+	size_t kept = 0;
+	for (size_t i = 0; i < c->n_held; i++) {
+		struct held *h = &c->held[i];
+		if (i < n && c->reqs[i].reply != NULL) {
+			send_reply(c, &h->id, c->reqs[i].reply, c->reqs[i].reply_len);
+			zmq_msg_close(&h->id);
+			zmq_msg_close(&h->payload);
+			continue;
+		}
+		if (kept != i) {
+			zmq_msg_init(&c->held[kept].id);
+			zmq_msg_init(&c->held[kept].payload);
+			zmq_msg_move(&c->held[kept].id, &h->id);
+			zmq_msg_move(&c->held[kept].payload, &h->payload);
+			c->held[kept].until_ms = h->until_ms;
+			zmq_msg_close(&h->id);
+			zmq_msg_close(&h->payload);
+		}
+		kept++;
+	}
+	c->n_held = kept;
+	wj_arena_reset(&c->arena);
+	arm_timer(c);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+	wj_control_changed(h->data);
 }
 
 static size_t handle_batch(wj_control_t *c)
@@ -113,17 +184,35 @@ static size_t handle_batch(wj_control_t *c)
 		}
 	}
 	uint64_t commits = wj_service_commits(c->svc);
+	for (size_t i = 0; i < n; i++)
+		c->reqs[i].may_hold = c->n_held + n <= HELD_MAX;
 	wj_service_batch(c->svc, c->reqs, n, wall_ms(), &c->arena);
+	bool holding = false;
 	for (size_t i = 0; i < n; i++) {
-		send_reply(c, i, c->reqs[i].reply, c->reqs[i].reply_len);
+		if (c->reqs[i].reply == NULL && c->n_held < HELD_MAX) {
+			struct held *h = &c->held[c->n_held++];
+			zmq_msg_init(&h->id);
+			zmq_msg_init(&h->payload);
+			zmq_msg_move(&h->id, &c->ids[i]);
+			zmq_msg_move(&h->payload, &c->payloads[i]);
+			h->until_ms = c->reqs[i].hold_until_ms;
+			holding = true;
+		} else {
+			send_reply(c, &c->ids[i], c->reqs[i].reply, c->reqs[i].reply_len);
+		}
 		zmq_msg_close(&c->ids[i]);
 		zmq_msg_close(&c->payloads[i]);
 	}
 	wj_arena_reset(&c->arena);
 	c->batches++;
 	c->requests += n;
-	if (c->after_batch && wj_service_commits(c->svc) != commits)
-		c->after_batch(c->after_batch_data);
+	if (wj_service_commits(c->svc) != commits) {
+		if (c->after_batch)
+			c->after_batch(c->after_batch_data);
+		wj_control_changed(c);
+	} else if (holding) {
+		arm_timer(c);
+	}
 	return n;
 }
 
@@ -167,6 +256,7 @@ static void on_close(uv_handle_t *h)
 	free(c->payloads);
 	free(c->multipart);
 	free(c->reqs);
+	free(c->held);
 	free(c);
 }
 
@@ -182,9 +272,10 @@ int wj_control_start(uv_loop_t *loop, const char *endpoint, wj_service_t *svc,
 	c->payloads = calloc(c->batch_max, sizeof(*c->payloads));
 	c->multipart = calloc(c->batch_max, sizeof(*c->multipart));
 	c->reqs = calloc(c->batch_max, sizeof(*c->reqs));
+	c->held = calloc(HELD_MAX, sizeof(*c->held));
 	wj_arena_init(&c->arena, 1 << 20);
 	int rc = WJ_EIO;
-	if (!c->ids || !c->payloads || !c->multipart || !c->reqs) {
+	if (!c->ids || !c->payloads || !c->multipart || !c->reqs || !c->held) {
 		rc = wj_err_set(err, WJ_EINTERNAL, "out of memory");
 		goto fail;
 	}
@@ -220,8 +311,9 @@ int wj_control_start(uv_loop_t *loop, const char *endpoint, wj_service_t *svc,
 	zmq_getsockopt(c->sock, ZMQ_FD, &fd, &fd_size);
 	uv_poll_init(loop, &c->poll, fd);
 	uv_idle_init(loop, &c->idle);
-	c->poll.data = c->idle.data = c;
-	c->open_handles = 2;
+	uv_timer_init(loop, &c->timer);
+	c->poll.data = c->idle.data = c->timer.data = c;
+	c->open_handles = 3;
 	uv_poll_start(&c->poll, UV_READABLE, on_readable);
 	*out = c;
 	return 0;
@@ -235,6 +327,7 @@ fail:
 	free(c->payloads);
 	free(c->multipart);
 	free(c->reqs);
+	free(c->held);
 	free(c);
 	return rc;
 }
@@ -247,6 +340,13 @@ void wj_control_stop(wj_control_t *c)
 		(unsigned long long)c->requests, (unsigned long long)c->batches);
 	uv_poll_stop(&c->poll);
 	uv_idle_stop(&c->idle);
+	uv_timer_stop(&c->timer);
+	/* Held watches go unanswered: their clients see the node go. */
+	for (size_t i = 0; i < c->n_held; i++) {
+		zmq_msg_close(&c->held[i].id);
+		zmq_msg_close(&c->held[i].payload);
+	}
+	c->n_held = 0;
 	zmq_close(c->sock);
 	zmq_ctx_term(c->zctx);
 	/* A socket file left behind would make node-ctl try to connect to a
@@ -255,4 +355,5 @@ void wj_control_stop(wj_control_t *c)
 		unlink(c->ipc_path);
 	uv_close((uv_handle_t *)&c->poll, on_close);
 	uv_close((uv_handle_t *)&c->idle, on_close);
+	uv_close((uv_handle_t *)&c->timer, on_close);
 }

@@ -18,6 +18,9 @@ int wj_control_start(uv_loop_t *loop, const char *endpoint, wj_service_t *svc,
 /* Called after every batch that committed writes, once its replies are
  * sent: the daemon uses it to ship new events to other nodes at once. */
 void wj_control_on_batch(wj_control_t *c, void (*cb)(void *data), void *data);
+/* Something may have been stored (events from another node): held
+ * watches are asked again and those with news answered. */
+void wj_control_changed(wj_control_t *c);
 /* Stops reading requests and closes the socket.  Requests already read
  * have been answered: a batch is handled to the end before the loop runs
  * again.  Memory is freed once the loop has closed the handles. */

@@ -60,6 +60,8 @@ struct wj_links {
 	uint8_t (*kid_keys)[32];  /* binary public keys, for ZAP */
 	bool stopping;
 	struct inbox inbox;
+	void (*on_receive)(void *data);
+	void *on_receive_data;
 };
 
 static int64_t wall_ms(void)
@@ -130,6 +132,12 @@ static void on_timer(uv_timer_t *h)
 	run_tick(h->data);
 }
 
+void wj_links_on_receive(wj_links_t *l, void (*cb)(void *data), void *data)
+{
+	l->on_receive = cb;
+	l->on_receive_data = data;
+}
+
 void wj_links_kick(wj_links_t *l)
 {
 	if (l && !l->stopping)
@@ -161,6 +169,8 @@ static void deliver(wj_links_t *l, struct inbox *b)
 		wj_repl_out_init(&out, &l->arena);
 		wj_repl_receive_many(l->repl, b->in, b->n, wall_ms(), &out);
 		flush(l, &out);
+		if (l->on_receive)
+			l->on_receive(l->on_receive_data);
 	}
 	for (size_t i = 0; i < b->n; i++)
 		zmq_msg_close(&b->msgs[i]);

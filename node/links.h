@@ -35,5 +35,8 @@ int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
 /* Runs the engine now: after a control batch wrote events, so that they
  * leave at once instead of at the next timer. */
 void wj_links_kick(wj_links_t *l);
+/* Called after messages from other nodes were handled (they may have
+ * stored events): the daemon answers held watches with it. */
+void wj_links_on_receive(wj_links_t *l, void (*cb)(void *data), void *data);
 /* Closes the sockets; memory is freed once the loop closed the handles. */
 void wj_links_stop(wj_links_t *l);

@@ -66,6 +66,12 @@ static void after_control_batch(void *data)
 	wj_links_kick(d->links);
 }
 
+static void after_receive(void *data)
+{
+	struct daemon *d = data;
+	wj_control_changed(d->control);
+}
+
 /* Links to the parent and children, when the config names any. */
 static int start_links(struct daemon *d, const wj_config_t *cfg, wj_service_t *svc,
 		       wj_repl_t **repl, wj_err_t *err)
@@ -261,6 +267,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	wj_control_on_batch(d.control, after_control_batch, &d);
+	if (d.links)
+		wj_links_on_receive(d.links, after_receive, &d);
 	uv_signal_init(d.loop, &d.sigterm);
 	uv_signal_init(d.loop, &d.sigint);
 	d.sigterm.data = d.sigint.data = &d;

@@ -24,6 +24,7 @@
 #include "core/division.h"
 #include "core/hlc.h"
 #include "core/names.h"
+#include "core/pbwire.h"
 #include "core/route.h"
 #include "log.h"
 #include "repl.h"
@@ -860,6 +861,84 @@ static int do_verify(wj_service_t *s, wj_txn_t *t, Wuji__Reply *rep, wj_arena_t 
 	return 0;
 }
 
+/* ------------------------------------------------------------- watch */
+
+#define WATCH_WAIT_MAX_MS 60000
+#define WATCH_DEFAULT_MAX 1000
+#define WATCH_MAX 10000
+
+struct watch_scan {
+	wj_txn_t *t;
+	wj_arena_t *a;
+	Wuji__ChangeList *l;
+	uint32_t max;
+};
+
+static int watch_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t from, void *ctx)
+{
+	struct watch_scan *w = ctx;
+	(void)from;
+	if (w->l->n_changes >= w->max)
+		return 1;
+	Wuji__Change *c = wj_arena_alloc(w->a, sizeof(*c));
+	wuji__change__init(c);
+	c->pos = pos;
+	c->origin = origin;
+	c->seq = seq;
+	const uint8_t *raw;
+	size_t len;
+	wj_event_peek_t pk;
+	if (wj_store_event_raw(w->t, origin, seq, &raw, &len, NULL) == 0 &&
+	    wj_pb_peek_event(raw, len, &pk) == 0) {
+		c->type = (Wuji__EventType)pk.type;
+		c->at = pk.at;
+		c->case_number = wj_arena_strndup(w->a, pk.case_number, pk.case_number_len);
+	}
+	Wuji__Change **slot = wj_arena_push(w->a, &w->l->changes, &w->l->n_changes,
+					    sizeof(*slot));
+	*slot = c;
+	w->l->last = pos;
+	return 0;
+}
+
+/* *hold is set when there is nothing to say yet and the client is willing
+ * to wait: the caller holds the request and asks again. */
+static int do_watch(wj_service_t *s, wj_txn_t *t, const Wuji__WatchRequest *req,
+		    Wuji__Reply *rep, wj_arena_t *a, bool *hold, wj_err_t *err)
+{
+	(void)s;
+	if (req->wait_ms > WATCH_WAIT_MAX_MS)
+		return wj_err_set(err, WJ_EBADREQ,
+				  "wait of %u ms is longer than the %u ms a watch may be held: "
+				  "ask again instead", req->wait_ms, WATCH_WAIT_MAX_MS);
+	if (req->max > WATCH_MAX)
+		return wj_err_set(err, WJ_EBADREQ,
+				  "max of %u entries is more than %u: ask in several replies",
+				  req->max, WATCH_MAX);
+	Wuji__ChangeList *l = wj_arena_alloc(a, sizeof(*l));
+	wuji__change_list__init(l);
+	uint64_t first, last, trimmed;
+	int rc = wj_store_changelog_bounds(t, &first, &last, &trimmed);
+	if (rc != 0)
+		return wj_err_set(err, rc, "cannot read the change log: run node-ctl verify");
+	l->first = first ? first : last + 1;
+	l->last = req->from_now || req->after > last ? last : req->after;
+	if (!req->from_now && req->after < last) {
+		struct watch_scan w = {.t = t, .a = a, .l = l,
+				       .max = req->max ? req->max : WATCH_DEFAULT_MAX};
+		rc = wj_store_changelog_scan(t, req->after, watch_entry, &w, err);
+		if (rc < 0)
+			return rc;
+	}
+	if (l->n_changes == 0 && !req->from_now && req->wait_ms > 0) {
+		*hold = true;
+		return 0;
+	}
+	rep->result_case = WUJI__REPLY__RESULT_CHANGES;
+	rep->changes = l;
+	return 0;
+}
+
 static bool is_write(const Wuji__Request *req)
 {
 	switch (req->op_case) {
@@ -1036,6 +1115,7 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 {
 	Wuji__Reply **replies = wj_arena_alloc(a, n * sizeof(*replies));
 	Wuji__Request **decoded = wj_arena_alloc(a, n * sizeof(*decoded));
+	bool *held = wj_arena_alloc(a, n * sizeof(*held));
 	bool writes = false;
 
 	for (size_t i = 0; i < n; i++) {
@@ -1076,6 +1156,34 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 			continue;
 		if (rc != 0) {
 			reply_error(rep, &txn_err, a);
+			continue;
+		}
+		if (req->op_case == WUJI__REQUEST__OP_WATCH) {
+			bool hold = false;
+			if (do_watch(s, t, req->watch, rep, a, &hold, &err) != 0) {
+				reply_error(rep, &err, a);
+			} else if (hold) {
+				if (reqs[i].hold_until_ms == 0)
+					reqs[i].hold_until_ms = now_ms + req->watch->wait_ms;
+				if (reqs[i].may_hold && now_ms < reqs[i].hold_until_ms) {
+					held[i] = true; /* no reply yet */
+					continue;
+				}
+				if (now_ms < reqs[i].hold_until_ms) {
+					wj_err_set(&err, WJ_EBUSY,
+						   "the node holds as many watches as it "
+						   "can: ask again without wait_ms, or later");
+					reply_error(rep, &err, a);
+					reqs[i].hold_until_ms = 0;
+					continue;
+				}
+				/* Time is up: say so with no entries. */
+				rep->result_case = WUJI__REPLY__RESULT_CHANGES;
+				rep->changes = wj_arena_alloc(a, sizeof(*rep->changes));
+				wuji__change_list__init(rep->changes);
+				rep->changes->last = req->watch->after;
+			}
+			reqs[i].hold_until_ms = 0;
 			continue;
 		}
 		if (!is_write(req)) {
@@ -1123,7 +1231,13 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 		}
 		wj_service_calendar_changed(s);
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (held[i]) {
+			reqs[i].reply = NULL;
+			reqs[i].reply_len = 0;
+			continue;
+		}
 		pack_reply(&reqs[i], replies[i], a);
+	}
 	return rc;
 }

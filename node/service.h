@@ -40,13 +40,20 @@ typedef struct wj_service_req {
 	size_t len;
 	uint8_t *reply;        /* packed wuji.Reply (out, in the arena) */
 	size_t reply_len;
+	/* A watch with nothing new may be held: the caller keeps the
+	 * request and hands it over again (with the same hold_until_ms)
+	 * when something was stored or the time has come.  In: 0 the first
+	 * time; may_hold false forces an answer.  Out: reply is NULL while
+	 * held, and hold_until_ms says until when. */
+	bool may_hold;
+	int64_t hold_until_ms;
 } wj_service_req_t;
 
 /* Handles n requests at time now_ms (Unix milliseconds: the HLC needs
  * them) in one transaction.
- * Always produces a reply for each, even for garbage input.  Returns 0, or
- * a negative code when the commit failed (every write was then answered
- * with that error). */
+ * Produces a reply for each, even for garbage input, except for watches
+ * it holds.  Returns 0, or a negative code when the commit failed (every
+ * write was then answered with that error). */
 int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n,
 		     int64_t now_ms, wj_arena_t *a);
 /* Write batches committed so far: a batch of reads commits nothing, and

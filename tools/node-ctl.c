@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -68,6 +69,7 @@ enum {
 	F_LIMIT = 1u << 15,
 	F_AFTER = 1u << 16,
 	F_OUTPUT = 1u << 17,
+	F_NO_FOLLOW = 1u << 18,
 };
 
 /* getopt_long values for long-only options start above any char. */
@@ -102,6 +104,7 @@ static const struct flagdef flagdefs[] = {
 	{ "limit", true, false, F_LIMIT },
 	{ "after", true, false, F_AFTER },
 	{ "output", true, false, F_OUTPUT },   /* also -o */
+	{ "no-follow", false, false, F_NO_FOLLOW },
 };
 #define N_FLAGS (sizeof(flagdefs) / sizeof(*flagdefs))
 
@@ -157,6 +160,7 @@ static int run_verify(struct ctl *ctl);
 static int run_keygen(struct ctl *ctl);
 static int run_peers(struct ctl *ctl);
 static int run_tree(struct ctl *ctl);
+static int run_watch(struct ctl *ctl);
 
 #define EV(x) WUJI__EVENT_TYPE__EV_##x
 
@@ -224,6 +228,12 @@ static const struct command commands[] = {
 	{ "tree", NULL, run_tree, 0, 0, 0, 0, 0, "",
 	  "this node and every node below it, as far as reports have come "
 	  "up" },
+	{ "watch", NULL, run_watch, 0, F_AFTER | F_LIMIT | F_NO_FOLLOW, 0, 0, 0,
+	  "[--after POS] [--limit N] [--no-follow]",
+	  "follows the events this node stores, from here or from others, as "
+	  "they come: one line each (position, time, origin/seq, step, case); "
+	  "from now, or after change-log position POS; stops after N, or with "
+	  "--no-follow once it has printed what is stored" },
 	{ "keygen", NULL, run_keygen, 0, F_OUTPUT, 0, 0, 0, "[-o PREFIX]",
 	  "writes a new CURVE key pair to PREFIX.key (secret, mode 0600) and "
 	  "PREFIX.pub (default PREFIX: node); prints the public key; needs "
@@ -361,6 +371,16 @@ static void refused(const Wuji__Reply *r)
 /* Sends req and waits for the reply.  Returns EXIT_DONE with *out set when
  * the node did it and answered with `want`, or prints why not and returns
  * the exit status. */
+static int call_mismatch(const Wuji__Reply *r, Wuji__Reply__ResultCase want)
+{
+	fprintf(stderr,
+		"%s: the node answered without the expected result "
+		"(got %d, wanted %d): is it the same version as "
+		"node-ctl (%s)?\n", PROG, (int)r->result_case,
+		(int)want, WJ_VERSION);
+	return EXIT_REFUSED;
+}
+
 static int call(struct ctl *ctl, Wuji__Request *req,
 		Wuji__Reply__ResultCase want, Wuji__Reply **out)
 {
@@ -377,14 +397,8 @@ static int call(struct ctl *ctl, Wuji__Request *req,
 		refused(r);
 		return EXIT_REFUSED;
 	}
-	if (r->result_case != want) {
-		fprintf(stderr,
-			"%s: the node answered without the expected result "
-			"(got %d, wanted %d): is it the same version as "
-			"node-ctl (%s)?\n", PROG, (int)r->result_case,
-			(int)want, WJ_VERSION);
-		return EXIT_REFUSED;
-	}
+	if (r->result_case != want)
+		return call_mismatch(r, want);
 	*out = r;
 	return EXIT_DONE;
 }
@@ -936,6 +950,74 @@ static int run_verify(struct ctl *ctl)
 	if (rc)
 		return rc;
 	return r->verify->n_problems ? EXIT_REFUSED : EXIT_DONE;
+}
+
+#define WATCH_WAIT_MS 10000
+
+/* Long polls: each request is held by the node until something is stored
+ * or WATCH_WAIT_MS pass, then asked again from where the last left off. */
+static int run_watch(struct ctl *ctl)
+{
+	Wuji__Request req = WUJI__REQUEST__INIT;
+	Wuji__WatchRequest wr = WUJI__WATCH_REQUEST__INIT;
+	unsigned long v, limit = 0, printed = 0;
+	wj_err_t err = { 0 };
+
+	if (has(ctl, F_LIMIT)) {
+		if (parse_uint(flag_value(ctl, F_LIMIT), 1, ULONG_MAX, &v))
+			return usage_error(ctl->cmd, "--limit expects a number of "
+					   "events, not '%s'", flag_value(ctl, F_LIMIT));
+		limit = v;
+	}
+	if (has(ctl, F_AFTER)) {
+		if (parse_uint(flag_value(ctl, F_AFTER), 0, ULONG_MAX, &v))
+			return usage_error(ctl->cmd, "--after expects a change-log "
+					   "position (a number), not '%s'",
+					   flag_value(ctl, F_AFTER));
+		wr.after = v;
+	} else {
+		wr.from_now = true;
+	}
+	bool follow = !has(ctl, F_NO_FOLLOW);
+	req.op_case = WUJI__REQUEST__OP_WATCH;
+	req.watch = &wr;
+	for (;;) {
+		Wuji__Reply *r = NULL;
+		wj_arena_reset(&ctl->arena);
+		if (wj_client_send(ctl->client, &req, &err) ||
+		    wj_client_recv(ctl->client, WATCH_WAIT_MS + ctl->timeout_ms,
+				   &ctl->arena, &r, &err) || !r) {
+			fprintf(stderr, "%s: %s\n", PROG, err.msg);
+			return EXIT_UNREACHABLE;
+		}
+		if (r->code != WUJI__ERROR_CODE__OK) {
+			refused(r);
+			return EXIT_REFUSED;
+		}
+		if (r->result_case != WUJI__REPLY__RESULT_CHANGES)
+			return call_mismatch(r, WUJI__REPLY__RESULT_CHANGES);
+		const Wuji__ChangeList *l = r->changes;
+		if (!wr.from_now && wr.after + 1 < l->first && printed == 0)
+			fprintf(stderr, "%s: positions %lu to %" PRIu64 " were trimmed "
+				"from the node's change log: starting at %" PRIu64 "\n",
+				PROG, (unsigned long)wr.after + 1, l->first - 1, l->first);
+		for (size_t i = 0; i < l->n_changes; i++) {
+			if (ctl->json)
+				wj_output_json_line(stdout, wj_output_change_json(l->changes[i]));
+			else
+				wj_output_change_text(stdout, l->changes[i]);
+			if (limit && ++printed >= limit) {
+				fflush(stdout);
+				return EXIT_DONE;
+			}
+		}
+		fflush(stdout);
+		if (!follow && l->n_changes == 0)
+			return EXIT_DONE;
+		wr.from_now = false;
+		wr.after = l->last;
+		wr.wait_ms = follow ? WATCH_WAIT_MS : 0;
+	}
 }
 
 static int run_peers(struct ctl *ctl)

@@ -6,6 +6,7 @@
  * output does not depend on the user's locale being set up. */
 #include "output.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -698,6 +699,45 @@ json_t *wj_output_tree_json(const Wuji__TreeReport *t)
 	}
 	free(v);
 	return a;
+}
+
+json_t *wj_output_change_json(const Wuji__Change *c)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "pos", jint((json_int_t)c->pos));
+	json_object_set_new(o, "origin", jcode(c->origin));
+	json_object_set_new(o, "seq", jint((json_int_t)c->seq));
+	json_object_set_new(o, "type", json_string(wj_event_name(c->type)));
+	json_object_set_new(o, "case", c->case_number && *c->case_number
+					       ? json_string(c->case_number)
+					       : json_null());
+	json_object_set_new(o, "at", jtime(c->at));
+	return o;
+}
+
+void wj_output_change_text(FILE *f, const Wuji__Change *c)
+{
+	char at[20];
+
+	wj_output_time(c->at, at);
+	fprintf(f, "%8" PRIu64 "  %-16s  %012" PRIu64 "/%-6" PRIu64 "  %-12s  %s\n",
+		c->pos, at, c->origin, c->seq, wj_event_name(c->type),
+		c->case_number && *c->case_number ? c->case_number : "-");
+}
+
+/* One JSON object per line, for a stream a program reads as it comes. */
+int wj_output_json_line(FILE *f, json_t *j)
+{
+	int rc;
+
+	if (!j)
+		return -1;
+	rc = json_dumpf(j, f, JSON_COMPACT);
+	json_decref(j);
+	if (rc == 0 && fputc('\n', f) == EOF)
+		rc = -1;
+	return rc;
 }
 
 int wj_output_json_print(FILE *f, json_t *j)

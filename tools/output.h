@@ -36,6 +36,8 @@ json_t *wj_output_verify_json(const Wuji__VerifyReport *v);
 /* `peers`: an array, one object per link, in the node's order (parent
  * first).  skew_ms is null for children and for a parent never heard. */
 json_t *wj_output_peers_json(const Wuji__PeerList *l);
+json_t *wj_output_change_json(const Wuji__Change *c);
+int wj_output_json_line(FILE *f, json_t *j);
 /* `tree`: an array of the nodes, sorted by code. */
 json_t *wj_output_tree_json(const Wuji__TreeReport *t);
 /* Writes j indented with a final newline and releases it (also when j is
@@ -53,6 +55,7 @@ void wj_output_status_text(FILE *f, const Wuji__NodeStatus *st);
 void wj_output_verify_text(FILE *f, const Wuji__VerifyReport *v);
 /* `peers`: one row per link. */
 void wj_output_peers_text(FILE *f, const Wuji__PeerList *l);
+void wj_output_change_text(FILE *f, const Wuji__Change *c);
 /* `tree`: one row per node in code order, indented by level below the
  * first (highest) node. */
 void wj_output_tree_text(FILE *f, const Wuji__TreeReport *t);

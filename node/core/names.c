@@ -135,6 +135,8 @@ static const struct name events[] = {
 	{ WUJI__EVENT_TYPE__EV_DELIVERED, "delivered" },
 	{ WUJI__EVENT_TYPE__EV_WITHDRAWN, "withdrawn" },
 	{ WUJI__EVENT_TYPE__EV_ARCHIVED, "archived" },
+	{ WUJI__EVENT_TYPE__EV_CATALOG_ITEM, "catalog-item" },
+	{ WUJI__EVENT_TYPE__EV_CALENDAR_YEAR, "calendar-year" },
 };
 NAME_FN(wj_event_name, Wuji__EventType, events)
 

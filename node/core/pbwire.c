@@ -94,7 +94,7 @@ size_t wj_pb_put_bytes_head(uint8_t *buf, uint32_t number, size_t len)
 }
 
 /* Field numbers of wuji.Event (proto/wuji.proto). */
-enum { EVENT_ORIGIN = 1, EVENT_TYPE = 5, EVENT_CASE_NUMBER = 6 };
+enum { EVENT_ORIGIN = 1, EVENT_SEQ = 2, EVENT_AT = 4, EVENT_TYPE = 5, EVENT_CASE_NUMBER = 6 };
 
 int wj_pb_peek_event(const uint8_t *data, size_t len, wj_event_peek_t *out)
 {
@@ -107,6 +107,10 @@ int wj_pb_peek_event(const uint8_t *data, size_t len, wj_event_peek_t *out)
 	while ((rc = wj_pb_next(&r, &f)) == 1) {
 		if (f.number == EVENT_ORIGIN && f.wire == 0) {
 			out->origin = f.varint;
+		} else if (f.number == EVENT_SEQ && f.wire == 0) {
+			out->seq = f.varint;
+		} else if (f.number == EVENT_AT && f.wire == 0) {
+			out->at = (int64_t)f.varint;
 		} else if (f.number == EVENT_TYPE && f.wire == 0) {
 			out->type = (int)(int32_t)f.varint;
 		} else if (f.number == EVENT_CASE_NUMBER && f.wire == 2) {

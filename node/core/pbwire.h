@@ -48,7 +48,8 @@ size_t wj_pb_put_bytes_head(uint8_t *buf, uint32_t number, size_t len);
  * decoding the event.  case_number points into data (not terminated).
  * Returns -1 when data is not a valid message. */
 typedef struct wj_event_peek {
-	uint64_t origin;
+	uint64_t origin, seq;
+	int64_t at;
 	int type;
 	const char *case_number;
 	size_t case_number_len;

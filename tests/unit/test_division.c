@@ -227,6 +227,8 @@ static void test_names(void **state)
 				    verbs[i]);
 	}
 	assert_string_equal(wj_event_name(WUJI__EVENT_TYPE__EV_NONE), "?");
+	assert_string_equal(wj_event_name(WUJI__EVENT_TYPE__EV_CATALOG_ITEM), "catalog-item");
+	assert_string_equal(wj_event_name(WUJI__EVENT_TYPE__EV_CALENDAR_YEAR), "calendar-year");
 
 	assert_string_equal(wj_warning_name(WUJI__WARNING__WARNING_NONE),
 			    "none");
