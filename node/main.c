@@ -185,7 +185,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "wuji-node: unexpected argument \"%s\"\n", argv[optind]);
+		wj_log_startup_error("unexpected argument \"%s\"", argv[optind]);
 		usage(stderr);
 		return 2;
 	}
@@ -194,11 +194,11 @@ int main(int argc, char **argv)
 	wj_config_defaults(&cfg);
 	wj_err_t err = {0};
 	if (config_path && wj_config_load(&cfg, config_path, &err) != 0) {
-		fprintf(stderr, "wuji-node: %s\n", err.msg);
+		wj_log_startup_error("%s", err.msg);
 		return 2;
 	}
 	if (id && wj_division_parse(id, &cfg.id, &err) != 0) {
-		fprintf(stderr, "wuji-node: --id: %s\n", err.msg);
+		wj_log_startup_error("--id: %s", err.msg);
 		return 2;
 	}
 	if (data)
@@ -209,23 +209,24 @@ int main(int argc, char **argv)
 		snprintf(cfg.log_level, sizeof(cfg.log_level), "%s", level);
 	enum wj_log_level ll;
 	if (wj_log_parse_level(cfg.log_level, &ll) != 0) {
-		fprintf(stderr, "wuji-node: unknown log level \"%s\": use error, warn, info "
-			"or debug\n", cfg.log_level);
+		wj_log_startup_error("unknown log level \"%s\": use error, warn, "
+				     "info or debug", cfg.log_level);
 		return 2;
 	}
 	wj_log_set_level(ll);
 	if (cfg.id == 0) {
-		fprintf(stderr, "wuji-node: no node id: set id in the config file or pass "
-			"--id CODE (the 12-digit division code of this service center)\n");
+		wj_log_startup_error("no node id: set id in the config file or pass "
+				     "--id CODE (the 12-digit division code of this "
+				     "service center)");
 		return 2;
 	}
 	if (!wj_division_valid(cfg.id)) {
-		fprintf(stderr, "wuji-node: %012llu is not a valid division code\n",
-			(unsigned long long)cfg.id);
+		wj_log_startup_error("%012llu is not a valid division code",
+				     (unsigned long long)cfg.id);
 		return 2;
 	}
 	if (cfg.data_dir[0] == '\0' || cfg.control[0] == '\0') {
-		fprintf(stderr, "wuji-node: data_dir and control must not be empty\n");
+		wj_log_startup_error("data_dir and control must not be empty");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);

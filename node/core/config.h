@@ -62,7 +62,6 @@ int wj_children_parse(uint64_t self, const char *file, const char *buf, size_t l
 int wj_children_load(uint64_t self, const char *path, wj_child_t **out, size_t *n,
 		     wj_err_t *err);
 
-#define WJ_DEFAULT_CONFIG "/etc/wuji/wuji.conf"
 #define WJ_DEFAULT_CONTROL "ipc:///run/wuji/control"
 
 void wj_config_defaults(wj_config_t *c);

@@ -389,8 +389,9 @@ class Node:
                   '--control', self.endpoint]
         return a + list(extra)
 
-    def spawn(self, argv=None, flags=True, extra=()):
-        """Starts the daemon without waiting for it."""
+    def spawn(self, argv=None, flags=True, extra=(), env=None):
+        """Starts the daemon without waiting for it (env: its whole
+        environment, default ours)."""
         assert self.proc is None or self.proc.poll() is not None, \
             'node already running'
         argv = argv or self.argv(flags, extra)
@@ -400,13 +401,13 @@ class Node:
         logf.flush()
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                         stdout=logf, stderr=logf)
+                                         stdout=logf, stderr=logf, env=env)
         finally:
             logf.close()
         return self.proc
 
-    def start(self, flags=True, extra=(), argv=None):
-        self.spawn(argv, flags, extra)
+    def start(self, flags=True, extra=(), argv=None, env=None):
+        self.spawn(argv, flags, extra, env)
         self.wait_ready()
         return self
 
