@@ -39,8 +39,10 @@
  *     township_s .. province_s (seconds from the first submission until
  *     each level had them all), tp_cpu_*_s (the throughput phase),
  *     rate_rps, duration_s, visible_at, lat_samples, village_ack_p50/p99_ms
- *     (the village's own durable ack), poll_round_p50/max_ms (resolution
- *     of the latency figures), poll_gap_us, send_lag_max_ms;
+ *     (the village's own durable ack), probe (watch: the target's change
+ *     log feed, answered when it stores the case; show: polling),
+ *     poll_round_p50/max_ms (a watch reply's or a poll round's time:
+ *     the resolution of the figures), poll_gap_us, send_lag_max_ms;
  *   W2: item, cases, parallel, setup_s, poll_round_p50/max_ms;
  *   W3: item, cases, pileup_s, city_down_s, city_start_s (until the
  *     restarted city answered), city_caught_up_s.
@@ -155,6 +157,7 @@ struct topts {
 	int visible_at;          /* W1 latency: level polled (province) */
 	const char *dump;        /* W1 latency: per-case times to this file */
 	unsigned poll_gap_us;    /* W1 latency: pause between poll rounds */
+	bool probe_watch;        /* W1 latency: watch the log, not poll show */
 	double w3_down;          /* W3: keep the city down at least this long */
 };
 
@@ -187,11 +190,15 @@ static void usage(FILE *f)
 "  --window W         submissions in flight per client (default 64)\n"
 "  --rate R           W1 latency: submissions per second (default 500)\n"
 "  --duration D       W1 latency: seconds (default 20; 0 skips it)\n"
-"  --visible-at L     W1 latency: level polled for the case (default\n"
+"  --visible-at L     W1 latency: level where the case must show (default\n"
 "                     province; township, county or city time one hop)\n"
-"  --poll-gap-us N     W1 latency: pause N us between poll rounds (default\n"
-"                     0: poll continuously; the polls cost the target node\n"
-"                     and the machine CPU, a gap shows how much)\n"
+"  --probe P          W1 latency: how visibility is seen: watch (default:\n"
+"                     the level's change-log feed, node-ctl watch, answered\n"
+"                     when the node stores the case) or show (poll every\n"
+"                     case acknowledged and not yet seen)\n"
+"  --poll-gap-us N    W1 latency, --probe show: pause N us between poll\n"
+"                     rounds (default 0: poll continuously; the polls cost\n"
+"                     the target node and the machine CPU)\n"
 "  --dump FILE        W1 latency: one line per case to FILE: index, due,\n"
 "                     village ack and visible times (ms from the first due)\n"
 "  --w3-cases N       W3 submissions while the city is down (default 20000)\n"
@@ -253,7 +260,7 @@ enum {
 	OPT_WORKLOAD, OPT_TIMEOUT, OPT_POLL_MS, OPT_ITEM, OPT_EVENT_BYTES,
 	OPT_CASES, OPT_CLIENTS, OPT_WINDOW, OPT_RATE, OPT_DURATION,
 	OPT_VISIBLE_AT, OPT_W3_CASES, OPT_W2_ITEM, OPT_W2_CASES,
-	OPT_W2_PARALLEL, OPT_DUMP, OPT_POLL_GAP, OPT_W3_DOWN,
+	OPT_W2_PARALLEL, OPT_DUMP, OPT_POLL_GAP, OPT_W3_DOWN, OPT_PROBE,
 };
 
 static int parse_opts(int argc, char **argv, struct topts *o)
@@ -281,6 +288,7 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 		{ "w2-parallel", required_argument, NULL, OPT_W2_PARALLEL },
 		{ "dump", required_argument, NULL, OPT_DUMP },
 		{ "poll-gap-us", required_argument, NULL, OPT_POLL_GAP },
+		{ "probe", required_argument, NULL, OPT_PROBE },
 		{ "w3-down-s", required_argument, NULL, OPT_W3_DOWN },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -296,6 +304,7 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 		.clients = 4, .window = 64, .rate = 500, .w2_parallel = 4,
 		.poll_ms = 10, .event_bytes = 1024, .duration = 20,
 		.timeout = 300, .visible_at = WUJI__LEVEL__PROVINCE,
+		.probe_watch = true,
 	};
 	optind = 1;
 	opterr = 1;
@@ -419,6 +428,13 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 					       &o->w3_down))
 				return WJ_BENCH_EXIT_USAGE;
 			break;
+		case OPT_PROBE:
+			if (strcmp(optarg, "watch") == 0 || strcmp(optarg, "show") == 0) {
+				o->probe_watch = strcmp(optarg, "watch") == 0;
+				break;
+			}
+			say("--probe expects watch or show, not '%s'", optarg);
+			return WJ_BENCH_EXIT_USAGE;
 		case OPT_POLL_GAP:
 			if (!wj_bench_opt_u64(&cli, "poll-gap-us", optarg, 0, 1000000,
 					      &v))
@@ -1803,7 +1819,55 @@ struct latrun {
 	int64_t *rounds;         /* poll round times */
 	size_t n_rounds;
 	int64_t gap_ns;          /* pause between rounds */
+	/* --probe watch: cases the target's change log has shown, matched
+	 * with the acknowledged ones by number, whichever comes first. */
+	bool watch;
+	uint64_t watch_after;    /* the target's log end before the run */
+	struct seen {
+		char number[48];
+		int64_t t;       /* when the watch showed it, 0 = not yet */
+		int64_t idx;     /* the case, -1 = not acknowledged yet */
+		bool used;
+	} *seen;
+	size_t seen_cap;         /* a power of two */
+	uint64_t n_visible;
 };
+
+static struct seen *seen_slot(struct latrun *L, const char *number)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = number; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	for (size_t k = 0; k < L->seen_cap; k++) {
+		struct seen *s = &L->seen[(h + k) & (L->seen_cap - 1)];
+
+		if (!s->used) {
+			s->used = true;
+			snprintf(s->number, sizeof(s->number), "%s", number);
+			s->idx = -1;
+			return s;
+		}
+		if (strcmp(s->number, number) == 0)
+			return s;
+	}
+	return NULL; /* full: cannot happen with cap >= 4 x the cases */
+}
+
+/* Called with L->mu held once both halves of a case are known. */
+static void seen_match(struct latrun *L, struct seen *s)
+{
+	struct lcase *lc;
+
+	if (s->idx < 0 || s->t == 0)
+		return;
+	lc = &L->cs[s->idx];
+	if (lc->state == L_ACKED) {
+		lc->visible = s->t;
+		lc->state = L_VISIBLE;
+		L->n_visible++;
+	}
+}
 
 static void lat_error(struct latrun *L, const char *what, const char *msg,
 		      int code)
@@ -1901,6 +1965,14 @@ static void *lat_send(void *arg)
 				lc->acked = t;
 				lc->state = L_ACKED;
 				L->pending[L->n_pending++] = slot - 1;
+				if (L->watch) {
+					struct seen *sn = seen_slot(L, lc->number);
+
+					if (sn) {
+						sn->idx = (int64_t)(slot - 1);
+						seen_match(L, sn);
+					}
+				}
 				pthread_cond_signal(&L->cv);
 			} else {
 				L->cs[slot - 1].state = L_FAILED;
@@ -2049,6 +2121,124 @@ out:
 	return rc;
 }
 
+static void watch_req(Wuji__Request *req, Wuji__WatchRequest *w, uint64_t after,
+		      uint32_t wait_ms, bool from_now)
+{
+	wuji__request__init(req);
+	wuji__watch_request__init(w);
+	w->after = after;
+	w->wait_ms = wait_ms;
+	w->max = 10000;
+	w->from_now = from_now;
+	req->op_case = WUJI__REQUEST__OP_WATCH;
+	req->watch = w;
+}
+
+/* The target's change-log position now, where the watch starts. */
+static int watch_start(const char *ep, uint64_t *after)
+{
+	wj_client_t *c = open_client(ep, CALL_TIMEOUT_MS);
+	Wuji__Request req;
+	Wuji__WatchRequest w;
+	Wuji__Reply *r = NULL;
+	wj_arena_t a;
+	wj_err_t err;
+	int rc = -1;
+
+	if (!c)
+		return -1;
+	wj_arena_init(&a, 4096);
+	watch_req(&req, &w, 0, 0, true);
+	wj_err_clear(&err);
+	if (wj_client_call(c, &req, &a, &r, &err) == 0 &&
+	    r->code == WUJI__ERROR_CODE__OK &&
+	    r->result_case == WUJI__REPLY__RESULT_CHANGES) {
+		*after = r->changes->last;
+		rc = 0;
+	} else {
+		say("watch at %s: %s", ep, r && r->error ? r->error : err.msg);
+	}
+	wj_arena_free(&a);
+	wj_client_close(c);
+	return rc;
+}
+
+/* The prober with --probe watch: one watch held at the target at a time,
+ * answered by the node as soon as it stores events; a case counts as
+ * visible when the reply naming its submission arrives.  Costs the target
+ * one read per commit instead of a poll per case. */
+static int lat_watch(struct latrun *L, double drain_s)
+{
+	wj_client_t *c = open_client(L->target_ep, CALL_TIMEOUT_MS);
+	int64_t drain_deadline = 0;
+	uint64_t after = L->watch_after;
+	wj_arena_t a;
+	int rc = 0;
+
+	if (!c)
+		return -1;
+	wj_arena_init(&a, 256 * 1024);
+	while (!stop) {
+		Wuji__Request req;
+		Wuji__WatchRequest w;
+		Wuji__Reply *r;
+		wj_err_t err;
+		int64_t r0 = wj_bench_now_ns(), t;
+		bool done;
+
+		pthread_mutex_lock(&L->mu);
+		done = L->sender_done && L->n_visible + L->failed >= L->total;
+		if (L->sender_done && !drain_deadline)
+			drain_deadline = r0 + (int64_t)(drain_s * NS_PER_S);
+		pthread_mutex_unlock(&L->mu);
+		if (done)
+			break;
+		if (drain_deadline && r0 > drain_deadline) {
+			say("cases still not visible %.0f s after the last "
+			    "submission", drain_s);
+			rc = -1;
+			break;
+		}
+		watch_req(&req, &w, after, 200, false);
+		wj_err_clear(&err);
+		if (wj_client_send(c, &req, &err) < 0 ||
+		    wj_client_recv(c, CALL_TIMEOUT_MS + 200, &a, &r, &err) < 0) {
+			say("watch: %s", err.msg);
+			rc = -1;
+			break;
+		}
+		t = wj_bench_now_ns();
+		if (r->code != WUJI__ERROR_CODE__OK ||
+		    r->result_case != WUJI__REPLY__RESULT_CHANGES) {
+			lat_error(L, "watch refused", r->error, r->code);
+			rc = -1;
+			break;
+		}
+		pthread_mutex_lock(&L->mu);
+		for (size_t k = 0; k < r->changes->n_changes; k++) {
+			const Wuji__Change *ch = r->changes->changes[k];
+			struct seen *sn;
+
+			if (ch->type != WUJI__EVENT_TYPE__EV_SUBMITTED ||
+			    !ch->case_number || !*ch->case_number)
+				continue;
+			sn = seen_slot(L, ch->case_number);
+			if (sn && sn->t == 0) {
+				sn->t = t;
+				seen_match(L, sn);
+			}
+		}
+		pthread_mutex_unlock(&L->mu);
+		after = r->changes->last;
+		if (r->changes->n_changes && L->n_rounds < ROUNDS_MAX)
+			L->rounds[L->n_rounds++] = t - r0;
+		wj_arena_reset(&a);
+	}
+	wj_arena_free(&a);
+	wj_client_close(c);
+	return rc;
+}
+
 struct latres {
 	struct dist lat, ack, rounds;
 	uint64_t sent, visible, failed;
@@ -2086,10 +2276,23 @@ static int w1_latency(const struct topts *o, const struct tree *t,
 		rc = -1;
 		goto out;
 	}
+	L.watch = o->probe_watch;
+	if (L.watch) {
+		L.seen_cap = 1;
+		while (L.seen_cap < 4 * L.total)
+			L.seen_cap <<= 1;
+		L.seen = calloc(L.seen_cap, sizeof(*L.seen));
+		if (!L.seen || watch_start(L.target_ep, &L.watch_after) != 0) {
+			say("cannot start watching %s", L.target_ep);
+			rc = -1;
+			goto out;
+		}
+	}
 	pthread_mutex_init(&L.mu, NULL);
 	pthread_cond_init(&L.cv, NULL);
-	say("W1 latency: %u/s for %.0f s at the village, open loop; polling "
-	    "`show` at %s %012" PRIu64, o->rate, o->duration,
+	say("W1 latency: %u/s for %.0f s at the village, open loop; %s at %s "
+	    "%012" PRIu64, o->rate, o->duration,
+	    L.watch ? "watching the change log" : "polling `show`",
 	    t->nodes[target].level, t->nodes[target].code);
 	if (pthread_create(&tid, NULL, lat_send, &L) != 0) {
 		say("cannot start a thread: %s", strerror(errno));
@@ -2098,7 +2301,7 @@ static int w1_latency(const struct topts *o, const struct tree *t,
 	}
 	/* When the poller fails, the sender still ends on its own deadline:
 	 * only the figures are lost. */
-	rc = lat_poll(&L, LAT_DRAIN_S);
+	rc = L.watch ? lat_watch(&L, LAT_DRAIN_S) : lat_poll(&L, LAT_DRAIN_S);
 	pthread_join(tid, NULL);
 	if (o->dump) {
 		FILE *df = fopen(o->dump, "w");
@@ -2139,14 +2342,16 @@ static int w1_latency(const struct topts *o, const struct tree *t,
 	res->rounds = dist_of(L.rounds, L.n_rounds);
 	res->lag_max_ms = L.lag_max / 1e6;
 	say("W1 latency: %zu of %" PRIu64 " visible: p50 %.2f ms, p99 %.2f ms, "
-	    "max %.2f ms; village ack p50 %.2f ms, p99 %.2f ms; %zu poll "
-	    "rounds, p50 %.3f ms, max %.2f ms; bench sent late by %.2f ms at "
+	    "max %.2f ms; village ack p50 %.2f ms, p99 %.2f ms; %zu %s, "
+	    "p50 %.3f ms, max %.2f ms; bench sent late by %.2f ms at "
 	    "most", nl, L.total, res->lat.p50, res->lat.p99, res->lat.max,
-	    res->ack.p50, res->ack.p99, L.n_rounds, res->rounds.p50,
+	    res->ack.p50, res->ack.p99, L.n_rounds,
+	    L.watch ? "watch replies" : "poll rounds", res->rounds.p50,
 	    res->rounds.max, res->lag_max_ms);
 	pthread_mutex_destroy(&L.mu);
 	pthread_cond_destroy(&L.cv);
 out:
+	free(L.seen);
 	free(L.cs);
 	free(L.pending);
 	free(L.rounds);
@@ -2352,6 +2557,7 @@ out:
 	jnum(&j, "poll_round_p50_ms", lr.rounds.p50, 3);
 	jnum(&j, "poll_round_max_ms", lr.rounds.max, 3);
 	ju64(&j, "poll_gap_us", o->poll_gap_us);
+	jstr(&j, "probe", o->probe_watch ? "watch" : "show");
 	jnum(&j, "send_lag_max_ms", o->duration > 0 ? lr.lag_max_ms : NAN,
 	     3);
 	add_cpu(&j, t, &cpu0);
