@@ -192,17 +192,25 @@ static void be64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)v;
 }
 
-/* A case_events key: number NUL hlc origin seq. */
+/* The kind bytes of the index database's keys (store.c, enum
+ * idx_kind): part of the on-disk format, so spelled out here too. */
+#define KIND_STATUS 1
+#define KIND_ITEM 2
+#define KIND_DUE 3
+#define KIND_CASE_EVENT 4
+
+/* A case's event index key: kind number NUL hlc origin seq. */
 static size_t case_ev_key(unsigned char *buf, const char *number,
 			  uint64_t hlc, uint64_t origin, uint64_t seq)
 {
 	size_t n = strlen(number);
 
-	memcpy(buf, number, n + 1);
-	be64(buf + n + 1, hlc);
-	be64(buf + n + 9, origin);
-	be64(buf + n + 17, seq);
-	return n + 25;
+	buf[0] = KIND_CASE_EVENT;
+	memcpy(buf + 1, number, n + 1);
+	be64(buf + n + 2, hlc);
+	be64(buf + n + 10, origin);
+	be64(buf + n + 18, seq);
+	return n + 26;
 }
 
 /* ------------------------------------------------------------------ */
@@ -476,16 +484,17 @@ static void test_case_limits(void **state)
 	f->s = open_store(f, NODE_A, 0);
 	memset(longnum, '9', 41);
 	longnum[41] = '\0';
-	memset(longcode, 'X', 471);
-	longcode[471] = '\0';
+	memset(longcode, 'X', 470);
+	longcode[470] = '\0';
 	t = begin(f, true);
 	c = mk_case(&f->a, longnum, "I", WUJI__CASE_STATUS__RECEIVED, 0);
 	assert_int_equal(wj_store_case_put(t, NULL, c, &err), WJ_EBADREQ);
 	c = mk_case(&f->a, "OK-1", longcode, WUJI__CASE_STATUS__RECEIVED, 0);
 	assert_int_equal(wj_store_case_put(t, NULL, c, &err), WJ_EBADREQ);
-	/* The longest allowed number and code fit LMDB's key limit. */
+	/* The longest allowed number and code fit LMDB's key limit with
+	 * the index's kind byte. */
 	longnum[40] = '\0';
-	longcode[470] = '\0';
+	longcode[469] = '\0';
 	c = mk_case(&f->a, longnum, longcode, WUJI__CASE_STATUS__ACCEPTED,
 		    20260101);
 	put_case(t, NULL, c);
@@ -1188,7 +1197,8 @@ static void test_verify(void **state)
 		MDB_env *env;
 		MDB_txn *txn;
 		unsigned char junk[] = { 0xff, 0xff, 0xff };
-		unsigned char due[] = { 20260501 >> 24, (20260501 >> 16) & 0xff,
+		unsigned char due[] = { KIND_DUE, 20260501 >> 24,
+					(20260501 >> 16) & 0xff,
 					(20260501 >> 8) & 0xff, 20260501 & 0xff,
 					'V', '-', '3' };
 		unsigned char lk[8] = { 0, 0, 0, 0, 0, 0, 0, 99 };
@@ -1205,7 +1215,7 @@ static void test_verify(void **state)
 					 0), 0);
 		k.mv_size = sizeof(due);
 		k.mv_data = due;
-		assert_int_equal(mdb_del(txn, raw_dbi(txn, "idx_due"), &k,
+		assert_int_equal(mdb_del(txn, raw_dbi(txn, "index"), &k,
 					 NULL), 0);
 		k.mv_size = 8;
 		k.mv_data = lk;
@@ -1222,10 +1232,10 @@ static void test_verify(void **state)
 		 * an event never stored. */
 		k.mv_size = case_ev_key(ck, "V-1", 2 << 16, NODE_A, 2);
 		k.mv_data = ck;
-		assert_int_equal(mdb_del(txn, raw_dbi(txn, "case_events"), &k,
+		assert_int_equal(mdb_del(txn, raw_dbi(txn, "index"), &k,
 					 NULL), 0);
 		k.mv_size = case_ev_key(ck, "V-9", 1, NODE_B, 3);
-		assert_int_equal(mdb_put(txn, raw_dbi(txn, "case_events"), &k,
+		assert_int_equal(mdb_put(txn, raw_dbi(txn, "index"), &k,
 					 &nil, 0), 0);
 		raw_close(env, txn);
 	}
@@ -1544,7 +1554,7 @@ static void test_case_events_stale(void **state)
 
 		raw_open(f, &env, &txn);
 		k.mv_size = case_ev_key(ck, "S-1", 20, NODE_B, 5);
-		assert_int_equal(mdb_put(txn, raw_dbi(txn, "case_events"), &k,
+		assert_int_equal(mdb_put(txn, raw_dbi(txn, "index"), &k,
 					 &nil, 0), 0);
 		raw_close(env, txn);
 	}
