@@ -2529,6 +2529,49 @@ static int check_index_entry(struct verify *vf, const MDB_val *k,
 	}
 }
 
+/* Every meta key is one of the names, a day's serial or a replication
+ * cursor, each with a value of its size: anything else was written by
+ * something that is not this wuji. */
+static int check_meta_entry(struct verify *vf, const MDB_val *k,
+			    const MDB_val *v, wj_err_t *err)
+{
+	static const char *const names[] = {
+		META_SCHEMA, META_NODE, META_LAST_SEQ, META_EPOCH,
+		META_LOG_SEQ, META_HLC, META_LOG_TRIMMED,
+	};
+	const unsigned char *p = k->mv_data;
+	char buf[256];
+	size_t i;
+
+	printable(p, k->mv_size, buf, sizeof(buf));
+	if (k->mv_size == META_SERIAL_KEY && p[0] == META_KIND_SERIAL) {
+		if (v->mv_size != 4)
+			problem(vf, "the case serial of day %u has a %zu-byte "
+				"value (4 expected)", get_be32(p + 1),
+				v->mv_size);
+		return 0;
+	}
+	if (k->mv_size == META_CURSOR_KEY && p[0] == META_KIND_CURSOR) {
+		if (v->mv_size != 8)
+			problem(vf, "replication cursor %" PRIu64 " of peer "
+				"%012" PRIu64 " has a %zu-byte value (8 "
+				"expected)", get_be64(p + 9), get_be64(p + 1),
+				v->mv_size);
+		return 0;
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strlen(names[i]) != k->mv_size ||
+		    memcmp(names[i], p, k->mv_size) != 0)
+			continue;
+		if (v->mv_size != 8)
+			problem(vf, "meta value %s has %zu bytes (8 expected)",
+				buf, v->mv_size);
+		return 0;
+	}
+	problem(vf, "the meta database has an unknown key %s", buf);
+	return 0;
+}
+
 static int check_item(struct verify *vf, const MDB_val *k, const MDB_val *v,
 		      wj_err_t *err)
 {
@@ -2613,6 +2656,7 @@ int wj_store_verify(wj_txn_t *t, wj_arena_t *a, wj_problem_cb cb, void *ctx,
 	 * `a` only lends its block size. */
 	wj_arena_init(&vf->scratch, a ? a->block_size : 0);
 	if ((rc = check_meta(&ve, err)) ||
+	    (rc = walk(vf, DB_META, check_meta_entry, err)) ||
 	    (rc = walk(vf, DB_CASES, check_case, err)) ||
 	    (rc = walk(vf, DB_EVENTS, check_event, err)) ||
 	    (rc = walk(vf, DB_CHANGELOG, check_log_entry, err)) ||

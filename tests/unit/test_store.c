@@ -2008,6 +2008,122 @@ static void test_changelog_trim_cap(void **state)
 	commit(t);
 }
 
+/* ------------------------------------------------------------ layout */
+
+static void be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static void raw_put(MDB_txn *txn, const char *db, const void *key,
+		    size_t klen, const void *val, size_t vlen)
+{
+	MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+
+	assert_int_equal(mdb_put(txn, raw_dbi(txn, db), &k, &v, 0), 0);
+}
+
+/* The store has exactly the seven databases of schema 2; every index key
+ * starts with its kind, and serials and cursors are meta keys after a
+ * kind byte that no named meta key starts with. */
+static void test_layout(void **state)
+{
+	static const char *const want[] = {
+		"calendar", "cases", "catalog", "changelog", "events",
+		"index", "meta",
+	};
+	struct fx *f = *state;
+	struct problems pr = { 0 };
+	wj_err_t err = { 0 };
+	uint32_t serial;
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	put_case(t, NULL, mk_case(&f->a, "L-1", "ITEM",
+				  WUJI__CASE_STATUS__ACCEPTED, 20260301));
+	put_event(t, mk_event(&f->a, NODE_B, 1, "L-1"), 0, NULL);
+	assert_int_equal(wj_store_next_serial(t, 20260213, &serial, &err), 0);
+	assert_int_equal(wj_store_cursor_put(t, NODE_B, WJ_CURSOR_RECV_POS,
+					     42, &err), 0);
+	commit(t);
+	wj_store_close(f->s);
+	f->s = NULL;
+	{
+		unsigned char sk[5] = { 0x01 }, ck[17] = { 0x02 };
+		unsigned char bad[2] = { 0x03, 'x' }, v4[4] = { 0 };
+		int kinds[8] = { 0 }, i = 0;
+		MDB_cursor *cur;
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_val k, v;
+		MDB_dbi main;
+
+		raw_open(f, &env, &txn);
+		assert_int_equal(mdb_dbi_open(txn, NULL, 0, &main), 0);
+		assert_int_equal(mdb_cursor_open(txn, main, &cur), 0);
+		while (mdb_cursor_get(cur, &k, &v, i ? MDB_NEXT : MDB_FIRST) ==
+		       0) {
+			assert_true(i < 7);
+			assert_int_equal(k.mv_size, strlen(want[i]));
+			assert_memory_equal(k.mv_data, want[i], k.mv_size);
+			i++;
+		}
+		assert_int_equal(i, 7);
+		mdb_cursor_close(cur);
+
+		assert_int_equal(mdb_cursor_open(txn, raw_dbi(txn, "index"),
+						 &cur), 0);
+		for (i = 0; mdb_cursor_get(cur, &k, &v, i ? MDB_NEXT :
+					   MDB_FIRST) == 0; i++) {
+			unsigned char kind = *(unsigned char *)k.mv_data;
+
+			assert_true(kind >= KIND_STATUS &&
+				    kind <= KIND_CASE_EVENT);
+			kinds[kind]++;
+		}
+		mdb_cursor_close(cur);
+		assert_int_equal(kinds[KIND_STATUS], 1);
+		assert_int_equal(kinds[KIND_ITEM], 1);
+		assert_int_equal(kinds[KIND_DUE], 1);
+		assert_int_equal(kinds[KIND_CASE_EVENT], 1);
+
+		be32(sk + 1, 20260213);
+		k.mv_size = sizeof(sk);
+		k.mv_data = sk;
+		assert_int_equal(mdb_get(txn, raw_dbi(txn, "meta"), &k, &v),
+				 0);
+		assert_int_equal(v.mv_size, 4);
+		assert_int_equal(((unsigned char *)v.mv_data)[3], 1);
+		be64(ck + 1, NODE_B);
+		be64(ck + 9, WJ_CURSOR_RECV_POS);
+		k.mv_size = sizeof(ck);
+		k.mv_data = ck;
+		assert_int_equal(mdb_get(txn, raw_dbi(txn, "meta"), &k, &v),
+				 0);
+		assert_int_equal(v.mv_size, 8);
+		assert_int_equal(((unsigned char *)v.mv_data)[7], 42);
+
+		/* What verify must notice in meta: a key of no known kind,
+		 * a cursor of the wrong size. */
+		raw_put(txn, "meta", bad, sizeof(bad), v4, 8);
+		raw_put(txn, "meta", ck, sizeof(ck), v4, sizeof(v4));
+		raw_close(env, txn);
+	}
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, false);
+	assert_int_equal(wj_store_verify(t, &f->a, on_problem, &pr, &err), 0);
+	wj_txn_abort(t);
+	assert_true(mentions(&pr, "meta database has an unknown key",
+			     "\\x03x"));
+	assert_true(mentions(&pr, "cursor 2 of peer 440303001002",
+			     "4-byte value"));
+	assert_int_equal(pr.n, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2063,6 +2179,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_changelog_trim_cap, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
