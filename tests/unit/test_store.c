@@ -2124,6 +2124,162 @@ static void test_layout(void **state)
 	assert_int_equal(pr.n, 2);
 }
 
+/* Each scan of the index database stays within its own index and value:
+ * entries planted just past a scan's bound (the next status, the next
+ * item code, the next kind, the next case) name cases and events the
+ * scan does visit, so a scan that read past its bound would return them
+ * twice.  verify reports every planted entry. */
+static void test_index_bounds(void **state)
+{
+	struct fx *f = *state;
+	struct problems pr = { 0 };
+	wj_case_filter_t flt = { .item_code = "I" };
+	wj_err_t err = { 0 };
+	struct evs e = { 0 };
+	struct seen s;
+	uint64_t n;
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	put_case(t, NULL, mk_case(&f->a, "R-1", "I",
+				  WUJI__CASE_STATUS__RECEIVED, 0));
+	put_case(t, NULL, mk_case(&f->a, "A-1", "I",
+				  WUJI__CASE_STATUS__ACCEPTED, 20260301));
+	put_case(t, NULL, mk_case(&f->a, "A-2", "I2",
+				  WUJI__CASE_STATUS__ACCEPTED, 20260302));
+	put_event(t, mk_event_hlc(&f->a, NODE_B, 1, "E-1", 10), 0, NULL);
+	put_event(t, mk_event_hlc(&f->a, NODE_B, 2, "E-1", 20), 0, NULL);
+	put_event(t, mk_event_hlc(&f->a, NODE_B, 3, "E-2", 30), 0, NULL);
+	commit(t);
+	verify_clean(f);
+	wj_store_close(f->s);
+	f->s = NULL;
+	{
+		unsigned char st[] = { KIND_STATUS,
+				       WUJI__CASE_STATUS__ACCEPTED + 1,
+				       'A', '-', '1' };
+		unsigned char it[] = { KIND_ITEM, 'I', '3', 0, 'R', '-', '1' };
+		unsigned char due[] = { KIND_CASE_EVENT, 0, 0, 0, 0,
+					'A', '-', '1' };
+		unsigned char ck[64];
+		size_t cn;
+		MDB_env *env;
+		MDB_txn *txn;
+
+		be32(due + 1, 20260301);
+		/* E-1's first event, filed under E-2. */
+		cn = case_ev_key(ck, "E-2", 10, NODE_B, 1);
+		raw_open(f, &env, &txn);
+		raw_put(txn, "index", st, sizeof(st), "", 0);
+		raw_put(txn, "index", it, sizeof(it), "", 0);
+		raw_put(txn, "index", due, sizeof(due), "", 0);
+		raw_put(txn, "index", ck, cn, "", 0);
+		raw_close(env, txn);
+	}
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, false);
+
+	assert_int_equal(scan_status(f, t, WUJI__CASE_STATUS__ACCEPTED, &s),
+			 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.numbers[0], "A-1");
+	assert_string_equal(s.numbers[1], "A-2");
+	assert_int_equal(wj_store_count_status(t, WUJI__CASE_STATUS__ACCEPTED,
+					       &n), 0);
+	assert_true(n == 2);
+	assert_int_equal(wj_store_count_status(t, WUJI__CASE_STATUS__RECEIVED,
+					       &n), 0);
+	assert_true(n == 1);
+	/* The planted entry is all there is under the next status. */
+	assert_int_equal(wj_store_count_status(t, WUJI__CASE_STATUS__PAUSED,
+					       &n), 0);
+	assert_true(n == 1);
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect, &s,
+					    &err), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.numbers[0], "A-1");
+	assert_string_equal(s.numbers[1], "R-1");
+
+	/* The due index is the last case index before the events' one. */
+	assert_int_equal(due_scan(f, t, 20261231, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.numbers[0], "A-1");
+	assert_string_equal(s.numbers[1], "A-2");
+
+	assert_int_equal(wj_store_case_events(t, "E-1", &f->a, collect_ev, &e,
+					      &err), 0);
+	assert_int_equal(e.n, 2);
+	assert_true(e.seq[0] == 1 && e.seq[1] == 2);
+
+	assert_int_equal(wj_store_verify(t, &f->a, on_problem, &pr, &err), 0);
+	wj_txn_abort(t);
+	assert_true(mentions(&pr, "status index lists case A-1 as paused",
+			     "accepted"));
+	assert_true(mentions(&pr, "item index lists case R-1 under item I3",
+			     NULL));
+	assert_true(mentions(&pr, "case_events index has a malformed entry",
+			     "A-1"));
+	assert_true(mentions(&pr, "(440303001002, 1) under case E-2",
+			     "E-1"));
+	assert_int_equal(pr.n, 4);
+}
+
+/* A store of schema 1 (twelve databases, made by an older wuji) is
+ * refused, read-only too, with what to do, and left as it was. */
+static void test_old_schema_refused(void **state)
+{
+	static const char *const old_dbs[] = {
+		"cases", "events", "changelog", "case_events", "serials",
+		"catalog", "calendar", "idx_status", "idx_item", "idx_due",
+		"cursors",
+	};
+	struct fx *f = *state;
+	wj_store_opts_t o = { .node = NODE_A };
+	wj_err_t err = { 0 };
+	unsigned char v8[8];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	size_t i;
+
+	assert_int_equal(mkdir(f->dir, 0750), 0);
+	raw_open(f, &env, &txn);
+	assert_int_equal(mdb_dbi_open(txn, "meta", MDB_CREATE, &dbi), 0);
+	for (i = 0; i < sizeof(old_dbs) / sizeof(old_dbs[0]); i++)
+		assert_int_equal(mdb_dbi_open(txn, old_dbs[i], MDB_CREATE,
+					      &dbi), 0);
+	be64(v8, 1);
+	raw_put(txn, "meta", "schema", 6, v8, 8);
+	raw_put(txn, "meta", "epoch", 5, v8, 8);
+	be64(v8, NODE_A);
+	raw_put(txn, "meta", "node", 4, v8, 8);
+	be64(v8, 0);
+	raw_put(txn, "meta", "last_seq", 8, v8, 8);
+	raw_put(txn, "meta", "log_seq", 7, v8, 8);
+	raw_close(env, txn);
+
+	assert_int_equal(wj_store_open(f->dir, &o, &f->s, &err), WJ_ESCHEMA);
+	assert_null(f->s);
+	assert_non_null(strstr(err.msg, f->dir));
+	assert_non_null(strstr(err.msg, "older wuji"));
+	assert_non_null(strstr(err.msg, "schema 1"));
+	assert_non_null(strstr(err.msg, "empty data_dir"));
+	o.read_only = true;
+	assert_int_equal(wj_store_open(f->dir, &o, &f->s, &err), WJ_ESCHEMA);
+	assert_null(f->s);
+
+	/* Refusing wrote nothing: no database of the new layout, the old
+	 * ones still there. */
+	raw_open(f, &env, &txn);
+	assert_int_equal(mdb_dbi_open(txn, "index", 0, &dbi), MDB_NOTFOUND);
+	assert_int_equal(mdb_dbi_open(txn, "cursors", 0, &dbi), 0);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2180,6 +2336,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_changelog_trim_cap, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_bounds, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_old_schema_refused, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
