@@ -31,15 +31,16 @@
 #define ITEM_CODE_MAX 469
 #define KEY_MAX (1 + ITEM_CODE_MAX + 1 + NUMBER_MAX)
 
-/* Few databases on purpose.  A commit writes every B-tree it dirtied
- * (each one's root and path, plus its record in LMDB's main database) and
- * so costs more the more named databases a transaction touches: measured
- * on the project's VM, one put into each of 10 databases took 327 us of
- * CPU per durable commit, the same 10 puts into one database 249 us.
- * Applying one event touches the cases, the events, the change log, the
- * index and the meta database, no more; small records that change with
- * every commit (serials, cursors) live in meta, and every index of cases
- * and events shares one database, told apart by a kind byte. */
+/* Few databases on purpose.  A commit writes every page it dirtied: for
+ * each B-tree it touched, the leaf and the path to the root, and the
+ * tree's record in LMDB's main database.  Measured on the project's VM,
+ * one put into each of 10 databases took 327 us of CPU per durable
+ * commit, the same 10 puts into one database 249 us.  So storing one
+ * event touches five databases: meta, cases, events, changelog, index.
+ * Small records written with most commits (serials, cursors) share meta's
+ * few pages with the counters; every index of cases and events shares one
+ * database, told apart by a kind byte (entries of different kinds still
+ * sit in different leaves, but share the branch pages and the root). */
 enum {
 	DB_META,
 	DB_CASES,
@@ -1433,10 +1434,9 @@ int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
 	} else if (f->item_code) {
 		if ((rc = check_item_code(f->item_code, true, err)))
 			return rc;
+		plen = 1 + strlen(f->item_code) + 1;
 		from[0] = IDX_ITEM;
-		plen = strlen(f->item_code) + 1;
-		memcpy(from + 1, f->item_code, plen);
-		plen++;
+		memcpy(from + 1, f->item_code, plen - 1);	/* and its NUL */
 	}
 	if (after)
 		memcpy(from + plen, after, an);
