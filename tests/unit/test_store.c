@@ -2055,6 +2055,7 @@ static void test_layout(void **state)
 	{
 		unsigned char sk[5] = { 0x01 }, ck[17] = { 0x02 };
 		unsigned char bad[2] = { 0x03, 'x' }, v4[4] = { 0 };
+		unsigned char v8[8] = { 0 };
 		int kinds[8] = { 0 }, i = 0;
 		MDB_cursor *cur;
 		MDB_env *env;
@@ -2109,7 +2110,7 @@ static void test_layout(void **state)
 
 		/* What verify must notice in meta: a key of no known kind,
 		 * a cursor of the wrong size. */
-		raw_put(txn, "meta", bad, sizeof(bad), v4, 8);
+		raw_put(txn, "meta", bad, sizeof(bad), v8, sizeof(v8));
 		raw_put(txn, "meta", ck, sizeof(ck), v4, sizeof(v4));
 		raw_close(env, txn);
 	}
