@@ -23,26 +23,32 @@
 
 #define DEFAULT_MAP_SIZE (1ULL << 30)
 #define MIB ((uint64_t)1024 * 1024)
-/* Case numbers and item codes are both parts of idx_item keys (code NUL
- * number), and LMDB keys are at most 511 bytes in the stock build: the
- * limits below are what fits.  Checked against the library at open. */
+/* Case numbers and item codes are both parts of item index keys (kind
+ * code NUL number), and LMDB keys are at most 511 bytes in the stock
+ * build: the limits below are what fits.  Checked against the library at
+ * open. */
 #define NUMBER_MAX 40
-#define ITEM_CODE_MAX 470
-#define KEY_MAX (ITEM_CODE_MAX + 1 + NUMBER_MAX)
+#define ITEM_CODE_MAX 469
+#define KEY_MAX (1 + ITEM_CODE_MAX + 1 + NUMBER_MAX)
 
+/* Few databases on purpose.  A commit writes every page it dirtied: for
+ * each B-tree it touched, the leaf and the path to the root, and the
+ * tree's record in LMDB's main database.  Measured on the project's VM,
+ * one put into each of 10 databases took 327 us of CPU per durable
+ * commit, the same 10 puts into one database 249 us.  So storing one
+ * event touches five databases: meta, cases, events, changelog, index.
+ * Small records written with most commits (serials, cursors) share meta's
+ * few pages with the counters; every index of cases and events shares one
+ * database, told apart by a kind byte (entries of different kinds still
+ * sit in different leaves, but share the branch pages and the root). */
 enum {
 	DB_META,
 	DB_CASES,
 	DB_EVENTS,
 	DB_CHANGELOG,
-	DB_CASE_EVENTS,
-	DB_SERIALS,
+	DB_INDEX,
 	DB_CATALOG,
 	DB_CALENDAR,
-	DB_IDX_STATUS,
-	DB_IDX_ITEM,
-	DB_IDX_DUE,
-	DB_CURSORS,
 	N_DBS
 };
 
@@ -51,17 +57,33 @@ static const char *const db_names[N_DBS] = {
 	[DB_CASES] = "cases",
 	[DB_EVENTS] = "events",
 	[DB_CHANGELOG] = "changelog",
-	[DB_CASE_EVENTS] = "case_events",
-	[DB_SERIALS] = "serials",
+	[DB_INDEX] = "index",
 	[DB_CATALOG] = "catalog",
 	[DB_CALENDAR] = "calendar",
-	[DB_IDX_STATUS] = "idx_status",
-	[DB_IDX_ITEM] = "idx_item",
-	[DB_IDX_DUE] = "idx_due",
-	[DB_CURSORS] = "cursors",
 };
 
-/* Keys of the meta database; every value is a big-endian uint64.
+/* The first byte of every key of the index database says which index the
+ * key belongs to; a scan of one index is bounded by that byte, so it never
+ * reads another's keys.  The values are part of the on-disk format. */
+enum idx_kind {
+	IDX_STATUS = 1,       /* status(1) number */
+	IDX_ITEM = 2,         /* item code NUL number */
+	IDX_DUE = 3,          /* promised due(4) number: accepted cases */
+	IDX_CASE_EVENT = 4,   /* number NUL hlc(8) origin(8) seq(8) */
+	N_IDX
+};
+
+/* For messages ("missing from the status index"). */
+static const char *const idx_names[N_IDX] = {
+	[IDX_STATUS] = "status",
+	[IDX_ITEM] = "item",
+	[IDX_DUE] = "due",
+	[IDX_CASE_EVENT] = "case_events",
+};
+
+/* Keys of the meta database.  The named values below are ASCII words,
+ * each a big-endian uint64 (the schema's key is the same in every schema,
+ * so any wuji can tell which schema a store has).
  * log_seq is the last change-log position, kept here rather than derived
  * from the change log's last key so that it never goes back when the log
  * is trimmed; log_trimmed is the highest position trimmed away (peers
@@ -73,6 +95,14 @@ static const char *const db_names[N_DBS] = {
 #define META_LOG_SEQ "log_seq"
 #define META_HLC "hlc"
 #define META_LOG_TRIMMED "log_trimmed"
+/* The other meta keys start with a kind byte below any letter, so that no
+ * such key is ever equal to a name:
+ *   serial  0x01 day(4) -> last case serial of that day (4)
+ *   cursor  0x02 peer(8) slot(8) -> value (8) */
+#define META_KIND_SERIAL 0x01
+#define META_KIND_CURSOR 0x02
+#define META_SERIAL_KEY 5
+#define META_CURSOR_KEY 17
 
 /* A change-log value: origin(8) seq(8) from(8). */
 #define LOG_VAL_SIZE 24
@@ -546,12 +576,20 @@ static int open_dbs(wj_store_t *s, const wj_store_opts_t *opts, wj_err_t *err)
 			WJ_SCHEMA_VERSION);
 		goto fail;
 	}
+	/* No upgrade in place: what a node stores, its parent and children
+	 * hold too, and an empty store refills from them (the path a node
+	 * restored from an old backup takes), which is safer than a one-off
+	 * converter nobody runs twice. */
 	if (schema < WJ_SCHEMA_VERSION) {
 		rc = wj_err_set(err, WJ_ESCHEMA,
-			"data directory %s was written by schema %" PRIu64
-			", older than this wuji's %d and there is no upgrade "
-			"from it: use the wuji that wrote it or another data "
-			"directory", s->dir, schema, WJ_SCHEMA_VERSION);
+			"data directory %s was written by an older wuji "
+			"(schema %" PRIu64 "; this one uses %d and cannot "
+			"convert it): move it aside and start wuji-node on an "
+			"empty data_dir: the node fetches its area's cases "
+			"again from its parent and children (reload a catalog "
+			"or calendar loaded here); or keep the wuji that wrote "
+			"it",
+			s->dir, schema, WJ_SCHEMA_VERSION);
 		goto fail;
 	}
 	if ((rc = meta_get(&t, META_NODE, &node, err)))
@@ -925,18 +963,24 @@ int wj_store_next_seq(wj_txn_t *t, uint64_t *seq, wj_err_t *err)
 	return 0;
 }
 
+static void serial_key(unsigned char *buf, wj_date_t day)
+{
+	buf[0] = META_KIND_SERIAL;
+	put_be32(buf + 1, (uint32_t)day);
+}
+
 static int serial_get(wj_txn_t *t, wj_date_t day, uint32_t *last,
 		      wj_err_t *err)
 {
-	unsigned char kb[4];
-	MDB_val k = { 4, kb }, v;
+	unsigned char kb[META_SERIAL_KEY];
+	MDB_val k = { sizeof(kb), kb }, v;
 	int rc;
 
 	if (day <= 0)
 		return wj_err_set(err, WJ_EINVAL,
 			"day %d is not a date: a bug in wuji", (int)day);
-	put_be32(kb, (uint32_t)day);
-	rc = mdb_get(t->txn, t->s->dbi[DB_SERIALS], &k, &v);
+	serial_key(kb, day);
+	rc = mdb_get(t->txn, t->s->dbi[DB_META], &k, &v);
 	if (rc == MDB_NOTFOUND) {
 		*last = 0;
 		return 0;
@@ -955,13 +999,13 @@ static int serial_get(wj_txn_t *t, wj_date_t day, uint32_t *last,
 static int serial_put(wj_txn_t *t, wj_date_t day, uint32_t last,
 		      wj_err_t *err)
 {
-	unsigned char kb[4], vb[4];
-	MDB_val k = { 4, kb }, v = { 4, vb };
+	unsigned char kb[META_SERIAL_KEY], vb[4];
+	MDB_val k = { sizeof(kb), kb }, v = { 4, vb };
 	int rc;
 
-	put_be32(kb, (uint32_t)day);
+	serial_key(kb, day);
 	put_be32(vb, last);
-	rc = mdb_put(t->txn, t->s->dbi[DB_SERIALS], &k, &v, 0);
+	rc = mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0);
 	if (rc)
 		return txn_fail(t, rc, err, "storing the serial of day %d",
 				(int)day);
@@ -1029,14 +1073,17 @@ int wj_store_new_epoch(wj_txn_t *t, uint64_t *epoch, wj_err_t *err)
 
 /* --------------------------------------------------------------- cases */
 
+/* Index keys: the kind byte, then the index's own key (see enum
+ * idx_kind).  Each returns the key's length. */
 static size_t status_key(unsigned char *buf, Wuji__CaseStatus st,
 			 const char *number)
 {
 	size_t n = strlen(number);
 
-	buf[0] = (unsigned char)st;
-	memcpy(buf + 1, number, n);
-	return n + 1;
+	buf[0] = IDX_STATUS;
+	buf[1] = (unsigned char)st;
+	memcpy(buf + 2, number, n);
+	return n + 2;
 }
 
 static size_t item_key(unsigned char *buf, const char *code,
@@ -1044,10 +1091,11 @@ static size_t item_key(unsigned char *buf, const char *code,
 {
 	size_t c = strlen(code), n = strlen(number);
 
-	memcpy(buf, code, c);
-	buf[c] = '\0';
-	memcpy(buf + c + 1, number, n);
-	return c + 1 + n;
+	buf[0] = IDX_ITEM;
+	memcpy(buf + 1, code, c);
+	buf[1 + c] = '\0';
+	memcpy(buf + 2 + c, number, n);
+	return 2 + c + n;
 }
 
 /* The due index holds only cases whose clock runs. */
@@ -1060,17 +1108,18 @@ static size_t due_key(unsigned char *buf, int32_t due, const char *number)
 {
 	size_t n = strlen(number);
 
-	put_be32(buf, (uint32_t)due);
-	memcpy(buf + 4, number, n);
-	return n + 4;
+	buf[0] = IDX_DUE;
+	put_be32(buf + 1, (uint32_t)due);
+	memcpy(buf + 5, number, n);
+	return n + 5;
 }
 
 /* Replaces an index entry old by new (either may be absent).  A missing
  * old entry is not an error: the end state is what counts, and verify
  * reports an index that was already wrong. */
-static int idx_move(wj_txn_t *t, int db, const unsigned char *ok, size_t on,
-		    const unsigned char *nk, size_t nn, const char *number,
-		    wj_err_t *err)
+static int idx_move(wj_txn_t *t, enum idx_kind kind, const unsigned char *ok,
+		    size_t on, const unsigned char *nk, size_t nn,
+		    const char *number, wj_err_t *err)
 {
 	MDB_val k, v = { 0, "" };
 	int rc;
@@ -1080,18 +1129,18 @@ static int idx_move(wj_txn_t *t, int db, const unsigned char *ok, size_t on,
 	if (ok) {
 		k.mv_size = on;
 		k.mv_data = (void *)ok;
-		rc = mdb_del(t->txn, t->s->dbi[db], &k, NULL);
+		rc = mdb_del(t->txn, t->s->dbi[DB_INDEX], &k, NULL);
 		if (rc && rc != MDB_NOTFOUND)
 			return txn_fail(t, rc, err, "updating the %s index "
-					"for case %s", db_names[db], number);
+					"for case %s", idx_names[kind], number);
 	}
 	if (nk) {
 		k.mv_size = nn;
 		k.mv_data = (void *)nk;
-		rc = mdb_put(t->txn, t->s->dbi[db], &k, &v, 0);
+		rc = mdb_put(t->txn, t->s->dbi[DB_INDEX], &k, &v, 0);
 		if (rc)
 			return txn_fail(t, rc, err, "updating the %s index "
-					"for case %s", db_names[db], number);
+					"for case %s", idx_names[kind], number);
 	}
 	return 0;
 }
@@ -1161,33 +1210,33 @@ int wj_store_case_put(wj_txn_t *t, const Wuji__Case *old,
 	if (old) {
 		on = status_key(okey, old->status, old->number);
 		nn = status_key(nkey, c->status, c->number);
-		rc = idx_move(t, DB_IDX_STATUS, okey, on, nkey, nn, c->number,
+		rc = idx_move(t, IDX_STATUS, okey, on, nkey, nn, c->number,
 			      err);
 		if (rc)
 			return rc;
 		on = item_key(okey, ocode, old->number);
 		nn = item_key(nkey, code, c->number);
-		rc = idx_move(t, DB_IDX_ITEM, okey, on, nkey, nn, c->number,
+		rc = idx_move(t, IDX_ITEM, okey, on, nkey, nn, c->number,
 			      err);
 		if (rc)
 			return rc;
 		on = has_due(old) ? due_key(okey, old->promised_due,
 					    old->number) : 0;
 		nn = has_due(c) ? due_key(nkey, c->promised_due, c->number) : 0;
-		return idx_move(t, DB_IDX_DUE, on ? okey : NULL, on,
+		return idx_move(t, IDX_DUE, on ? okey : NULL, on,
 				nn ? nkey : NULL, nn, c->number, err);
 	}
 	nn = status_key(nkey, c->status, c->number);
-	if ((rc = idx_move(t, DB_IDX_STATUS, NULL, 0, nkey, nn, c->number,
+	if ((rc = idx_move(t, IDX_STATUS, NULL, 0, nkey, nn, c->number,
 			   err)))
 		return rc;
 	nn = item_key(nkey, code, c->number);
-	if ((rc = idx_move(t, DB_IDX_ITEM, NULL, 0, nkey, nn, c->number, err)))
+	if ((rc = idx_move(t, IDX_ITEM, NULL, 0, nkey, nn, c->number, err)))
 		return rc;
 	if (!has_due(c))
 		return 0;
 	nn = due_key(nkey, c->promised_due, c->number);
-	return idx_move(t, DB_IDX_DUE, NULL, 0, nkey, nn, c->number, err);
+	return idx_move(t, IDX_DUE, NULL, 0, nkey, nn, c->number, err);
 }
 
 /* ------------------------------------------------------------- scanning */
@@ -1326,18 +1375,20 @@ static int visit_index(wj_txn_t *t, const MDB_val *k, const MDB_val *iv,
 		       void *ctx, wj_err_t *err)
 {
 	struct case_scan *cs = ctx;
+	/* A due key's date follows its kind byte. */
+	const unsigned char *due = (const unsigned char *)k->mv_data + 1;
 	MDB_val ck, v;
 	Wuji__Case *c;
 	int rc;
 
-	if (cs->due && get_be32(k->mv_data) > (uint32_t)cs->up_to) {
+	if (k->mv_size <= cs->skip)
+		return 0;
+	if (cs->due && get_be32(due) > (uint32_t)cs->up_to) {
 		cs->past = true;
 		return 1;
 	}
 	ck.mv_size = k->mv_size - cs->skip;
 	ck.mv_data = (unsigned char *)k->mv_data + cs->skip;
-	if (ck.mv_size == 0)
-		return 0;
 	rc = mdb_get(t->txn, t->s->dbi[DB_CASES], &ck, &v);
 	if (rc == MDB_NOTFOUND)
 		return 0;
@@ -1346,7 +1397,7 @@ static int visit_index(wj_txn_t *t, const MDB_val *k, const MDB_val *iv,
 	if ((rc = decode_case(t, &v, ck.mv_data, ck.mv_size, cs->a, &c, err)))
 		return rc;
 	if (cs->due && (!has_due(c) ||
-			c->promised_due != (int32_t)get_be32(k->mv_data)))
+			c->promised_due != (int32_t)get_be32(due)))
 		return 0;
 	if (!case_matches(c, cs->f))
 		return 0;
@@ -1370,18 +1421,22 @@ int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
 	if (after && (rc = check_number(after, err)))
 		return rc;
 	an = after ? strlen(after) : 0;
+	/* The prefix is the index's kind and the value looked for, so the
+	 * scan stops where the entries of that value end. */
 	if (f->status) {
 		if (f->status < 0 || f->status > 255)
 			return wj_err_set(err, WJ_EBADREQ,
 				"status %d does not exist: give a known status",
 				(int)f->status);
-		from[0] = (unsigned char)f->status;
-		plen = 1;
+		from[0] = IDX_STATUS;
+		from[1] = (unsigned char)f->status;
+		plen = 2;
 	} else if (f->item_code) {
 		if ((rc = check_item_code(f->item_code, true, err)))
 			return rc;
-		plen = strlen(f->item_code) + 1;
-		memcpy(from, f->item_code, plen);
+		plen = 1 + strlen(f->item_code) + 1;
+		from[0] = IDX_ITEM;
+		memcpy(from + 1, f->item_code, plen - 1);	/* and its NUL */
 	}
 	if (after)
 		memcpy(from + plen, after, an);
@@ -1389,30 +1444,31 @@ int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
 		return scan(t, DB_CASES, NULL, 0, from, an, after != NULL,
 			    visit_case, &cs, err);
 	cs.skip = plen;
-	return scan(t, f->status ? DB_IDX_STATUS : DB_IDX_ITEM, from, plen,
-		    from, plen + an, after != NULL, visit_index, &cs, err);
+	return scan(t, DB_INDEX, from, plen, from, plen + an, after != NULL,
+		    visit_index, &cs, err);
 }
 
 int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_arena_t *a,
 		      wj_case_visit_cb cb, void *ctx, wj_err_t *err)
 {
+	static const unsigned char prefix[1] = { IDX_DUE };
 	struct case_scan cs = {
-		.a = a, .cb = cb, .ctx = ctx, .skip = 4, .up_to = up_to,
+		.a = a, .cb = cb, .ctx = ctx, .skip = 5, .up_to = up_to,
 		.due = true,
 	};
 	int rc;
 
 	if (up_to <= 0)
 		return 0;
-	rc = scan(t, DB_IDX_DUE, NULL, 0, NULL, 0, false, visit_index, &cs,
+	rc = scan(t, DB_INDEX, prefix, 1, prefix, 1, false, visit_index, &cs,
 		  err);
 	return cs.past ? 0 : rc;
 }
 
 int wj_store_count_status(wj_txn_t *t, Wuji__CaseStatus st, uint64_t *n)
 {
-	unsigned char p = (unsigned char)st;
-	MDB_val k = { 1, &p }, v;
+	unsigned char p[2] = { IDX_STATUS, (unsigned char)st };
+	MDB_val k = { 2, p }, v;
 	MDB_cursor *cur;
 	uint64_t count = 0;
 	int rc;
@@ -1421,12 +1477,11 @@ int wj_store_count_status(wj_txn_t *t, Wuji__CaseStatus st, uint64_t *n)
 		*n = 0;
 		return 0;
 	}
-	rc = mdb_cursor_open(t->txn, t->s->dbi[DB_IDX_STATUS], &cur);
+	rc = mdb_cursor_open(t->txn, t->s->dbi[DB_INDEX], &cur);
 	if (rc)
 		return lmdb_error(t->s, rc, NULL, "counting cases");
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (rc == 0 && k.mv_size >= 1 &&
-	       *(unsigned char *)k.mv_data == p) {
+	while (rc == 0 && k.mv_size >= 2 && memcmp(k.mv_data, p, 2) == 0) {
 		count++;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
@@ -1498,25 +1553,26 @@ static void event_key(unsigned char *buf, uint64_t origin, uint64_t seq)
 	put_be64(buf + 8, seq);
 }
 
-/* number NUL hlc origin seq: a case's events sort by (hlc, origin, seq),
- * and no number is a prefix of another's entries. */
+/* kind number NUL hlc origin seq: a case's events sort by (hlc, origin,
+ * seq), and no number is a prefix of another's entries. */
 static size_t case_event_key(unsigned char *buf, const char *number,
 			     uint64_t hlc, uint64_t origin, uint64_t seq)
 {
 	size_t n = strlen(number);
 
-	memcpy(buf, number, n);
-	buf[n] = '\0';
-	put_be64(buf + n + 1, hlc);
-	event_key(buf + n + 1 + 8, origin, seq);
-	return n + 1 + CASE_EV_TAIL;
+	buf[0] = IDX_CASE_EVENT;
+	memcpy(buf + 1, number, n);
+	buf[1 + n] = '\0';
+	put_be64(buf + n + 2, hlc);
+	event_key(buf + n + 2 + 8, origin, seq);
+	return n + 2 + CASE_EV_TAIL;
 }
 
 int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t from,
 		       uint64_t *local, wj_err_t *err)
 {
 	unsigned char kb[16], lb[8], vb[LOG_VAL_SIZE];
-	unsigned char ckb[NUMBER_MAX + 1 + CASE_EV_TAIL];
+	unsigned char ckb[1 + NUMBER_MAX + 1 + CASE_EV_TAIL];
 	MDB_val k = { 16, kb }, lk = { 8, lb }, lv = { LOG_VAL_SIZE, vb };
 	MDB_val ck, empty = { 0, "" };
 	const char *number = str_or_empty(ev->case_number);
@@ -1528,7 +1584,7 @@ int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t from,
 			"event (%" PRIu64 ", %" PRIu64 ") has no valid id: "
 			"origin and seq must not be 0", ev->origin, ev->seq);
 	/* Checked before anything is written: the number is part of the
-	 * case_events key. */
+	 * case's event index key. */
 	if (*number && (rc = check_number(number, err)))
 		return rc;
 	if ((rc = meta_get(t, META_LOG_SEQ, &log_seq, err)))
@@ -1568,8 +1624,7 @@ int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t from,
 		ck.mv_size = case_event_key(ckb, number, ev->hlc, ev->origin,
 					    ev->seq);
 		ck.mv_data = ckb;
-		rc = mdb_put(t->txn, t->s->dbi[DB_CASE_EVENTS], &ck, &empty,
-			     0);
+		rc = mdb_put(t->txn, t->s->dbi[DB_INDEX], &ck, &empty, 0);
 		if (rc)
 			return txn_fail(t, rc, err, "indexing event (%012"
 					PRIu64 ", %" PRIu64 ") under case %s",
@@ -1668,7 +1723,7 @@ int wj_store_changelog_scan(wj_txn_t *t, uint64_t after, wj_changelog_cb cb,
 
 struct case_ev_scan {
 	const char *number;
-	size_t plen;          /* number and its NUL */
+	size_t plen;          /* kind, number and its NUL */
 	wj_arena_t *a;
 	wj_event_visit_cb cb;
 	void *ctx;
@@ -1711,7 +1766,7 @@ static int visit_case_event(wj_txn_t *t, const MDB_val *k, const MDB_val *iv,
 int wj_store_case_events(wj_txn_t *t, const char *number, wj_arena_t *a,
 			 wj_event_visit_cb cb, void *ctx, wj_err_t *err)
 {
-	unsigned char prefix[NUMBER_MAX + 1];
+	unsigned char prefix[1 + NUMBER_MAX + 1];
 	struct case_ev_scan cs = {
 		.number = number, .a = a, .cb = cb, .ctx = ctx,
 	};
@@ -1719,9 +1774,10 @@ int wj_store_case_events(wj_txn_t *t, const char *number, wj_arena_t *a,
 
 	if ((rc = check_number(number, err)))
 		return rc;
-	cs.plen = strlen(number) + 1;
-	memcpy(prefix, number, cs.plen);
-	return scan(t, DB_CASE_EVENTS, prefix, cs.plen, prefix, cs.plen, false,
+	prefix[0] = IDX_CASE_EVENT;
+	memcpy(prefix + 1, number, strlen(number) + 1);
+	cs.plen = strlen(number) + 2;
+	return scan(t, DB_INDEX, prefix, cs.plen, prefix, cs.plen, false,
 		    visit_case_event, &cs, err);
 }
 
@@ -1854,19 +1910,20 @@ int wj_store_changelog_trim(wj_txn_t *t, uint64_t upto, uint64_t *removed,
 
 static void cursor_key(unsigned char *buf, uint64_t peer, uint64_t slot)
 {
-	put_be64(buf, peer);
-	put_be64(buf + 8, slot);
+	buf[0] = META_KIND_CURSOR;
+	put_be64(buf + 1, peer);
+	put_be64(buf + 9, slot);
 }
 
 int wj_store_cursor_get(wj_txn_t *t, uint64_t peer, uint64_t slot,
 			uint64_t *value)
 {
-	unsigned char kb[16];
-	MDB_val k = { 16, kb }, v;
+	unsigned char kb[META_CURSOR_KEY];
+	MDB_val k = { sizeof(kb), kb }, v;
 	int rc;
 
 	cursor_key(kb, peer, slot);
-	rc = mdb_get(t->txn, t->s->dbi[DB_CURSORS], &k, &v);
+	rc = mdb_get(t->txn, t->s->dbi[DB_META], &k, &v);
 	if (rc == MDB_NOTFOUND) {
 		*value = 0;
 		return 0;
@@ -1883,13 +1940,13 @@ int wj_store_cursor_get(wj_txn_t *t, uint64_t peer, uint64_t slot,
 int wj_store_cursor_put(wj_txn_t *t, uint64_t peer, uint64_t slot,
 			uint64_t value, wj_err_t *err)
 {
-	unsigned char kb[16], vb[8];
-	MDB_val k = { 16, kb }, v = { 8, vb };
+	unsigned char kb[META_CURSOR_KEY], vb[8];
+	MDB_val k = { sizeof(kb), kb }, v = { 8, vb };
 	int rc;
 
 	cursor_key(kb, peer, slot);
 	put_be64(vb, value);
-	rc = mdb_put(t->txn, t->s->dbi[DB_CURSORS], &k, &v, 0);
+	rc = mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0);
 	if (rc)
 		return txn_fail(t, rc, err, "storing replication cursor %"
 				PRIu64 " of peer %012" PRIu64, slot, peer);
@@ -2163,20 +2220,20 @@ static int check_case(struct verify *vf, const MDB_val *k, const MDB_val *v,
 		return 0;
 	}
 	n = status_key(key, c->status, c->number);
-	if ((rc = has_entry(vf, DB_IDX_STATUS, key, n, err)) < 0)
+	if ((rc = has_entry(vf, DB_INDEX, key, n, err)) < 0)
 		return rc;
 	if (!rc)
 		problem(vf, "case %s (%s) is missing from the status index",
 			num, wj_status_name(c->status));
 	n = item_key(key, str_or_empty(c->item_code), c->number);
-	if ((rc = has_entry(vf, DB_IDX_ITEM, key, n, err)) < 0)
+	if ((rc = has_entry(vf, DB_INDEX, key, n, err)) < 0)
 		return rc;
 	if (!rc)
 		problem(vf, "case %s (item %.60s) is missing from the item "
 			"index", num, str_or_empty(c->item_code));
 	if (has_due(c)) {
 		n = due_key(key, c->promised_due, c->number);
-		if ((rc = has_entry(vf, DB_IDX_DUE, key, n, err)) < 0)
+		if ((rc = has_entry(vf, DB_INDEX, key, n, err)) < 0)
 			return rc;
 		if (!rc)
 			problem(vf, "accepted case %s (due %d) is missing from "
@@ -2303,7 +2360,7 @@ struct verify_events {
 static int check_event_indexed(struct verify *vf, const Wuji__Event *ev,
 			       uint64_t origin, uint64_t seq, wj_err_t *err)
 {
-	unsigned char key[NUMBER_MAX + 1 + CASE_EV_TAIL];
+	unsigned char key[1 + NUMBER_MAX + 1 + CASE_EV_TAIL];
 	size_t n;
 	int rc;
 
@@ -2314,7 +2371,7 @@ static int check_event_indexed(struct verify *vf, const Wuji__Event *ev,
 		return 0;
 	}
 	n = case_event_key(key, ev->case_number, ev->hlc, origin, seq);
-	if ((rc = has_entry(vf, DB_CASE_EVENTS, key, n, err)) < 0)
+	if ((rc = has_entry(vf, DB_INDEX, key, n, err)) < 0)
 		return rc;
 	if (!rc)
 		problem(vf, "event (%012" PRIu64 ", %" PRIu64 ") of case %s is "
@@ -2440,6 +2497,81 @@ static int check_case_event_entry(struct verify *vf, const MDB_val *k,
 	return 0;
 }
 
+/* The index database is walked once; each entry goes to the check of
+ * its kind with the kind byte taken off, so those checks read the key
+ * of one index as it is documented in enum idx_kind. */
+static int check_index_entry(struct verify *vf, const MDB_val *k,
+			     const MDB_val *v, wj_err_t *err)
+{
+	MDB_val rest;
+	char buf[256];
+
+	if (k->mv_size == 0) {
+		problem(vf, "the index database has an empty key");
+		return 0;
+	}
+	rest.mv_size = k->mv_size - 1;
+	rest.mv_data = (unsigned char *)k->mv_data + 1;
+	switch (*(const unsigned char *)k->mv_data) {
+	case IDX_STATUS:
+		return check_status_entry(vf, &rest, v, err);
+	case IDX_ITEM:
+		return check_item_entry(vf, &rest, v, err);
+	case IDX_DUE:
+		return check_due_entry(vf, &rest, v, err);
+	case IDX_CASE_EVENT:
+		return check_case_event_entry(vf, &rest, v, err);
+	default:
+		problem(vf, "the index database has an entry of unknown kind "
+			"%u: %s", *(const unsigned char *)k->mv_data,
+			printable(k->mv_data, k->mv_size, buf, sizeof(buf)));
+		return 0;
+	}
+}
+
+/* Every meta key is one of the names, a day's serial or a replication
+ * cursor, each with a value of its size: anything else was written by
+ * something that is not this wuji. */
+static int check_meta_entry(struct verify *vf, const MDB_val *k,
+			    const MDB_val *v, wj_err_t *err)
+{
+	static const char *const names[] = {
+		META_SCHEMA, META_NODE, META_LAST_SEQ, META_EPOCH,
+		META_LOG_SEQ, META_HLC, META_LOG_TRIMMED,
+	};
+	const unsigned char *p = k->mv_data;
+	char buf[256];
+	size_t i;
+
+	printable(p, k->mv_size, buf, sizeof(buf));
+	if (k->mv_size == META_SERIAL_KEY && p[0] == META_KIND_SERIAL) {
+		if (v->mv_size != 4)
+			problem(vf, "the case serial of day %u has a %zu-byte "
+				"value (4 expected)", get_be32(p + 1),
+				v->mv_size);
+		return 0;
+	}
+	if (k->mv_size == META_CURSOR_KEY && p[0] == META_KIND_CURSOR) {
+		if (v->mv_size != 8)
+			problem(vf, "replication cursor %" PRIu64 " of peer "
+				"%012" PRIu64 " has a %zu-byte value (8 "
+				"expected)", get_be64(p + 9), get_be64(p + 1),
+				v->mv_size);
+		return 0;
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strlen(names[i]) != k->mv_size ||
+		    memcmp(names[i], p, k->mv_size) != 0)
+			continue;
+		if (v->mv_size != 8)
+			problem(vf, "meta value %s has %zu bytes (8 expected)",
+				buf, v->mv_size);
+		return 0;
+	}
+	problem(vf, "the meta database has an unknown key %s", buf);
+	return 0;
+}
+
 static int check_item(struct verify *vf, const MDB_val *k, const MDB_val *v,
 		      wj_err_t *err)
 {
@@ -2524,13 +2656,11 @@ int wj_store_verify(wj_txn_t *t, wj_arena_t *a, wj_problem_cb cb, void *ctx,
 	 * `a` only lends its block size. */
 	wj_arena_init(&vf->scratch, a ? a->block_size : 0);
 	if ((rc = check_meta(&ve, err)) ||
+	    (rc = walk(vf, DB_META, check_meta_entry, err)) ||
 	    (rc = walk(vf, DB_CASES, check_case, err)) ||
-	    (rc = walk(vf, DB_IDX_STATUS, check_status_entry, err)) ||
-	    (rc = walk(vf, DB_IDX_ITEM, check_item_entry, err)) ||
-	    (rc = walk(vf, DB_IDX_DUE, check_due_entry, err)) ||
 	    (rc = walk(vf, DB_EVENTS, check_event, err)) ||
 	    (rc = walk(vf, DB_CHANGELOG, check_log_entry, err)) ||
-	    (rc = walk(vf, DB_CASE_EVENTS, check_case_event_entry, err)) ||
+	    (rc = walk(vf, DB_INDEX, check_index_entry, err)) ||
 	    (rc = walk(vf, DB_CATALOG, check_item, err)) ||
 	    (rc = walk(vf, DB_CALENDAR, check_year, err)))
 		goto out;

@@ -2,21 +2,28 @@
  *
  * Named databases (keys big-endian where numeric, so LMDB order is numeric
  * order):
- *   meta       schema version, node id, last local seq, store epoch
+ *   meta       named values: schema version, node id, last local seq,
+ *              store epoch, change-log position, hybrid clock; and, after
+ *              a kind byte below any letter:
+ *                0x01 date(4) -> last case serial of that day
+ *                0x02 peer(8) slot(8) -> value: replication positions
  *   cases      case number -> Case
  *   events     origin(8) seq(8) -> Event; append-only, an id is stored once
  *   changelog  local seq(8) -> origin(8) seq(8) from(8): the order events
  *              were applied here and the peer each came from;
  *              replication ships from it
- *   case_events number NUL hlc(8) origin(8) seq(8) -> "": a case's events
- *   serials    date(4) -> last case serial of that day
+ *   index      every index of cases and events, after a kind byte:
+ *                1 status(1) number -> ""
+ *                2 item code NUL number -> ""
+ *                3 promised due(4) number -> "" (accepted cases only: the
+ *                  clock runs)
+ *                4 number NUL hlc(8) origin(8) seq(8) -> "": a case's
+ *                  events
  *   catalog    item code -> CatalogItem
  *   calendar   year(4) -> CalendarYear
- *   idx_status status(1) number -> ""
- *   idx_item   item code NUL number -> ""
- *   idx_due    promised due(4) number -> "" (accepted cases only: the
- *              clock runs)
- *   cursors    peer(8) slot(8) -> value: replication positions
+ *
+ * Few databases, because a commit costs more the more B-trees it dirties:
+ * storing one event touches meta, cases, events, changelog and index.
  *
  * Everything a request changes goes into one write transaction, and the
  * caller groups many requests into one transaction (group commit): the
@@ -36,7 +43,8 @@
 #include "core/err.h"
 #include "proto/wuji.pb-c.h"
 
-#define WJ_SCHEMA_VERSION 1
+/* 2: the indexes share one database, serials and cursors live in meta. */
+#define WJ_SCHEMA_VERSION 2
 
 typedef struct wj_store wj_store_t;
 typedef struct wj_txn wj_txn_t;
@@ -48,8 +56,9 @@ typedef struct wj_store_opts {
 } wj_store_opts_t;
 
 /* Opens (creating when needed) the store in dir.  Refuses, with a message
- * saying what to do: a store written by a newer schema, a store of another
- * node, a directory that cannot be created or locked. */
+ * saying what to do: a store written by another schema (a newer one, or an
+ * older one: stores are not converted), a store of another node, a
+ * directory that cannot be created or locked. */
 int wj_store_open(const char *dir, const wj_store_opts_t *opts,
 		  wj_store_t **out, wj_err_t *err);
 void wj_store_close(wj_store_t *s);
@@ -104,7 +113,7 @@ int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
 /* Accepted cases whose promised due date is <= up_to, earliest first. */
 int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_arena_t *a,
 		      wj_case_visit_cb cb, void *ctx, wj_err_t *err);
-/* Number of cases in a status (from idx_status). */
+/* Number of cases in a status (from the status index). */
 int wj_store_count_status(wj_txn_t *t, Wuji__CaseStatus s, uint64_t *n);
 
 /* Events.  put stores ev under (origin, seq), appends it to the change

@@ -192,17 +192,25 @@ static void be64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)v;
 }
 
-/* A case_events key: number NUL hlc origin seq. */
+/* The kind bytes of the index database's keys (store.c, enum
+ * idx_kind): part of the on-disk format, so spelled out here too. */
+#define KIND_STATUS 1
+#define KIND_ITEM 2
+#define KIND_DUE 3
+#define KIND_CASE_EVENT 4
+
+/* A case's event index key: kind number NUL hlc origin seq. */
 static size_t case_ev_key(unsigned char *buf, const char *number,
 			  uint64_t hlc, uint64_t origin, uint64_t seq)
 {
 	size_t n = strlen(number);
 
-	memcpy(buf, number, n + 1);
-	be64(buf + n + 1, hlc);
-	be64(buf + n + 9, origin);
-	be64(buf + n + 17, seq);
-	return n + 25;
+	buf[0] = KIND_CASE_EVENT;
+	memcpy(buf + 1, number, n + 1);
+	be64(buf + n + 2, hlc);
+	be64(buf + n + 10, origin);
+	be64(buf + n + 18, seq);
+	return n + 26;
 }
 
 /* ------------------------------------------------------------------ */
@@ -476,16 +484,17 @@ static void test_case_limits(void **state)
 	f->s = open_store(f, NODE_A, 0);
 	memset(longnum, '9', 41);
 	longnum[41] = '\0';
-	memset(longcode, 'X', 471);
-	longcode[471] = '\0';
+	memset(longcode, 'X', 470);
+	longcode[470] = '\0';
 	t = begin(f, true);
 	c = mk_case(&f->a, longnum, "I", WUJI__CASE_STATUS__RECEIVED, 0);
 	assert_int_equal(wj_store_case_put(t, NULL, c, &err), WJ_EBADREQ);
 	c = mk_case(&f->a, "OK-1", longcode, WUJI__CASE_STATUS__RECEIVED, 0);
 	assert_int_equal(wj_store_case_put(t, NULL, c, &err), WJ_EBADREQ);
-	/* The longest allowed number and code fit LMDB's key limit. */
+	/* The longest allowed number and code fit LMDB's key limit with
+	 * the index's kind byte. */
 	longnum[40] = '\0';
-	longcode[470] = '\0';
+	longcode[469] = '\0';
 	c = mk_case(&f->a, longnum, longcode, WUJI__CASE_STATUS__ACCEPTED,
 		    20260101);
 	put_case(t, NULL, c);
@@ -1188,7 +1197,8 @@ static void test_verify(void **state)
 		MDB_env *env;
 		MDB_txn *txn;
 		unsigned char junk[] = { 0xff, 0xff, 0xff };
-		unsigned char due[] = { 20260501 >> 24, (20260501 >> 16) & 0xff,
+		unsigned char due[] = { KIND_DUE, 20260501 >> 24,
+					(20260501 >> 16) & 0xff,
 					(20260501 >> 8) & 0xff, 20260501 & 0xff,
 					'V', '-', '3' };
 		unsigned char lk[8] = { 0, 0, 0, 0, 0, 0, 0, 99 };
@@ -1205,7 +1215,7 @@ static void test_verify(void **state)
 					 0), 0);
 		k.mv_size = sizeof(due);
 		k.mv_data = due;
-		assert_int_equal(mdb_del(txn, raw_dbi(txn, "idx_due"), &k,
+		assert_int_equal(mdb_del(txn, raw_dbi(txn, "index"), &k,
 					 NULL), 0);
 		k.mv_size = 8;
 		k.mv_data = lk;
@@ -1222,10 +1232,10 @@ static void test_verify(void **state)
 		 * an event never stored. */
 		k.mv_size = case_ev_key(ck, "V-1", 2 << 16, NODE_A, 2);
 		k.mv_data = ck;
-		assert_int_equal(mdb_del(txn, raw_dbi(txn, "case_events"), &k,
+		assert_int_equal(mdb_del(txn, raw_dbi(txn, "index"), &k,
 					 NULL), 0);
 		k.mv_size = case_ev_key(ck, "V-9", 1, NODE_B, 3);
-		assert_int_equal(mdb_put(txn, raw_dbi(txn, "case_events"), &k,
+		assert_int_equal(mdb_put(txn, raw_dbi(txn, "index"), &k,
 					 &nil, 0), 0);
 		raw_close(env, txn);
 	}
@@ -1544,7 +1554,7 @@ static void test_case_events_stale(void **state)
 
 		raw_open(f, &env, &txn);
 		k.mv_size = case_ev_key(ck, "S-1", 20, NODE_B, 5);
-		assert_int_equal(mdb_put(txn, raw_dbi(txn, "case_events"), &k,
+		assert_int_equal(mdb_put(txn, raw_dbi(txn, "index"), &k,
 					 &nil, 0), 0);
 		raw_close(env, txn);
 	}
@@ -1998,6 +2008,279 @@ static void test_changelog_trim_cap(void **state)
 	commit(t);
 }
 
+/* ------------------------------------------------------------ layout */
+
+static void be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static void raw_put(MDB_txn *txn, const char *db, const void *key,
+		    size_t klen, const void *val, size_t vlen)
+{
+	MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+
+	assert_int_equal(mdb_put(txn, raw_dbi(txn, db), &k, &v, 0), 0);
+}
+
+/* The store has exactly the seven databases of schema 2; every index key
+ * starts with its kind, and serials and cursors are meta keys after a
+ * kind byte that no named meta key starts with. */
+static void test_layout(void **state)
+{
+	static const char *const want[] = {
+		"calendar", "cases", "catalog", "changelog", "events",
+		"index", "meta",
+	};
+	struct fx *f = *state;
+	struct problems pr = { 0 };
+	wj_err_t err = { 0 };
+	uint32_t serial;
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	put_case(t, NULL, mk_case(&f->a, "L-1", "ITEM",
+				  WUJI__CASE_STATUS__ACCEPTED, 20260301));
+	put_event(t, mk_event(&f->a, NODE_B, 1, "L-1"), 0, NULL);
+	assert_int_equal(wj_store_next_serial(t, 20260213, &serial, &err), 0);
+	assert_int_equal(wj_store_cursor_put(t, NODE_B, WJ_CURSOR_RECV_POS,
+					     42, &err), 0);
+	commit(t);
+	wj_store_close(f->s);
+	f->s = NULL;
+	{
+		unsigned char sk[5] = { 0x01 }, ck[17] = { 0x02 };
+		unsigned char bad[2] = { 0x03, 'x' }, v4[4] = { 0 };
+		unsigned char v8[8] = { 0 };
+		int kinds[8] = { 0 }, i = 0;
+		MDB_cursor *cur;
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_val k, v;
+		MDB_dbi main;
+
+		raw_open(f, &env, &txn);
+		assert_int_equal(mdb_dbi_open(txn, NULL, 0, &main), 0);
+		assert_int_equal(mdb_cursor_open(txn, main, &cur), 0);
+		while (mdb_cursor_get(cur, &k, &v, i ? MDB_NEXT : MDB_FIRST) ==
+		       0) {
+			assert_true(i < 7);
+			assert_int_equal(k.mv_size, strlen(want[i]));
+			assert_memory_equal(k.mv_data, want[i], k.mv_size);
+			i++;
+		}
+		assert_int_equal(i, 7);
+		mdb_cursor_close(cur);
+
+		assert_int_equal(mdb_cursor_open(txn, raw_dbi(txn, "index"),
+						 &cur), 0);
+		for (i = 0; mdb_cursor_get(cur, &k, &v, i ? MDB_NEXT :
+					   MDB_FIRST) == 0; i++) {
+			unsigned char kind = *(unsigned char *)k.mv_data;
+
+			assert_true(kind >= KIND_STATUS &&
+				    kind <= KIND_CASE_EVENT);
+			kinds[kind]++;
+		}
+		mdb_cursor_close(cur);
+		assert_int_equal(kinds[KIND_STATUS], 1);
+		assert_int_equal(kinds[KIND_ITEM], 1);
+		assert_int_equal(kinds[KIND_DUE], 1);
+		assert_int_equal(kinds[KIND_CASE_EVENT], 1);
+
+		be32(sk + 1, 20260213);
+		k.mv_size = sizeof(sk);
+		k.mv_data = sk;
+		assert_int_equal(mdb_get(txn, raw_dbi(txn, "meta"), &k, &v),
+				 0);
+		assert_int_equal(v.mv_size, 4);
+		assert_int_equal(((unsigned char *)v.mv_data)[3], 1);
+		be64(ck + 1, NODE_B);
+		be64(ck + 9, WJ_CURSOR_RECV_POS);
+		k.mv_size = sizeof(ck);
+		k.mv_data = ck;
+		assert_int_equal(mdb_get(txn, raw_dbi(txn, "meta"), &k, &v),
+				 0);
+		assert_int_equal(v.mv_size, 8);
+		assert_int_equal(((unsigned char *)v.mv_data)[7], 42);
+
+		/* What verify must notice in meta: a key of no known kind,
+		 * a cursor of the wrong size. */
+		raw_put(txn, "meta", bad, sizeof(bad), v8, sizeof(v8));
+		raw_put(txn, "meta", ck, sizeof(ck), v4, sizeof(v4));
+		raw_close(env, txn);
+	}
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, false);
+	assert_int_equal(wj_store_verify(t, &f->a, on_problem, &pr, &err), 0);
+	wj_txn_abort(t);
+	assert_true(mentions(&pr, "meta database has an unknown key",
+			     "\\x03x"));
+	assert_true(mentions(&pr, "cursor 2 of peer 440303001002",
+			     "4-byte value"));
+	assert_int_equal(pr.n, 2);
+}
+
+/* Each scan of the index database stays within its own index and value:
+ * entries planted just past a scan's bound (the next status, the next
+ * item code, the next kind, the next case) name cases and events the
+ * scan does visit, so a scan that read past its bound would return them
+ * twice.  verify reports every planted entry. */
+static void test_index_bounds(void **state)
+{
+	struct fx *f = *state;
+	struct problems pr = { 0 };
+	wj_case_filter_t flt = { .item_code = "I" };
+	wj_err_t err = { 0 };
+	struct evs e = { 0 };
+	struct seen s;
+	uint64_t n;
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, true);
+	put_case(t, NULL, mk_case(&f->a, "R-1", "I",
+				  WUJI__CASE_STATUS__RECEIVED, 0));
+	put_case(t, NULL, mk_case(&f->a, "A-1", "I",
+				  WUJI__CASE_STATUS__ACCEPTED, 20260301));
+	put_case(t, NULL, mk_case(&f->a, "A-2", "I2",
+				  WUJI__CASE_STATUS__ACCEPTED, 20260302));
+	put_event(t, mk_event_hlc(&f->a, NODE_B, 1, "E-1", 10), 0, NULL);
+	put_event(t, mk_event_hlc(&f->a, NODE_B, 2, "E-1", 20), 0, NULL);
+	put_event(t, mk_event_hlc(&f->a, NODE_B, 3, "E-2", 30), 0, NULL);
+	commit(t);
+	verify_clean(f);
+	wj_store_close(f->s);
+	f->s = NULL;
+	{
+		unsigned char st[] = { KIND_STATUS,
+				       WUJI__CASE_STATUS__ACCEPTED + 1,
+				       'A', '-', '1' };
+		unsigned char it[] = { KIND_ITEM, 'I', '3', 0, 'R', '-', '1' };
+		unsigned char due[] = { KIND_CASE_EVENT, 0, 0, 0, 0,
+					'A', '-', '1' };
+		unsigned char ck[64];
+		size_t cn;
+		MDB_env *env;
+		MDB_txn *txn;
+
+		be32(due + 1, 20260301);
+		/* E-1's first event, filed under E-2. */
+		cn = case_ev_key(ck, "E-2", 10, NODE_B, 1);
+		raw_open(f, &env, &txn);
+		raw_put(txn, "index", st, sizeof(st), "", 0);
+		raw_put(txn, "index", it, sizeof(it), "", 0);
+		raw_put(txn, "index", due, sizeof(due), "", 0);
+		raw_put(txn, "index", ck, cn, "", 0);
+		raw_close(env, txn);
+	}
+	f->s = open_store(f, NODE_A, 0);
+	t = begin(f, false);
+
+	assert_int_equal(scan_status(f, t, WUJI__CASE_STATUS__ACCEPTED, &s),
+			 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.numbers[0], "A-1");
+	assert_string_equal(s.numbers[1], "A-2");
+	assert_int_equal(wj_store_count_status(t, WUJI__CASE_STATUS__ACCEPTED,
+					       &n), 0);
+	assert_true(n == 2);
+	assert_int_equal(wj_store_count_status(t, WUJI__CASE_STATUS__RECEIVED,
+					       &n), 0);
+	assert_true(n == 1);
+	/* The planted entry is all there is under the next status. */
+	assert_int_equal(wj_store_count_status(t, WUJI__CASE_STATUS__PAUSED,
+					       &n), 0);
+	assert_true(n == 1);
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect, &s,
+					    &err), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.numbers[0], "A-1");
+	assert_string_equal(s.numbers[1], "R-1");
+
+	/* The due index is the last case index before the events' one. */
+	assert_int_equal(due_scan(f, t, 20261231, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.numbers[0], "A-1");
+	assert_string_equal(s.numbers[1], "A-2");
+
+	assert_int_equal(wj_store_case_events(t, "E-1", &f->a, collect_ev, &e,
+					      &err), 0);
+	assert_int_equal(e.n, 2);
+	assert_true(e.seq[0] == 1 && e.seq[1] == 2);
+
+	assert_int_equal(wj_store_verify(t, &f->a, on_problem, &pr, &err), 0);
+	wj_txn_abort(t);
+	assert_true(mentions(&pr, "status index lists case A-1 as paused",
+			     "accepted"));
+	assert_true(mentions(&pr, "item index lists case R-1 under item I3",
+			     NULL));
+	assert_true(mentions(&pr, "case_events index has a malformed entry",
+			     "A-1"));
+	assert_true(mentions(&pr, "(440303001002, 1) under case E-2",
+			     "E-1"));
+	assert_int_equal(pr.n, 4);
+}
+
+/* A store of schema 1 (twelve databases, made by an older wuji) is
+ * refused, read-only too, with what to do, and left as it was. */
+static void test_old_schema_refused(void **state)
+{
+	static const char *const old_dbs[] = {
+		"cases", "events", "changelog", "case_events", "serials",
+		"catalog", "calendar", "idx_status", "idx_item", "idx_due",
+		"cursors",
+	};
+	struct fx *f = *state;
+	wj_store_opts_t o = { .node = NODE_A };
+	wj_err_t err = { 0 };
+	unsigned char v8[8];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	size_t i;
+
+	assert_int_equal(mkdir(f->dir, 0750), 0);
+	raw_open(f, &env, &txn);
+	assert_int_equal(mdb_dbi_open(txn, "meta", MDB_CREATE, &dbi), 0);
+	for (i = 0; i < sizeof(old_dbs) / sizeof(old_dbs[0]); i++)
+		assert_int_equal(mdb_dbi_open(txn, old_dbs[i], MDB_CREATE,
+					      &dbi), 0);
+	be64(v8, 1);
+	raw_put(txn, "meta", "schema", 6, v8, 8);
+	raw_put(txn, "meta", "epoch", 5, v8, 8);
+	be64(v8, NODE_A);
+	raw_put(txn, "meta", "node", 4, v8, 8);
+	be64(v8, 0);
+	raw_put(txn, "meta", "last_seq", 8, v8, 8);
+	raw_put(txn, "meta", "log_seq", 7, v8, 8);
+	raw_close(env, txn);
+
+	assert_int_equal(wj_store_open(f->dir, &o, &f->s, &err), WJ_ESCHEMA);
+	assert_null(f->s);
+	assert_non_null(strstr(err.msg, f->dir));
+	assert_non_null(strstr(err.msg, "older wuji"));
+	assert_non_null(strstr(err.msg, "schema 1"));
+	assert_non_null(strstr(err.msg, "empty data_dir"));
+	o.read_only = true;
+	assert_int_equal(wj_store_open(f->dir, &o, &f->s, &err), WJ_ESCHEMA);
+	assert_null(f->s);
+
+	/* Refusing wrote nothing: no database of the new layout, the old
+	 * ones still there. */
+	raw_open(f, &env, &txn);
+	assert_int_equal(mdb_dbi_open(txn, "index", 0, &dbi), MDB_NOTFOUND);
+	assert_int_equal(mdb_dbi_open(txn, "cursors", 0, &dbi), 0);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2052,6 +2335,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_changelog_trim, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_changelog_trim_cap, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_bounds, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_old_schema_refused, setup,
 						teardown),
 	};
 
