@@ -914,8 +914,51 @@ static void on_ack(wj_repl_t *r, peer_t *p, const Wuji__Ack *a, int64_t now_ms,
 /* Applies a batch's events and the peer's new position inside t.  An
  * event the node refuses is logged and skipped; any other failure leaves
  * t unusable and is returned. */
+/* The bytes of each event of a received batch as the peer packed them,
+ * found by walking the message: NULL unless they line up one for one
+ * with the decoded events (then each is packed again when stored). */
+static struct raw_event *batch_event_bytes(const uint8_t *data, size_t len,
+					   const Wuji__Batch *b, wj_arena_t *a)
+{
+	if (b->n_events == 0)
+		return NULL;
+	struct raw_event *out = wj_arena_alloc(a, b->n_events * sizeof(*out));
+	size_t n = 0;
+	wj_pb_reader_t msg;
+	wj_pb_field_t f;
+	int rc;
+	wj_pb_reader_init(&msg, data, len);
+	while ((rc = wj_pb_next(&msg, &f)) == 1) {
+		if (f.number != PEER_MSG_BATCH_FIELD || f.wire != 2)
+			continue;
+		wj_pb_reader_t batch;
+		wj_pb_field_t e;
+		int brc;
+		wj_pb_reader_init(&batch, f.data, f.len);
+		while ((brc = wj_pb_next(&batch, &e)) == 1) {
+			if (e.number != BATCH_EVENTS_FIELD || e.wire != 2)
+				continue;
+			if (n == b->n_events)
+				return NULL;
+			out[n++] = (struct raw_event){e.data, e.len};
+		}
+		if (brc < 0)
+			return NULL;
+	}
+	if (rc < 0 || n != b->n_events)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		wj_event_peek_t pk;
+		if (wj_pb_peek_event(out[i].data, out[i].len, &pk) != 0 ||
+		    pk.origin != b->events[i]->origin || pk.seq != b->events[i]->seq)
+			return NULL;
+	}
+	return out;
+}
+
 static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch *b,
-			uint64_t new_pos, int64_t now_ms, wj_arena_t *a, wj_err_t *err)
+			const struct raw_event *packed, uint64_t new_pos, int64_t now_ms,
+			wj_arena_t *a, wj_err_t *err)
 {
 	size_t refused = 0;
 	for (size_t i = 0; i < b->n_events; i++) {
@@ -934,7 +977,9 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 		}
 		bool fresh;
 		wj_err_t e = {0};
-		int rc = wj_service_apply_event(r->svc, t, ev, p->code, now_ms, a, &fresh, &e);
+		int rc = wj_service_apply_packed(r->svc, t, ev, packed ? packed[i].data : NULL,
+						 packed ? packed[i].len : 0, p->code, now_ms,
+						 a, &fresh, &e);
 		if (rc == WJ_EINVAL) {
 			wj_warn("repl: event %012" PRIu64 "/%" PRIu64 " from %012" PRIu64
 				" refused: %s", ev->origin, ev->seq, p->code, e.msg);
@@ -958,7 +1003,7 @@ static int apply_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, uint64_t n
 	wj_err_t err = {0};
 	if (wj_txn_begin(r->store, true, &t, &err) != 0)
 		goto fail;
-	if (apply_events(r, p, t, b, new_pos, now_ms, a, &err) != 0 ||
+	if (apply_events(r, p, t, b, NULL, new_pos, now_ms, a, &err) != 0 ||
 	    wj_service_save_clock(r->svc, t, &err) != 0) {
 		wj_txn_abort(t);
 		goto fail;
@@ -1139,7 +1184,7 @@ static void round_end(wj_repl_t *r, struct round *rd, int64_t now_ms, wj_repl_ou
 }
 
 static void round_add(wj_repl_t *r, struct round *rd, peer_t *p, const Wuji__Batch *b,
-		      int64_t now_ms, wj_repl_out_t *out)
+		      const wj_repl_in_t *in, int64_t now_ms, wj_repl_out_t *out)
 {
 	wj_err_t err = {0};
 	if (rd->t == NULL && wj_txn_begin(r->store, true, &rd->t, &err) != 0) {
@@ -1153,7 +1198,8 @@ static void round_add(wj_repl_t *r, struct round *rd, peer_t *p, const Wuji__Bat
 		round_end(r, rd, now_ms, out);
 		return;
 	}
-	int rc = apply_events(r, p, child, b, b->last, now_ms, &r->scratch, &err);
+	struct raw_event *packed = batch_event_bytes(in->data, in->len, b, &r->scratch);
+	int rc = apply_events(r, p, child, b, packed, b->last, now_ms, &r->scratch, &err);
 	if (rc == 0)
 		rc = wj_txn_commit(child, &err); /* frees child either way */
 	else
@@ -1228,7 +1274,7 @@ void wj_repl_receive_many(wj_repl_t *r, const wj_repl_in_t *in, size_t n, int64_
 		    p->state == WUJI__LINK_STATE__LINK_NONE)
 			p->state = WUJI__LINK_STATE__LINK_CONNECTING;
 		if (m->body_case == WUJI__PEER_MSG__BODY_BATCH && batch_continues(p, m->batch)) {
-			round_add(r, &rd, p, m->batch, now_ms, out);
+			round_add(r, &rd, p, m->batch, &in[i], now_ms, out);
 			continue;
 		}
 		round_end(r, &rd, now_ms, out);

@@ -365,6 +365,13 @@ int wj_service_apply_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 			   uint64_t from, int64_t now_ms, wj_arena_t *a, bool *fresh,
 			   wj_err_t *err)
 {
+	return wj_service_apply_packed(s, t, ev, NULL, 0, from, now_ms, a, fresh, err);
+}
+
+int wj_service_apply_packed(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
+			    const uint8_t *packed, size_t packed_len, uint64_t from,
+			    int64_t now_ms, wj_arena_t *a, bool *fresh, wj_err_t *err)
+{
 	*fresh = false;
 	int rc = check_event(ev, err);
 	if (rc != 0)
@@ -373,7 +380,8 @@ int wj_service_apply_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 		return 0;
 	if (from != 0)
 		wj_hlc_recv(&s->hlc, ev->hlc, (uint64_t)now_ms);
-	rc = wj_store_event_put(t, ev, from, NULL, err);
+	rc = packed ? wj_store_event_put_packed(t, ev, packed, packed_len, from, NULL, err)
+		    : wj_store_event_put(t, ev, from, NULL, err);
 	if (rc != 0)
 		return rc;
 	*fresh = true;

@@ -86,6 +86,13 @@ void wj_service_set_repl(wj_service_t *s, struct wj_repl *r);
 int wj_service_apply_event(wj_service_t *s, struct wj_txn *t,
 			   const Wuji__Event *ev, uint64_t from, int64_t now_ms,
 			   wj_arena_t *a, bool *fresh, wj_err_t *err);
+/* The same for an event that came packed from a peer: `packed` (what the
+ * peer sent for it, which decodes to ev) is stored as it is, saving a
+ * second encoding on every hop. */
+int wj_service_apply_packed(wj_service_t *s, struct wj_txn *t,
+			    const Wuji__Event *ev, const uint8_t *packed,
+			    size_t packed_len, uint64_t from, int64_t now_ms,
+			    wj_arena_t *a, bool *fresh, wj_err_t *err);
 /* Saves the hybrid clock in t (every transaction that stores events does
  * this, so that a restarted node never stamps an event lower than one it
  * has seen). */

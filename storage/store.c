@@ -350,26 +350,49 @@ static int put_msg(wj_txn_t *t, int db, MDB_val *key,
 	return 0;
 }
 
+/* Names a record by its key, for messages: formatted only when there is
+ * something to report, as reads sit on the hot path of every hop. */
+static void key_name(int db, const MDB_val *k, char *buf, size_t n)
+{
+	const unsigned char *p = k->mv_data;
+	int len = k->mv_size > 60 ? 60 : (int)k->mv_size;
+
+	if (db == DB_EVENTS && k->mv_size == 16)
+		snprintf(buf, n, "event (%012" PRIu64 ", %" PRIu64 ")",
+			 get_be64(p), get_be64(p + 8));
+	else if (db == DB_CASES)
+		snprintf(buf, n, "case %.*s", len, (const char *)p);
+	else if (db == DB_CATALOG)
+		snprintf(buf, n, "catalog item %.*s", len, (const char *)p);
+	else
+		snprintf(buf, n, "a record of %s", db_names[db]);
+}
+
 /* Returns 0, WJ_ENOTFOUND (err untouched: the caller knows what to say) or
- * another WJ_E* code with err set.  `what` names the record for messages. */
+ * another WJ_E* code with err set. */
 static int get_msg(wj_txn_t *t, int db, MDB_val *key,
 		   const ProtobufCMessageDescriptor *desc, wj_arena_t *a,
-		   ProtobufCMessage **out, const char *what, wj_err_t *err)
+		   ProtobufCMessage **out, wj_err_t *err)
 {
 	ProtobufCMessage *m;
 	MDB_val v;
+	char what[96];
 	int rc;
 
 	rc = mdb_get(t->txn, t->s->dbi[db], key, &v);
 	if (rc == MDB_NOTFOUND)
 		return WJ_ENOTFOUND;
-	if (rc)
+	if (rc) {
+		key_name(db, key, what, sizeof(what));
 		return txn_fail(t, rc, err, "reading %s", what);
+	}
 	m = protobuf_c_message_unpack(desc, &a->pb, v.mv_size, v.mv_data);
-	if (!m)
+	if (!m) {
+		key_name(db, key, what, sizeof(what));
 		return wj_err_set(err, WJ_EINTERNAL,
 			"%s in the store does not decode: run node-ctl verify",
 			what);
+	}
 	*out = m;
 	return 0;
 }
@@ -1149,16 +1172,14 @@ int wj_store_case_get(wj_txn_t *t, const char *number, wj_arena_t *a,
 		      Wuji__Case **out, wj_err_t *err)
 {
 	MDB_val k;
-	char what[64];
 	int rc;
 
 	if ((rc = check_number(number, err)))
 		return rc;
 	k.mv_size = strlen(number);
 	k.mv_data = (void *)number;
-	snprintf(what, sizeof(what), "case %s", number);
 	rc = get_msg(t, DB_CASES, &k, &wuji__case__descriptor, a,
-		     (ProtobufCMessage **)out, what, err);
+		     (ProtobufCMessage **)out, err);
 	if (rc == WJ_ENOTFOUND)
 		return wj_err_set(err, WJ_ENOTFOUND,
 			"case %s not found: check the number (node-ctl list "
@@ -1568,8 +1589,26 @@ static size_t case_event_key(unsigned char *buf, const char *number,
 	return n + 2 + CASE_EV_TAIL;
 }
 
+static int event_put(wj_txn_t *t, const Wuji__Event *ev, const uint8_t *raw,
+		     size_t raw_len, uint64_t from, uint64_t *local, wj_err_t *err);
+
 int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t from,
 		       uint64_t *local, wj_err_t *err)
+{
+	return event_put(t, ev, NULL, 0, from, local, err);
+}
+
+int wj_store_event_put_packed(wj_txn_t *t, const Wuji__Event *ev,
+			      const uint8_t *packed, size_t len, uint64_t from,
+			      uint64_t *local, wj_err_t *err)
+{
+	return event_put(t, ev, packed, len, from, local, err);
+}
+
+/* raw, when not NULL, is ev packed already (as it came from a peer): it is
+ * stored as it is rather than packed again. */
+static int event_put(wj_txn_t *t, const Wuji__Event *ev, const uint8_t *raw,
+		     size_t raw_len, uint64_t from, uint64_t *local, wj_err_t *err)
 {
 	unsigned char kb[16], lb[8], vb[LOG_VAL_SIZE];
 	unsigned char ckb[1 + NUMBER_MAX + 1 + CASE_EV_TAIL];
@@ -1594,7 +1633,14 @@ int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t from,
 			"the change log of the store in %s has used every "
 			"position: the store is damaged", t->s->dir);
 	event_key(kb, ev->origin, ev->seq);
-	rc = put_msg(t, DB_EVENTS, &k, &ev->base, MDB_NOOVERWRITE);
+	if (raw) {
+		MDB_val v = { raw_len, (void *)raw };
+
+		rc = mdb_put(t->txn, t->s->dbi[DB_EVENTS], &k, &v,
+			     MDB_NOOVERWRITE);
+	} else {
+		rc = put_msg(t, DB_EVENTS, &k, &ev->base, MDB_NOOVERWRITE);
+	}
 	if (rc == MDB_KEYEXIST)
 		return wj_err_set(err, WJ_EEXIST,
 			"event (%012" PRIu64 ", %" PRIu64 ") is stored "
@@ -1676,17 +1722,14 @@ int wj_store_event_get(wj_txn_t *t, uint64_t origin, uint64_t seq,
 {
 	unsigned char kb[16];
 	MDB_val k = { 16, kb };
-	char what[80];
 	int rc;
 
 	event_key(kb, origin, seq);
-	snprintf(what, sizeof(what), "event (%012" PRIu64 ", %" PRIu64 ")",
-		 origin, seq);
 	rc = get_msg(t, DB_EVENTS, &k, &wuji__event__descriptor, a,
-		     (ProtobufCMessage **)out, what, err);
+		     (ProtobufCMessage **)out, err);
 	if (rc == WJ_ENOTFOUND)
-		return wj_err_set(err, WJ_ENOTFOUND, "%s is not stored here",
-				  what);
+		return wj_err_set(err, WJ_ENOTFOUND, "event (%012" PRIu64
+				  ", %" PRIu64 ") is not stored here", origin, seq);
 	return rc;
 }
 
@@ -1976,16 +2019,14 @@ int wj_store_catalog_get(wj_txn_t *t, const char *code, wj_arena_t *a,
 			 Wuji__CatalogItem **out, wj_err_t *err)
 {
 	MDB_val k;
-	char what[80];
 	int rc;
 
 	if ((rc = check_item_code(code, false, err)))
 		return rc;
 	k.mv_size = strlen(code);
 	k.mv_data = (void *)code;
-	snprintf(what, sizeof(what), "catalog item %.60s", code);
 	rc = get_msg(t, DB_CATALOG, &k, &wuji__catalog_item__descriptor, a,
-		     (ProtobufCMessage **)out, what, err);
+		     (ProtobufCMessage **)out, err);
 	if (rc == WJ_ENOTFOUND)
 		return wj_err_set(err, WJ_ENOTFOUND,
 			"item %s is not in the catalog: check the code "

@@ -124,6 +124,11 @@ int wj_store_count_status(wj_txn_t *t, Wuji__CaseStatus s, uint64_t *n);
  * already: nothing is written. */
 int wj_store_event_put(wj_txn_t *t, const Wuji__Event *ev, uint64_t from,
 		       uint64_t *local, wj_err_t *err);
+/* The same, storing `packed` (ev as packed by its origin or a peer: it
+ * must decode to ev) without packing it again. */
+int wj_store_event_put_packed(wj_txn_t *t, const Wuji__Event *ev,
+			      const uint8_t *packed, size_t len, uint64_t from,
+			      uint64_t *local, wj_err_t *err);
 bool wj_store_event_exists(wj_txn_t *t, uint64_t origin, uint64_t seq);
 /* The event's stored bytes (a packed wuji.Event), without decoding them:
  * they point into the store's map and are valid until t ends. */
