@@ -482,6 +482,12 @@ void sim_dump_case(sim_t *S, const char *number)
 					wj_event_name(c->history[h]->event),
 					code12(c->history[h]->origin), c->history[h]->seq,
 					c->history[h]->detail);
+		} else {
+			struct evcount e = {0, 0};
+			wj_store_case_events(t, number, &a, count_event, &e, NULL);
+			if (e.n)
+				fprintf(stderr, "  %s: no case, but %" PRIu64 " of its events\n",
+					code12(S->nodes[i].code), e.n);
 		}
 		wj_store_case_events(t, number, &a, dump_event, NULL, NULL);
 		wj_txn_abort(t);

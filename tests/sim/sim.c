@@ -675,7 +675,7 @@ static void trace_msg(sim_t *S, const qitem_t *it, const char *what)
 	if (!((a == S->o->trace_a && b == S->o->trace_b) || (a == S->o->trace_b && b == S->o->trace_a)))
 		return;
 	Wuji__PeerMsg *m = wuji__peer_msg__unpack(&S->out_arena.pb, it->len, it->data);
-	char body[300] = "?";
+	char body[1200] = "?";
 	if (m == NULL)
 		snprintf(body, sizeof(body), "undecodable");
 	else if (m->body_case == WUJI__PEER_MSG__BODY_HELLO)
@@ -683,12 +683,19 @@ static void trace_msg(sim_t *S, const qitem_t *it, const char *what)
 			 " resume %016" PRIx64 "/%" PRIu64 " your_max_seq %" PRIu64,
 			 m->hello->is_reply ? "(reply)" : "", m->hello->epoch, m->hello->log_end,
 			 m->hello->resume_epoch, m->hello->resume_after, m->hello->your_max_seq);
-	else if (m->body_case == WUJI__PEER_MSG__BODY_BATCH)
-		snprintf(body, sizeof(body), "batch%s epoch %016" PRIx64 " (%" PRIu64 ", %" PRIu64
-			 "] %zu events%s", m->batch->snapshot ? "(snapshot)" : "", m->batch->epoch,
-			 m->batch->prev, m->batch->last, m->batch->n_events,
-			 m->batch->snapshot_end ? " final" : "");
-	else if (m->body_case == WUJI__PEER_MSG__BODY_ACK)
+	else if (m->body_case == WUJI__PEER_MSG__BODY_BATCH) {
+		size_t n = (size_t)snprintf(body, sizeof(body), "batch%s epoch %016" PRIx64 " (%"
+					    PRIu64 ", %" PRIu64 "] %zu events%s",
+					    m->batch->snapshot ? "(snapshot)" : "", m->batch->epoch,
+					    m->batch->prev, m->batch->last, m->batch->n_events,
+					    m->batch->snapshot_end ? " final" : "");
+		/* Which events, to follow one along a path. */
+		for (size_t k = 0; k < m->batch->n_events && n + 40 < sizeof(body); k++) {
+			const Wuji__Event *ev = m->batch->events[k];
+			n += (size_t)snprintf(body + n, sizeof(body) - n, "%s%012" PRIu64 "/%" PRIu64,
+					      k ? " " : ": ", ev->origin, ev->seq);
+		}
+	} else if (m->body_case == WUJI__PEER_MSG__BODY_ACK)
 		snprintf(body, sizeof(body), "ack%s%s epoch %016" PRIx64 " pos %" PRIu64,
 			 m->ack->snapshot ? "(snapshot)" : "", m->ack->resend ? "(resend)" : "",
 			 m->ack->epoch, m->ack->pos);
