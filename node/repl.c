@@ -57,6 +57,7 @@ typedef struct peer {
 
 	/* outgoing */
 	uint64_t session;        /* bumped at every restart of the stream */
+	bool sent;               /* a batch went to it since this process began */
 	uint64_t acked, wire, scanned;
 	uint64_t inflight[INFLIGHT_MAX];  /* `last` of each batch in flight */
 	uint32_t inflight_events[INFLIGHT_MAX];
@@ -117,6 +118,9 @@ struct wj_repl {
 	peer_t *peers;
 	size_t n_peers;
 	uint64_t epoch, log_first, log_end, last_seq;
+	/* The log end when this process began: no peer can hold more of
+	 * this epoch's log, until we have sent it something. */
+	uint64_t start_log_end;
 	int64_t last_maint_ms;
 	struct route_slot *routes;  /* participants by case number */
 	uint64_t snap_counter;
@@ -318,6 +322,7 @@ static void send_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pre
 	m.body_case = WUJI__PEER_MSG__BODY_BATCH;
 	m.batch = &b;
 	emit(r, out, p, &m);
+	p->sent = true;
 }
 
 static void pump_log(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_repl_out_t *out)
@@ -705,8 +710,14 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	if (!plausible)
 		wj_warn("repl: %012" PRIu64 " claims to hold seq %" PRIu64 " of ours: ignored",
 			p->code, h->your_max_seq);
+	/* A peer that has read our log further than it reaches holds
+	 * entries a restore took from us.  Compare with the log as it was
+	 * when we started, as long as we have sent this peer nothing since:
+	 * the log grows at once (children's batches), and the entries that
+	 * refill the lost positions are not the ones the peer holds. */
+	uint64_t known_end = p->sent ? r->log_end : r->start_log_end;
 	bool restored = (plausible && h->your_max_seq > r->last_seq) ||
-			(h->resume_epoch == r->epoch && h->resume_after > r->log_end);
+			(h->resume_epoch == r->epoch && h->resume_after > known_end);
 	if (restored) {
 		wj_txn_abort(t);
 		recover_from_restore(r, h, p->code);
@@ -1238,6 +1249,7 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		return rc;
 	}
 	refresh_log(r, t);
+	r->start_log_end = r->log_end;
 	for (size_t i = 0; i < r->n_peers; i++) {
 		peer_t *p = &r->peers[i];
 		p->state = WUJI__LINK_STATE__LINK_CONNECTING;
