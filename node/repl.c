@@ -87,6 +87,9 @@ typedef struct peer {
 	 * read up to resync_target, ask it for everything (persisted). */
 	uint64_t resync_target;
 	bool resync_pending;
+	/* Parent only: it said it is itself recovering from a restore (or
+	 * we have not heard otherwise since ours began). */
+	bool parent_recovering;
 	uint64_t min_session;    /* batches of older sessions are ignored */
 
 	/* clock, parent only */
@@ -575,6 +578,7 @@ static void send_hello_ex(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, 
 	h.resync_ack = resync_ack;
 	h.resync_from = resync_from;
 	h.resync_session = resync_ack ? p->session : 0;
+	h.recovering = wj_repl_recovering(r);
 	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
 	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
 	m.hello = &h;
@@ -651,6 +655,7 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t pe
 		r->peers[i].last_hello_ms = 0;
 		r->peers[i].resync_pending = true;
 		r->peers[i].resync_target = 0;
+		r->peers[i].parent_recovering = r->peers[i].is_parent;
 		reset_outgoing(&r->peers[i], 0);
 	}
 }
@@ -687,14 +692,46 @@ static void persist_resync(wj_repl_t *r, peer_t *p)
 }
 
 /* A resync after a restore is done once the peer's log has been read up
- * to where it stood when the resync began. */
+ * to where it stood when the resync began, and, for the parent, once the
+ * parent is not recovering itself (see parent_recovery). */
 static void check_resync_done(wj_repl_t *r, peer_t *p)
 {
-	if (p->resync_pending && p->resync_target && p->recv_pos >= p->resync_target) {
+	if (p->resync_pending && p->resync_target && p->recv_pos >= p->resync_target &&
+	    !(p->is_parent && p->parent_recovering)) {
 		p->resync_pending = false;
 		persist_resync(r, p);
 		wj_info("repl: %012" PRIu64 " has sent back everything it had for us", p->code);
 	}
+}
+
+/* What the parent says of its own recovery (hello, ping).  A parent
+ * restored from a backup as well lacks events of ours until it has got
+ * them back from further up: what it echoes to us before that may miss
+ * them, and a resync counted done then would let us write on cases as
+ * they were before our backup (or issue seqs that exist up there).  So
+ * while it recovers our resync waits, and once it has recovered we read
+ * its log up to where it stood then.  Only the parent is waited for: a
+ * parent's recovery never waits for its children's, so there is no
+ * cycle. */
+static void parent_recovery(wj_repl_t *r, peer_t *p, bool recovering, uint64_t log_end)
+{
+	if (!p->is_parent)
+		return;
+	if (recovering) {
+		if (!p->parent_recovering && p->resync_pending)
+			wj_info("repl: parent %012" PRIu64 " is itself recovering from a restore: "
+				"waiting for it", p->code);
+		p->parent_recovering = true;
+		return;
+	}
+	if (!p->parent_recovering)
+		return;
+	p->parent_recovering = false;
+	if (p->resync_pending && p->resync_target && log_end > p->resync_target) {
+		p->resync_target = log_end;
+		persist_resync(r, p);
+	}
+	check_resync_done(r, p);
 }
 
 static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_ms,
@@ -780,6 +817,7 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 		persist_resync(r, p);
 		check_resync_done(r, p);
 	}
+	parent_recovery(r, p, h->recovering, h->log_end);
 	if (p->acked != start && !p->snapshot) {
 		p->acked = start;
 		p->acked_dirty = true;
@@ -988,6 +1026,10 @@ static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_
 static void on_ping(wj_repl_t *r, peer_t *p, const Wuji__Ping *ping, int64_t now_ms,
 		    wj_repl_out_t *out)
 {
+	/* A ping of an older epoch was sent before the parent's own restore
+	 * and says nothing of its recovery now. */
+	if (p->hello_seen && ping->epoch == p->recv_epoch)
+		parent_recovery(r, p, ping->recovering, ping->log_end);
 	Wuji__Pong pong = WUJI__PONG__INIT;
 	pong.echo_wall_ms = ping->wall_ms;
 	pong.wall_ms = now_ms;
@@ -1080,6 +1122,9 @@ static void send_ping(wj_repl_t *r, peer_t *p, int64_t now_ms, wj_repl_out_t *ou
 {
 	Wuji__Ping ping = WUJI__PING__INIT;
 	ping.wall_ms = now_ms;
+	ping.epoch = r->epoch;
+	ping.recovering = wj_repl_recovering(r);
+	ping.log_end = r->log_end;
 	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
 	m.body_case = WUJI__PEER_MSG__BODY_PING;
 	m.ping = &ping;
@@ -1267,6 +1312,9 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		wj_store_cursor_get(t, p->code, CURSOR_RESYNC_PENDING, &pending);
 		wj_store_cursor_get(t, p->code, CURSOR_RESYNC_TARGET, &p->resync_target);
 		p->resync_pending = pending != 0;
+		/* Unknown until it says: assume the parent recovers too, so
+		 * that hearing otherwise raises the target to its log end. */
+		p->parent_recovering = p->is_parent && p->resync_pending;
 	}
 	wj_store_cursor_get(t, 0, CURSOR_RESTORE_MAX, &r->restore_max_seq);
 	wj_txn_abort(t);
