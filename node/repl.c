@@ -909,7 +909,13 @@ static int apply_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, uint64_t n
 	for (size_t i = 0; i < b->n_events; i++) {
 		const Wuji__Event *ev = b->events[i];
 		bool own_back = ev->origin == r->self && ev->seq <= r->restore_max_seq;
-		if (!p->is_parent && !own_back &&
+		/* Restored, we asked this child for everything back: what we
+		 * had sent down to it from above included, which may now be
+		 * nowhere else (our parent restored too, say).  Our own
+		 * events come back only as own_back allows. */
+		bool handed_back = p->resync_pending && ev->origin != r->self &&
+				   wj_route_child_may_return(p->code, ev);
+		if (!p->is_parent && !own_back && !handed_back &&
 		    (wj_route_is_broadcast(ev->type) ||
 		     !wj_route_child_may_send(p->code, ev->origin))) {
 			/* A child speaks only for its own area, and the
