@@ -950,6 +950,38 @@ static int pick_task(const wj_case_ctx_t *ctx, const Wuji__Case *c,
 	return fail(err, WJ_EINVAL, b.p);
 }
 
+/* Who takes a step.  A step that two nodes could take at once would
+ * race, and the merged order would let only one of them stand: so each
+ * step belongs to one node.  The window where the case was submitted
+ * deals with the applicant (accept, correct, supply, reject, pause,
+ * resume, extend, withdraw, deliver, archive); each task is decided where
+ * it is handled, checked once the task is known (wj_case_command).  A
+ * standalone node takes every step. */
+static int check_role(const wj_case_ctx_t *ctx, const Wuji__Case *c,
+		      ev_type_t type, wj_err_t *err)
+{
+	sb_t b;
+	bool first = true;
+
+	if (ctx->standalone || type == WUJI__EVENT_TYPE__EV_DECIDED ||
+	    c->origin == ctx->self)
+		return 0;
+	sb_init(&b, ctx->arena);
+	sb_printf(&b, "case %s was submitted at node %012" PRIu64 ": \"%s\" is "
+		  "done there, at the window that serves the applicant; this "
+		  "node ", c->number, c->origin, wj_event_verb(type));
+	for (size_t i = 0; i < c->n_tasks; i++) {
+		if (c->tasks[i]->node != ctx->self)
+			continue;
+		sb_printf(&b, "%s%" PRIu32, first ? "decides its task " : ", ",
+			  c->tasks[i]->index);
+		first = false;
+	}
+	if (first)
+		sb_printf(&b, "handles none of its tasks");
+	return fail(err, WJ_EINVAL, b.p);
+}
+
 int wj_case_command(const wj_case_ctx_t *ctx, const Wuji__Case *c,
 		    const Wuji__Command *cmd, Wuji__Event *ev, wj_err_t *err)
 {
@@ -969,6 +1001,9 @@ int wj_case_command(const wj_case_ctx_t *ctx, const Wuji__Case *c,
 			     "resume, extend, decide, deliver, withdraw "
 			     "or archive", (int)cmd->type);
 	rc = check_status(c, cmd->type, err);
+	if (rc)
+		return rc;
+	rc = check_role(ctx, c, cmd->type, err);
 	if (rc)
 		return rc;
 

@@ -63,7 +63,14 @@ int wj_case_submit(const wj_case_ctx_t *ctx, const Wuji__CatalogItem *item,
 /* Checks cmd against the case c and builds the event.  Refusals:
  * WJ_ENOTALLOWED with err->allowed listing the verbs allowed now and the
  * message naming the current status; WJ_EINVAL for a missing reason, bad
- * days, unknown task or material, and so on. */
+ * days, unknown task or material, a step this node does not take (see
+ * below), and so on.
+ *
+ * Each step belongs to one node, so that two nodes never take racing
+ * steps that the merged order would let only one of stand: a task is
+ * decided at the node that handles it, every other step at the case's
+ * origin, the window where it was submitted.  A standalone node takes
+ * every step. */
 int wj_case_command(const wj_case_ctx_t *ctx, const Wuji__Case *c,
 		    const Wuji__Command *cmd, Wuji__Event *ev, wj_err_t *err);
 

@@ -1286,6 +1286,66 @@ static void test_village(void **state)
 	assert_int_equal(c->status, WUJI__CASE_STATUS__DELIVERED);
 }
 
+/* Each step belongs to one node: the window where the case was
+ * submitted, or (decisions) the node that handles the task.  Anywhere
+ * else the command is refused, naming where to go, and nothing changes. */
+static void test_roles(void **state)
+{
+	struct fx *f = *state;
+	const Wuji__Case *c = &f->c;
+	Wuji__Command cmd;
+	wj_err_t err;
+
+	/* A village case reported up to the county. */
+	f->ctx.self = VILLAGE;
+	submit_ok(f, f->promised, all_mats, N(all_mats));
+	f->ctx.self = COUNTY;
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_ACCEPTED);
+	refused(f, &cmd, at(20260302, 10, 0), WJ_EINVAL,
+		"was submitted at node 330106001201: \"accept\" is done there",
+		&err);
+	contains(err.msg, "this node decides its task 1");
+	f->ctx.self = CITY;
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_REJECTED);
+	cmd.reason = "理由";
+	refused(f, &cmd, at(20260302, 10, 0), WJ_EINVAL,
+		"handles none of its tasks", &err);
+	f->ctx.self = VILLAGE;
+	step(f, WUJI__EVENT_TYPE__EV_ACCEPTED, at(20260302, 10, 0));
+
+	/* The county, deciding, may not also pause, extend, withdraw,
+	 * deliver or archive: each of these would race the window's. */
+	f->ctx.self = COUNTY;
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_PAUSED);
+	cmd.reason = "专家评审";
+	refused(f, &cmd, at(20260303, 10, 0), WJ_EINVAL, "\"pause\" is done there",
+		&err);
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_EXTENDED);
+	cmd.reason = "情况复杂";
+	cmd.days = 5;
+	refused(f, &cmd, at(20260303, 10, 0), WJ_EINVAL, "\"extend\" is done there",
+		&err);
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_WITHDRAWN);
+	refused(f, &cmd, at(20260303, 10, 0), WJ_EINVAL,
+		"\"withdraw\" is done there", &err);
+	decide(f, 1, true, NULL, at(20260303, 10, 0));
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_DELIVERED);
+	refused(f, &cmd, at(20260304, 10, 0), WJ_EINVAL,
+		"\"deliver\" is done there", &err);
+	f->ctx.self = VILLAGE;
+	step(f, WUJI__EVENT_TYPE__EV_DELIVERED, at(20260304, 10, 0));
+	f->ctx.self = COUNTY;
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_ARCHIVED);
+	refused(f, &cmd, at(20260305, 10, 0), WJ_EINVAL,
+		"\"archive\" is done there", &err);
+	assert_int_equal(c->status, WUJI__CASE_STATUS__DELIVERED);
+
+	/* A standalone node takes every step. */
+	f->ctx.standalone = true;
+	step(f, WUJI__EVENT_TYPE__EV_ARCHIVED, at(20260305, 10, 0));
+	assert_int_equal(c->status, WUJI__CASE_STATUS__ARCHIVED);
+}
+
 /* -------------------------------------------------------- time limits */
 
 static void test_spring_festival(void **state)
@@ -1530,6 +1590,7 @@ static void test_determinism(void **state)
 	decide(f, 1, true, NULL, at(20260303, 10, 0));
 	f->ctx.self = CITY;
 	decide(f, 2, false, "不符合要求", at(20260304, 10, 0));
+	f->ctx.self = COUNTY;
 	step(f, WUJI__EVENT_TYPE__EV_DELIVERED, at(20260305, 10, 0));
 	step(f, WUJI__EVENT_TYPE__EV_ARCHIVED, at(20260306, 10, 0));
 	assert_int_equal(f->c.status, WUJI__CASE_STATUS__ARCHIVED);
@@ -1603,6 +1664,7 @@ int main(void)
 		T(test_joint),
 		T(test_joint_outcomes),
 		T(test_village),
+		T(test_roles),
 		T(test_spring_festival),
 		T(test_dues_travel_with_events),
 		T(test_pause_resume),
