@@ -82,6 +82,19 @@ int wj_case_command(const wj_case_ctx_t *ctx, const Wuji__Case *c,
 int wj_case_apply(const wj_case_ctx_t *ctx, Wuji__Case *c,
 		  const Wuji__Event *ev, wj_err_t *err);
 
+/* Folds an event that is stored already (made here or at another node)
+ * into c, in the order of events (hlc, origin, seq): applies it, or, when
+ * it does not fit the case at its place in that order -- a step taken at
+ * another node at the same time came first -- records it in the history
+ * all the same, with no_effect set and the reason in its detail, and
+ * changes nothing else (but last_hlc).  So every node that holds the same
+ * events shows the same history, and the clerk who took the losing step
+ * sees that it did not count.  A submission that does not fit, or an
+ * event for a case not submitted yet, is not recorded.  Returns true when
+ * the event took effect. */
+bool wj_case_fold(const wj_case_ctx_t *ctx, Wuji__Case *c,
+		  const Wuji__Event *ev);
+
 /* Fills c->warning and c->days_left as of `today`: RED past the promised
  * due date, YELLOW when yellow_days working days or fewer remain, NONE
  * otherwise and for cases whose clock is not running. */

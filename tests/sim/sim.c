@@ -995,10 +995,12 @@ static int run_one(const sim_opts_t *o, uint64_t seed, uint64_t *trace)
 		       " events acknowledged, %" PRIu64 " messages (%" PRIu64 " lost, %" PRIu64
 		       " cut, %" PRIu64 " dropped by crashes, %" PRIu64 " duplicated, %" PRIu64
 		        " reordered), %" PRIu64 " crashes, %" PRIu64 " partitions, %" PRIu64
-		       " snapshots, %" PRIu64 " restores, %.1f s simulated, %.1f s real, trace %016" PRIx64 "\n",
+		       " snapshots, %" PRIu64 " restores, %" PRIu64 " superseded steps, %.1f s "
+		       "simulated, %.1f s real, trace %016" PRIx64 "\n",
 		       seed, S->n_nodes, S->n_cases, events, S->st.msgs, S->st.lost,
 		       S->st.cut_drops, S->st.crash_drops, S->st.dups, S->st.reordered,
 		       S->st.crashes, S->st.partitions, S->st.resyncs, S->st.restores,
+		       S->st.superseded,
 		       (double)(S->now - S->t0) / 1000, real_seconds() - real0, S->trace);
 	else
 		fprintf(stderr, "wuji-sim: seed=%" PRIu64 " failed after %.1f s simulated "
@@ -1066,8 +1068,9 @@ static void usage(FILE *f)
 		"  --keep              keep /dev/shm/wj-sim-PID after a failure\n"
 		"  --max-real S        give up (and fail) after S s of real time (300)\n"
 		"  --sabotage HOW      self-test of the checks: after a clean run, break\n"
-		"                      the stores (wipe, corrupt, forget or leak); passes\n"
-		"                      when the checks then find the damage\n"
+		"                      the stores (wipe, corrupt, forget, nullify or\n"
+		"                      leak); passes when the checks then find the\n"
+		"                      damage\n"
 		"Exit status: 0 when every run passed, 1 when one failed, 2 for bad usage.\n");
 }
 
@@ -1175,8 +1178,9 @@ static int parse_opts(int argc, char **argv, sim_opts_t *o, selection_t *sel, bo
 			o->dump_case = v;
 		} else if (strcmp(a, "--sabotage") == 0) {
 			if (strcmp(v, "wipe") && strcmp(v, "corrupt") && strcmp(v, "forget") &&
-			    strcmp(v, "leak")) {
-				fprintf(stderr, "wuji-sim: --sabotage is wipe, corrupt, forget or leak\n");
+			    strcmp(v, "nullify") && strcmp(v, "leak")) {
+				fprintf(stderr, "wuji-sim: --sabotage is wipe, corrupt, forget, "
+					"nullify or leak\n");
 				return 2;
 			}
 			o->sabotage = v;
