@@ -146,12 +146,21 @@ struct evcount {
 	uint64_t n, hash;
 };
 
+/* Ids and contents: an event id that names another event at another
+ * node (a seq issued twice after a restore) must not pass for the same. */
 static int count_event(Wuji__Event *ev, void *ctx)
 {
 	struct evcount *e = ctx;
+	uint8_t buf[4096];
 	e->n++;
 	e->hash = (e->hash ^ ev->origin) * 1099511628211ULL;
 	e->hash = (e->hash ^ ev->seq) * 1099511628211ULL;
+	size_t len = wuji__event__get_packed_size(ev);
+	if (len <= sizeof(buf)) {
+		wuji__event__pack(ev, buf);
+		for (size_t i = 0; i < len; i++)
+			e->hash = (e->hash ^ buf[i]) * 1099511628211ULL;
+	}
 	return 0;
 }
 
