@@ -62,6 +62,7 @@ typedef struct peer {
 
 	/* outgoing */
 	uint64_t session;        /* bumped at every restart of the stream */
+	bool sent;               /* a batch went to it since this process began */
 	uint64_t acked, wire, scanned;
 	uint64_t inflight[INFLIGHT_MAX];  /* `last` of each batch in flight */
 	uint32_t inflight_events[INFLIGHT_MAX];
@@ -91,6 +92,9 @@ typedef struct peer {
 	 * read up to resync_target, ask it for everything (persisted). */
 	uint64_t resync_target;
 	bool resync_pending;
+	/* Parent only: it said it is itself recovering from a restore (or
+	 * we have not heard otherwise since ours began). */
+	bool parent_recovering;
 	uint64_t min_session;    /* batches of older sessions are ignored */
 	bool in_round;           /* batches applied in the open round */
 	uint64_t round_from;     /* recv_pos before the round, if it fails */
@@ -124,6 +128,9 @@ struct wj_repl {
 	peer_t *peers;
 	size_t n_peers;
 	uint64_t epoch, log_first, log_end, last_seq;
+	/* The log end when this process began: no peer can hold more of
+	 * this epoch's log, until we have sent it something. */
+	uint64_t start_log_end;
 	int64_t last_maint_ms;
 	struct route_slot *routes;  /* participants by case number */
 	uint64_t snap_counter;
@@ -381,6 +388,7 @@ static void send_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pre
 	m.body_case = WUJI__PEER_MSG__BODY_BATCH;
 	m.batch = &b;
 	emit(r, out, p, &m);
+	p->sent = true;
 }
 
 static void pump_log(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_repl_out_t *out)
@@ -633,6 +641,7 @@ static void send_hello_ex(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, 
 	h.resync_ack = resync_ack;
 	h.resync_from = resync_from;
 	h.resync_session = resync_ack ? p->session : 0;
+	h.recovering = wj_repl_recovering(r);
 	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
 	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
 	m.hello = &h;
@@ -709,6 +718,7 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t pe
 		r->peers[i].last_hello_ms = 0;
 		r->peers[i].resync_pending = true;
 		r->peers[i].resync_target = 0;
+		r->peers[i].parent_recovering = r->peers[i].is_parent;
 		reset_outgoing(&r->peers[i], 0);
 	}
 }
@@ -745,14 +755,46 @@ static void persist_resync(wj_repl_t *r, peer_t *p)
 }
 
 /* A resync after a restore is done once the peer's log has been read up
- * to where it stood when the resync began. */
+ * to where it stood when the resync began, and, for the parent, once the
+ * parent is not recovering itself (see parent_recovery). */
 static void check_resync_done(wj_repl_t *r, peer_t *p)
 {
-	if (p->resync_pending && p->resync_target && p->recv_pos >= p->resync_target) {
+	if (p->resync_pending && p->resync_target && p->recv_pos >= p->resync_target &&
+	    !(p->is_parent && p->parent_recovering)) {
 		p->resync_pending = false;
 		persist_resync(r, p);
 		wj_info("repl: %012" PRIu64 " has sent back everything it had for us", p->code);
 	}
+}
+
+/* What the parent says of its own recovery (hello, ping).  A parent
+ * restored from a backup as well lacks events of ours until it has got
+ * them back from further up: what it echoes to us before that may miss
+ * them, and a resync counted done then would let us write on cases as
+ * they were before our backup (or issue seqs that exist up there).  So
+ * while it recovers our resync waits, and once it has recovered we read
+ * its log up to where it stood then.  Only the parent is waited for: a
+ * parent's recovery never waits for its children's, so there is no
+ * cycle. */
+static void parent_recovery(wj_repl_t *r, peer_t *p, bool recovering, uint64_t log_end)
+{
+	if (!p->is_parent)
+		return;
+	if (recovering) {
+		if (!p->parent_recovering && p->resync_pending)
+			wj_info("repl: parent %012" PRIu64 " is itself recovering from a restore: "
+				"waiting for it", p->code);
+		p->parent_recovering = true;
+		return;
+	}
+	if (!p->parent_recovering)
+		return;
+	p->parent_recovering = false;
+	if (p->resync_pending && p->resync_target && log_end > p->resync_target) {
+		p->resync_target = log_end;
+		persist_resync(r, p);
+	}
+	check_resync_done(r, p);
 }
 
 static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_ms,
@@ -768,8 +810,14 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	if (!plausible)
 		wj_warn("repl: %012" PRIu64 " claims to hold seq %" PRIu64 " of ours: ignored",
 			p->code, h->your_max_seq);
+	/* A peer that has read our log further than it reaches holds
+	 * entries a restore took from us.  Compare with the log as it was
+	 * when we started, as long as we have sent this peer nothing since:
+	 * the log grows at once (children's batches), and the entries that
+	 * refill the lost positions are not the ones the peer holds. */
+	uint64_t known_end = p->sent ? r->log_end : r->start_log_end;
 	bool restored = (plausible && h->your_max_seq > r->last_seq) ||
-			(h->resume_epoch == r->epoch && h->resume_after > r->log_end);
+			(h->resume_epoch == r->epoch && h->resume_after > known_end);
 	if (restored) {
 		wj_txn_abort(t);
 		recover_from_restore(r, h, p->code);
@@ -832,6 +880,7 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 		persist_resync(r, p);
 		check_resync_done(r, p);
 	}
+	parent_recovery(r, p, h->recovering, h->log_end);
 	if (p->acked != start && !p->snapshot) {
 		p->acked = start;
 		p->acked_dirty = true;
@@ -964,7 +1013,13 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 	for (size_t i = 0; i < b->n_events; i++) {
 		const Wuji__Event *ev = b->events[i];
 		bool own_back = ev->origin == r->self && ev->seq <= r->restore_max_seq;
-		if (!p->is_parent && !own_back &&
+		/* Restored, we asked this child for everything back: what we
+		 * had sent down to it from above included, which may now be
+		 * nowhere else (our parent restored too, say).  Our own
+		 * events come back only as own_back allows. */
+		bool handed_back = p->resync_pending && ev->origin != r->self &&
+				   wj_route_child_may_return(p->code, ev);
+		if (!p->is_parent && !own_back && !handed_back &&
 		    (wj_route_is_broadcast(ev->type) ||
 		     !wj_route_child_may_send(p->code, ev->origin))) {
 			/* A child speaks only for its own area, and the
@@ -1088,6 +1143,10 @@ static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_
 static void on_ping(wj_repl_t *r, peer_t *p, const Wuji__Ping *ping, int64_t now_ms,
 		    wj_repl_out_t *out)
 {
+	/* A ping of an older epoch was sent before the parent's own restore
+	 * and says nothing of its recovery now. */
+	if (p->hello_seen && ping->epoch == p->recv_epoch)
+		parent_recovery(r, p, ping->recovering, ping->log_end);
 	Wuji__Pong pong = WUJI__PONG__INIT;
 	pong.echo_wall_ms = ping->wall_ms;
 	pong.wall_ms = now_ms;
@@ -1297,6 +1356,9 @@ static void send_ping(wj_repl_t *r, peer_t *p, int64_t now_ms, wj_repl_out_t *ou
 {
 	Wuji__Ping ping = WUJI__PING__INIT;
 	ping.wall_ms = now_ms;
+	ping.epoch = r->epoch;
+	ping.recovering = wj_repl_recovering(r);
+	ping.log_end = r->log_end;
 	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
 	m.body_case = WUJI__PEER_MSG__BODY_PING;
 	m.ping = &ping;
@@ -1467,6 +1529,7 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		return rc;
 	}
 	refresh_log(r, t);
+	r->start_log_end = r->log_end;
 	for (size_t i = 0; i < r->n_peers; i++) {
 		peer_t *p = &r->peers[i];
 		p->state = WUJI__LINK_STATE__LINK_CONNECTING;
@@ -1484,6 +1547,9 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		wj_store_cursor_get(t, p->code, CURSOR_RESYNC_PENDING, &pending);
 		wj_store_cursor_get(t, p->code, CURSOR_RESYNC_TARGET, &p->resync_target);
 		p->resync_pending = pending != 0;
+		/* Unknown until it says: assume the parent recovers too, so
+		 * that hearing otherwise raises the target to its log end. */
+		p->parent_recovering = p->is_parent && p->resync_pending;
 	}
 	wj_store_cursor_get(t, 0, CURSOR_RESTORE_MAX, &r->restore_max_seq);
 	wj_txn_abort(t);

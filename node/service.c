@@ -256,12 +256,14 @@ static int refold_visit(Wuji__Event *ev, void *p)
 	if (r->log_waiting && r->rc == 0 &&
 	    !(ev->origin == r->trigger->origin && ev->seq == r->trigger->seq))
 		r->rc = wj_store_changelog_append(r->t, ev->origin, ev->seq, 0, NULL, NULL);
-	/* Events that do not fit at their place in the order are skipped
-	 * here exactly as they would be when folded one by one. */
-	if (ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED ? !r->submitted : r->submitted) {
-		if (wj_case_apply(&r->ctx, r->c, ev, NULL) == 0 &&
-		    ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED)
+	/* Events that do not fit at their place in the order are folded
+	 * here exactly as they are one by one: in the history, without
+	 * effect. */
+	if (ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED) {
+		if (!r->submitted && wj_case_apply(&r->ctx, r->c, ev, NULL) == 0)
 			r->submitted = true;
+	} else if (r->submitted) {
+		(void)wj_case_fold(&r->ctx, r->c, ev);
 	}
 	if (key_after(ev->hlc, ev->origin, ev->seq, r->max_hlc, r->max_origin, r->max_seq)) {
 		r->max_hlc = ev->hlc;
@@ -285,7 +287,7 @@ static int fold_case_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 	if (c != NULL && key_after(ev->hlc, ev->origin, ev->seq, c->last_hlc,
 				   c->last_origin, c->last_seq)) {
 		Wuji__Case old = *c;
-		(void)wj_case_apply(&ctx, c, ev, NULL);
+		(void)wj_case_fold(&ctx, c, ev);
 		c->last_hlc = ev->hlc;
 		c->last_origin = ev->origin;
 		c->last_seq = ev->seq;

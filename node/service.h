@@ -79,7 +79,10 @@ void wj_service_set_repl(wj_service_t *s, struct wj_repl *r);
  *   - a case event is folded into its case; if it sorts before the last
  *     event the case has seen, the case is folded again from all of its
  *     events in (hlc, origin, seq) order, so that every node reaches the
- *     same state whatever order events arrive in;
+ *     same state whatever order events arrive in; an event that does
+ *     not fit the case at its place in that order (a racing step at
+ *     another node came first) is in the history marked no_effect
+ *     (wj_case_fold);
  *   - a catalog or calendar event replaces the stored entry when it is
  *     newer.
  * WJ_EINVAL for an event that is malformed (nothing is written then). */

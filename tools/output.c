@@ -446,6 +446,8 @@ json_t *wj_output_case_json(const Wuji__Case *c)
 		json_object_set_new(ho, "node", jcode(h->node));
 		json_object_set_new(ho, "at", jtime(h->at));
 		json_object_set_new(ho, "detail", jopt(h->detail));
+		/* A step that a racing step at another node superseded. */
+		json_object_set_new(ho, "no_effect", json_boolean(h->no_effect));
 		json_array_append_new(a, ho);
 	}
 	json_object_set_new(o, "history", a);
@@ -1073,13 +1075,16 @@ void wj_output_case_text(FILE *f, const Wuji__Case *c)
 	table_init(&t, 4, hhead, NULL);
 	for (size_t i = 0; i < c->n_history; i++) {
 		const Wuji__HistoryEntry *h = c->history[i];
-		char at[20], code[13];
+		char at[20], code[13], event[48];
 
 		wj_output_time(h->at, at);
 		wj_division_format(h->node, code);
+		/* The clerk who took a superseded step must see at a glance
+		 * that it did not count; the detail says why. */
+		snprintf(event, sizeof(event), "%s%s", wj_event_name(h->event),
+			 h->no_effect ? " (NO EFFECT)" : "");
 		table_row(&t, (const char *[]){
-			at, wj_event_name(h->event), h->node ? code : "-",
-			h->detail });
+			at, event, h->node ? code : "-", h->detail });
 	}
 	table_print(f, &t);
 	table_free(&t);

@@ -599,7 +599,8 @@ static int check_event(const Wuji__Case *c, const Wuji__Event *ev,
 			/* The date of the extension is in its history entry. */
 			for (size_t i = c->n_history; i-- > 0;) {
 				if (c->history[i]->event ==
-				    WUJI__EVENT_TYPE__EV_EXTENDED) {
+				    WUJI__EVENT_TYPE__EV_EXTENDED &&
+				    !c->history[i]->no_effect) {
 					wj_date_format(wj_date_from_unix(
 						c->history[i]->at), day);
 					break;
@@ -950,6 +951,38 @@ static int pick_task(const wj_case_ctx_t *ctx, const Wuji__Case *c,
 	return fail(err, WJ_EINVAL, b.p);
 }
 
+/* Who takes a step.  A step that two nodes could take at once would
+ * race, and the merged order would let only one of them stand: so each
+ * step belongs to one node.  The window where the case was submitted
+ * deals with the applicant (accept, correct, supply, reject, pause,
+ * resume, extend, withdraw, deliver, archive); each task is decided where
+ * it is handled, checked once the task is known (wj_case_command).  A
+ * standalone node takes every step. */
+static int check_role(const wj_case_ctx_t *ctx, const Wuji__Case *c,
+		      ev_type_t type, wj_err_t *err)
+{
+	sb_t b;
+	bool first = true;
+
+	if (ctx->standalone || type == WUJI__EVENT_TYPE__EV_DECIDED ||
+	    c->origin == ctx->self)
+		return 0;
+	sb_init(&b, ctx->arena);
+	sb_printf(&b, "case %s was submitted at node %012" PRIu64 ": \"%s\" is "
+		  "done there, at the window that serves the applicant; this "
+		  "node ", c->number, c->origin, wj_event_verb(type));
+	for (size_t i = 0; i < c->n_tasks; i++) {
+		if (c->tasks[i]->node != ctx->self)
+			continue;
+		sb_printf(&b, "%s%" PRIu32, first ? "decides its task " : ", ",
+			  c->tasks[i]->index);
+		first = false;
+	}
+	if (first)
+		sb_printf(&b, "handles none of its tasks");
+	return fail(err, WJ_EINVAL, b.p);
+}
+
 int wj_case_command(const wj_case_ctx_t *ctx, const Wuji__Case *c,
 		    const Wuji__Command *cmd, Wuji__Event *ev, wj_err_t *err)
 {
@@ -969,6 +1002,9 @@ int wj_case_command(const wj_case_ctx_t *ctx, const Wuji__Case *c,
 			     "resume, extend, decide, deliver, withdraw "
 			     "or archive", (int)cmd->type);
 	rc = check_status(c, cmd->type, err);
+	if (rc)
+		return rc;
+	rc = check_role(ctx, c, cmd->type, err);
 	if (rc)
 		return rc;
 
@@ -1371,11 +1407,33 @@ static void apply_decided(wj_arena_t *a, Wuji__Case *c, const Wuji__Event *ev,
 	sb_printf(d, "; case denied");
 }
 
+/* Appends ev's entry to c's history: the same for an event that took
+ * effect and for one that did not (no_effect), but the flag. */
+static void add_history(wj_arena_t *a, Wuji__Case *c, const Wuji__Event *ev,
+			const char *detail, bool no_effect)
+{
+	Wuji__HistoryEntry **slot, *h;
+
+	h = wj_arena_alloc(a, sizeof(*h));
+	wuji__history_entry__init(h);
+	h->event = ev->type;
+	h->node = ev->origin;
+	h->at = ev->at;
+	h->detail = (char *)detail;
+	h->origin = ev->origin;
+	h->seq = ev->seq;
+	h->no_effect = no_effect;
+	slot = wj_arena_push(a, &c->history, &c->n_history,
+			     sizeof(*c->history));
+	*slot = h;
+	if (ev->hlc > c->last_hlc)
+		c->last_hlc = ev->hlc;
+}
+
 int wj_case_apply(const wj_case_ctx_t *ctx, Wuji__Case *c,
 		  const Wuji__Event *ev, wj_err_t *err)
 {
 	const wj_calendar_t *cal;
-	Wuji__HistoryEntry **slot, *h;
 	wj_arena_t *a;
 	int rc;
 	sb_t d;
@@ -1489,20 +1547,53 @@ int wj_case_apply(const wj_case_ctx_t *ctx, Wuji__Case *c,
 		break;
 	}
 
-	h = wj_arena_alloc(a, sizeof(*h));
-	wuji__history_entry__init(h);
-	h->event = ev->type;
-	h->node = ev->origin;
-	h->at = ev->at;
-	h->detail = d.p;
-	h->origin = ev->origin;
-	h->seq = ev->seq;
-	slot = wj_arena_push(a, &c->history, &c->n_history,
-			     sizeof(*c->history));
-	*slot = h;
-	if (ev->hlc > c->last_hlc)
-		c->last_hlc = ev->hlc;
+	add_history(a, c, ev, d.p, false);
 	return 0;
+}
+
+/* Why a stored event had no effect, for its history entry: in the
+ * words of what the case was when the event came in order, not of the
+ * command refusal (whose list of allowed steps means nothing here). */
+static void superseded_detail(const Wuji__Case *c, const Wuji__Event *ev,
+			      const wj_err_t *err, sb_t *d)
+{
+	sb_printf(d, "superseded, no effect: ");
+	if (!is_allowed(c->status, ev->type)) {
+		sb_printf(d, "the case was already %s when this step came "
+			  "(a step taken at another node came first)",
+			  wj_status_name(c->status));
+	} else if (ev->type == WUJI__EVENT_TYPE__EV_DECIDED &&
+		   ev->task >= 1 && ev->task <= c->n_tasks &&
+		   c->tasks[ev->task - 1]->status !=
+		   WUJI__TASK_STATUS__TASK_PENDING) {
+		const Wuji__Task *t = c->tasks[ev->task - 1];
+
+		sb_printf(d, "task %" PRIu32 " (%s) was already %s when this "
+			  "decision came (a step taken at another node came "
+			  "first)", ev->task, dept(t),
+			  wj_task_status_name(t->status));
+	} else {
+		sb_printf(d, "%s", err->msg);
+	}
+}
+
+bool wj_case_fold(const wj_case_ctx_t *ctx, Wuji__Case *c,
+		  const Wuji__Event *ev)
+{
+	wj_err_t err = { 0 };
+	sb_t d;
+
+	wj_require(ctx && ctx->arena && ctx->cal && c && ev);
+	if (wj_case_apply(ctx, c, ev, &err) == 0)
+		return true;
+	if (ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED ||
+	    c->status == WUJI__CASE_STATUS__STATUS_NONE ||
+	    strcmp(ev->case_number ? ev->case_number : "", c->number) != 0)
+		return false;
+	sb_init(&d, ctx->arena);
+	superseded_detail(c, ev, &err, &d);
+	add_history(ctx->arena, c, ev, d.p, true);
+	return false;
 }
 
 /* ----------------------------------------------------------- warnings */

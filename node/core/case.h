@@ -63,7 +63,14 @@ int wj_case_submit(const wj_case_ctx_t *ctx, const Wuji__CatalogItem *item,
 /* Checks cmd against the case c and builds the event.  Refusals:
  * WJ_ENOTALLOWED with err->allowed listing the verbs allowed now and the
  * message naming the current status; WJ_EINVAL for a missing reason, bad
- * days, unknown task or material, and so on. */
+ * days, unknown task or material, a step this node does not take (see
+ * below), and so on.
+ *
+ * Each step belongs to one node, so that two nodes never take racing
+ * steps that the merged order would let only one of stand: a task is
+ * decided at the node that handles it, every other step at the case's
+ * origin, the window where it was submitted.  A standalone node takes
+ * every step. */
 int wj_case_command(const wj_case_ctx_t *ctx, const Wuji__Case *c,
 		    const Wuji__Command *cmd, Wuji__Event *ev, wj_err_t *err);
 
@@ -74,6 +81,19 @@ int wj_case_command(const wj_case_ctx_t *ctx, const Wuji__Case *c,
  * c unchanged. */
 int wj_case_apply(const wj_case_ctx_t *ctx, Wuji__Case *c,
 		  const Wuji__Event *ev, wj_err_t *err);
+
+/* Folds an event that is stored already (made here or at another node)
+ * into c, in the order of events (hlc, origin, seq): applies it, or, when
+ * it does not fit the case at its place in that order -- a step taken at
+ * another node at the same time came first -- records it in the history
+ * all the same, with no_effect set and the reason in its detail, and
+ * changes nothing else (but last_hlc).  So every node that holds the same
+ * events shows the same history, and the clerk who took the losing step
+ * sees that it did not count.  A submission that does not fit, or an
+ * event for a case not submitted yet, is not recorded.  Returns true when
+ * the event took effect. */
+bool wj_case_fold(const wj_case_ctx_t *ctx, Wuji__Case *c,
+		  const Wuji__Event *ev);
 
 /* Fills c->warning and c->days_left as of `today`: RED past the promised
  * due date, YELLOW when yellow_days working days or fewer remain, NONE

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "core/case.h"
 #include "core/division.h"
 
 static size_t add_unique(uint64_t *out, size_t n, size_t max, uint64_t v)
@@ -62,6 +63,20 @@ size_t wj_route_known_at(const uint64_t *parts, size_t n, uint64_t *out,
 
 bool wj_route_child_may_send(uint64_t child, uint64_t origin)
 {
+	return wj_division_inside(origin, child);
+}
+
+bool wj_route_child_may_return(uint64_t child, const Wuji__Event *ev)
+{
+	uint64_t origin;
+
+	if (ev == NULL || wj_route_is_broadcast(ev->type))
+		return false;
+	/* A case's task nodes are its origin or ancestors of it, so the
+	 * case goes down to the child exactly when its origin, named by
+	 * its number, lies inside the child's area. */
+	if (wj_case_number_parse(ev->case_number, &origin, NULL, NULL) != 0)
+		return false;
 	return wj_division_inside(origin, child);
 }
 

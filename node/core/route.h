@@ -32,6 +32,12 @@ size_t wj_route_known_at(const uint64_t *parts, size_t n, uint64_t *out,
 /* May a child send an event with this origin?  Only events that
  * originate inside its own area. */
 bool wj_route_child_may_send(uint64_t child, uint64_t origin);
+/* May a child hand back an event from outside its area?  Only while we
+ * get back what a restore took from us, and only a case event of a case
+ * submitted inside its area: one we (or nodes above us) had sent down to
+ * it, which may now exist nowhere else.  Never a catalog or calendar
+ * event. */
+bool wj_route_child_may_return(uint64_t child, const Wuji__Event *ev);
 /* Catalog and calendar events flow down only: from the parent, and only
  * when they were issued at or above it. */
 bool wj_route_is_broadcast(Wuji__EventType type);

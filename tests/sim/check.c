@@ -2,10 +2,12 @@
  *   1. every node that should hold a case (its participants and their
  *      ancestors) holds it, byte for byte the same, and the same events;
  *   2. no other node holds the case or any of its events;
- *   3. no event is in a case's history twice, and (for cases without
- *      racing commands) every stored event of a case is in its history;
+ *   3. every stored event of a case is in its history exactly once;
  *   4. every acknowledged submission and command is in the history of its
- *      case at every node that holds it;
+ *      case at every node that holds it, and took effect there, unless
+ *      the client raced it against a step at another node: then it may
+ *      be in the history without effect (superseded), which check 1
+ *      makes the same at every copy;
  *   5. the catalog and the calendar reached every node, the same;
  * and every store passes wj_store_verify.  Read straight from each
  * node's store in read transactions: nothing here changes a node. */
@@ -144,12 +146,21 @@ struct evcount {
 	uint64_t n, hash;
 };
 
+/* Ids and contents: an event id that names another event at another
+ * node (a seq issued twice after a restore) must not pass for the same. */
 static int count_event(Wuji__Event *ev, void *ctx)
 {
 	struct evcount *e = ctx;
+	uint8_t buf[4096];
 	e->n++;
 	e->hash = (e->hash ^ ev->origin) * 1099511628211ULL;
 	e->hash = (e->hash ^ ev->seq) * 1099511628211ULL;
+	size_t len = wuji__event__get_packed_size(ev);
+	if (len <= sizeof(buf)) {
+		wuji__event__pack(ev, buf);
+		for (size_t i = 0; i < len; i++)
+			e->hash = (e->hash ^ buf[i]) * 1099511628211ULL;
+	}
 	return 0;
 }
 
@@ -170,12 +181,13 @@ static bool in_known(const sim_case_t *c, uint64_t code, size_t *pos)
 	return false;
 }
 
-static bool in_history(const Wuji__Case *c, uint64_t origin, uint64_t seq)
+static const Wuji__HistoryEntry *in_history(const Wuji__Case *c, uint64_t origin,
+					     uint64_t seq)
 {
 	for (size_t i = 0; i < c->n_history; i++)
 		if (c->history[i]->origin == origin && c->history[i]->seq == seq)
-			return true;
-	return false;
+			return c->history[i];
+	return NULL;
 }
 
 static int visit_case(Wuji__Case *cs, void *ctx)
@@ -227,7 +239,7 @@ static int visit_case(Wuji__Case *cs, void *ctx)
 		     "holds %" PRIu64 "%s", cs->number, code12(self), e.n,
 		     code12(S->nodes[c->origin].code), r->n_events,
 		     e.n == r->n_events ? " (not the same ones)" : "");
-	if (!c->contested && e.n != cs->n_history)
+	if (e.n != cs->n_history)
 		FAIL(k, "case %s at %s: %" PRIu64 " events stored but %zu in its history "
 		     "(an event was not applied, or applied twice)", cs->number,
 		     code12(self), e.n, cs->n_history);
@@ -240,16 +252,24 @@ static int visit_case(Wuji__Case *cs, void *ctx)
 		     code12(self), code12(S->nodes[c->origin].code), diff);
 	}
 
-	/* 4: nothing acknowledged is lost. */
-	if (!c->contested)
-		for (size_t i = 0; i < c->n_acks; i++)
-			if (!in_history(cs, c->acks[i].origin, c->acks[i].seq) &&
-			    !sim_maybe_undone(S, sim_index(S, c->acks[i].origin), c->acks[i].at_ms))
-				FAIL(k, "case %s at %s: the acknowledged %s by %s (event "
-				     "%" PRIu64 ", at %.3f s) is not in its history",
-				     cs->number, code12(self), wj_event_name(c->acks[i].type),
-				     code12(c->acks[i].origin), c->acks[i].seq,
-				     (double)(c->acks[i].at_ms - S->t0) / 1000);
+	/* 4: nothing acknowledged is lost, nor silently without effect. */
+	for (size_t i = 0; i < c->n_acks; i++) {
+		const sim_ack_t *ack = &c->acks[i];
+		const Wuji__HistoryEntry *h = in_history(cs, ack->origin, ack->seq);
+		if (h == NULL && !sim_maybe_undone(S, sim_index(S, ack->origin), ack->at_ms))
+			FAIL(k, "case %s at %s: the acknowledged %s by %s (event %" PRIu64
+			     ", at %.3f s) is not in its history", cs->number, code12(self),
+			     wj_event_name(ack->type), code12(ack->origin), ack->seq,
+			     (double)(ack->at_ms - S->t0) / 1000);
+		if (h && h->no_effect && self == ack->origin)
+			S->st.superseded++;
+		if (h && h->no_effect && !c->contested)
+			FAIL(k, "case %s at %s: the acknowledged %s by %s (event %" PRIu64
+			     ", at %.3f s) had no effect (%s), yet the client raced no "
+			     "step against it", cs->number, code12(self),
+			     wj_event_name(ack->type), code12(ack->origin), ack->seq,
+			     (double)(ack->at_ms - S->t0) / 1000, h->detail);
+	}
 	return 0;
 }
 
@@ -478,10 +498,17 @@ void sim_dump_case(sim_t *S, const char *number)
 				"\n", code12(S->nodes[i].code), wj_status_name(c->status),
 				c->n_history, c->last_hlc, code12(c->last_origin), c->last_seq);
 			for (size_t h = 0; h < c->n_history; h++)
-				fprintf(stderr, "    %zu %s %s/%" PRIu64 ": %s\n", h + 1,
+				fprintf(stderr, "    %zu %s%s %s/%" PRIu64 ": %s\n", h + 1,
 					wj_event_name(c->history[h]->event),
+					c->history[h]->no_effect ? " (no effect)" : "",
 					code12(c->history[h]->origin), c->history[h]->seq,
 					c->history[h]->detail);
+		} else {
+			struct evcount e = {0, 0};
+			wj_store_case_events(t, number, &a, count_event, &e, NULL);
+			if (e.n)
+				fprintf(stderr, "  %s: no case, but %" PRIu64 " of its events\n",
+					code12(S->nodes[i].code), e.n);
 		}
 		wj_store_case_events(t, number, &a, dump_event, NULL, NULL);
 		wj_txn_abort(t);
@@ -492,7 +519,9 @@ void sim_dump_case(sim_t *S, const char *number)
 
 /* ---------------------------------------------------------- self-test */
 
-static int rewrite_case(sim_t *S, int node, const char *number, bool corrupt)
+enum rewrite { RW_CORRUPT, RW_FORGET, RW_NULLIFY };
+
+static int rewrite_case(sim_t *S, int node, const char *number, enum rewrite how)
 {
 	wj_arena_t a;
 	wj_arena_init(&a, 1 << 16);
@@ -501,10 +530,12 @@ static int rewrite_case(sim_t *S, int node, const char *number, bool corrupt)
 	Wuji__Case *c = NULL;
 	if (rc == 0 && (rc = wj_store_case_get(t, number, &a, &c, NULL)) == 0) {
 		Wuji__Case old = *c;
-		if (corrupt)
+		if (how == RW_CORRUPT)
 			c->extension_days += 1;
-		else if (c->n_history > 0)
+		else if (how == RW_FORGET && c->n_history > 0)
 			c->n_history--;
+		else if (how == RW_NULLIFY && c->n_history > 0)
+			c->history[c->n_history - 1]->no_effect = true;
 		rc = wj_store_case_put(t, &old, c, NULL);
 	}
 	if (rc == 0)
@@ -555,6 +586,8 @@ out:
  *   wipe     a county loses its store (and comes back empty, unlinked);
  *   corrupt  one node's copy of a case changes;
  *   forget   every copy of a case loses its newest history entry;
+ *   nullify  every copy of a case shows its newest step as without
+ *            effect, though nothing raced it (the copies agree);
  *   leak     a village outside a case's routes gets the case. */
 void sim_sabotage(sim_t *S, const char *how, void (*wipe)(sim_t *, int))
 {
@@ -586,18 +619,23 @@ void sim_sabotage(sim_t *S, const char *how, void (*wipe)(sim_t *, int))
 	}
 	for (size_t i = 0; i < S->n_cases; i++) {
 		sim_case_t *c = &S->cases[i];
-		if (c->n_known < 3 || c->n_acks < 3)
+		if (c->n_known < 3 || c->n_acks < 3 || c->contested)
 			continue;
 		if (strcmp(how, "corrupt") == 0) {
 			int node = sim_index(S, c->known[0]);
 			fprintf(stderr, "wuji-sim: sabotage: changing case %s at %s\n", c->number,
 				code12(c->known[0]));
-			rewrite_case(S, node, c->number, true);
+			rewrite_case(S, node, c->number, RW_CORRUPT);
+		} else if (strcmp(how, "nullify") == 0) {
+			fprintf(stderr, "wuji-sim: sabotage: marking the last step of case %s "
+				"without effect everywhere\n", c->number);
+			for (size_t k = 0; k < c->n_known; k++)
+				rewrite_case(S, sim_index(S, c->known[k]), c->number, RW_NULLIFY);
 		} else {
 			fprintf(stderr, "wuji-sim: sabotage: dropping the last history entry of "
 				"case %s everywhere\n", c->number);
 			for (size_t k = 0; k < c->n_known; k++)
-				rewrite_case(S, sim_index(S, c->known[k]), c->number, false);
+				rewrite_case(S, sim_index(S, c->known[k]), c->number, RW_FORGET);
 		}
 		return;
 	}

@@ -675,7 +675,7 @@ static void trace_msg(sim_t *S, const qitem_t *it, const char *what)
 	if (!((a == S->o->trace_a && b == S->o->trace_b) || (a == S->o->trace_b && b == S->o->trace_a)))
 		return;
 	Wuji__PeerMsg *m = wuji__peer_msg__unpack(&S->out_arena.pb, it->len, it->data);
-	char body[300] = "?";
+	char body[1200] = "?";
 	if (m == NULL)
 		snprintf(body, sizeof(body), "undecodable");
 	else if (m->body_case == WUJI__PEER_MSG__BODY_HELLO)
@@ -683,12 +683,19 @@ static void trace_msg(sim_t *S, const qitem_t *it, const char *what)
 			 " resume %016" PRIx64 "/%" PRIu64 " your_max_seq %" PRIu64,
 			 m->hello->is_reply ? "(reply)" : "", m->hello->epoch, m->hello->log_end,
 			 m->hello->resume_epoch, m->hello->resume_after, m->hello->your_max_seq);
-	else if (m->body_case == WUJI__PEER_MSG__BODY_BATCH)
-		snprintf(body, sizeof(body), "batch%s epoch %016" PRIx64 " (%" PRIu64 ", %" PRIu64
-			 "] %zu events%s", m->batch->snapshot ? "(snapshot)" : "", m->batch->epoch,
-			 m->batch->prev, m->batch->last, m->batch->n_events,
-			 m->batch->snapshot_end ? " final" : "");
-	else if (m->body_case == WUJI__PEER_MSG__BODY_ACK)
+	else if (m->body_case == WUJI__PEER_MSG__BODY_BATCH) {
+		size_t n = (size_t)snprintf(body, sizeof(body), "batch%s epoch %016" PRIx64 " (%"
+					    PRIu64 ", %" PRIu64 "] %zu events%s",
+					    m->batch->snapshot ? "(snapshot)" : "", m->batch->epoch,
+					    m->batch->prev, m->batch->last, m->batch->n_events,
+					    m->batch->snapshot_end ? " final" : "");
+		/* Which events, to follow one along a path. */
+		for (size_t k = 0; k < m->batch->n_events && n + 40 < sizeof(body); k++) {
+			const Wuji__Event *ev = m->batch->events[k];
+			n += (size_t)snprintf(body + n, sizeof(body) - n, "%s%012" PRIu64 "/%" PRIu64,
+					      k ? " " : ": ", ev->origin, ev->seq);
+		}
+	} else if (m->body_case == WUJI__PEER_MSG__BODY_ACK)
 		snprintf(body, sizeof(body), "ack%s%s epoch %016" PRIx64 " pos %" PRIu64,
 			 m->ack->snapshot ? "(snapshot)" : "", m->ack->resend ? "(resend)" : "",
 			 m->ack->epoch, m->ack->pos);
@@ -988,10 +995,12 @@ static int run_one(const sim_opts_t *o, uint64_t seed, uint64_t *trace)
 		       " events acknowledged, %" PRIu64 " messages (%" PRIu64 " lost, %" PRIu64
 		       " cut, %" PRIu64 " dropped by crashes, %" PRIu64 " duplicated, %" PRIu64
 		        " reordered), %" PRIu64 " crashes, %" PRIu64 " partitions, %" PRIu64
-		       " snapshots, %" PRIu64 " restores, %.1f s simulated, %.1f s real, trace %016" PRIx64 "\n",
+		       " snapshots, %" PRIu64 " restores, %" PRIu64 " superseded steps, %.1f s "
+		       "simulated, %.1f s real, trace %016" PRIx64 "\n",
 		       seed, S->n_nodes, S->n_cases, events, S->st.msgs, S->st.lost,
 		       S->st.cut_drops, S->st.crash_drops, S->st.dups, S->st.reordered,
 		       S->st.crashes, S->st.partitions, S->st.resyncs, S->st.restores,
+		       S->st.superseded,
 		       (double)(S->now - S->t0) / 1000, real_seconds() - real0, S->trace);
 	else
 		fprintf(stderr, "wuji-sim: seed=%" PRIu64 " failed after %.1f s simulated "
@@ -1059,8 +1068,9 @@ static void usage(FILE *f)
 		"  --keep              keep /dev/shm/wj-sim-PID after a failure\n"
 		"  --max-real S        give up (and fail) after S s of real time (300)\n"
 		"  --sabotage HOW      self-test of the checks: after a clean run, break\n"
-		"                      the stores (wipe, corrupt, forget or leak); passes\n"
-		"                      when the checks then find the damage\n"
+		"                      the stores (wipe, corrupt, forget, nullify or\n"
+		"                      leak); passes when the checks then find the\n"
+		"                      damage\n"
 		"Exit status: 0 when every run passed, 1 when one failed, 2 for bad usage.\n");
 }
 
@@ -1168,8 +1178,9 @@ static int parse_opts(int argc, char **argv, sim_opts_t *o, selection_t *sel, bo
 			o->dump_case = v;
 		} else if (strcmp(a, "--sabotage") == 0) {
 			if (strcmp(v, "wipe") && strcmp(v, "corrupt") && strcmp(v, "forget") &&
-			    strcmp(v, "leak")) {
-				fprintf(stderr, "wuji-sim: --sabotage is wipe, corrupt, forget or leak\n");
+			    strcmp(v, "nullify") && strcmp(v, "leak")) {
+				fprintf(stderr, "wuji-sim: --sabotage is wipe, corrupt, forget, "
+					"nullify or leak\n");
 				return 2;
 			}
 			o->sabotage = v;

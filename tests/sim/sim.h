@@ -125,6 +125,7 @@ typedef struct sim_stats {
 	uint64_t msgs, delivered, lost, dups, reordered, cut_drops, crash_drops;
 	uint64_t crashes, partitions, ticks, resyncs, restores;
 	uint64_t submits, commands, refused, events_acked;
+	uint64_t superseded;      /* acknowledged steps without effect, at their origin */
 } sim_stats_t;
 
 /* ---------------------------------------------------------- the run */

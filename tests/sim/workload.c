@@ -484,8 +484,9 @@ static void work_case(sim_t *S, sim_case_t *c)
 		return;
 	case WUJI__CASE_STATUS__ACCEPTED:
 		/* Steps at the origin that race a decision elsewhere only with
-		 * --conflicts: the fold then rightly drops the loser, which is
-		 * no lost write. */
+		 * --conflicts: whichever comes first in the order of events
+		 * stands, the other stays in the history without effect, which
+		 * is no lost write (contested lets the checks accept that). */
 		if (local || S->o->conflicts) {
 			if (!c->paused_once && sim_chance(S, 0.08)) {
 				cmd.type = WUJI__EVENT_TYPE__EV_PAUSED;

@@ -1286,6 +1286,66 @@ static void test_village(void **state)
 	assert_int_equal(c->status, WUJI__CASE_STATUS__DELIVERED);
 }
 
+/* Each step belongs to one node: the window where the case was
+ * submitted, or (decisions) the node that handles the task.  Anywhere
+ * else the command is refused, naming where to go, and nothing changes. */
+static void test_roles(void **state)
+{
+	struct fx *f = *state;
+	const Wuji__Case *c = &f->c;
+	Wuji__Command cmd;
+	wj_err_t err;
+
+	/* A village case reported up to the county. */
+	f->ctx.self = VILLAGE;
+	submit_ok(f, f->promised, all_mats, N(all_mats));
+	f->ctx.self = COUNTY;
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_ACCEPTED);
+	refused(f, &cmd, at(20260302, 10, 0), WJ_EINVAL,
+		"was submitted at node 330106001201: \"accept\" is done there",
+		&err);
+	contains(err.msg, "this node decides its task 1");
+	f->ctx.self = CITY;
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_REJECTED);
+	cmd.reason = "理由";
+	refused(f, &cmd, at(20260302, 10, 0), WJ_EINVAL,
+		"handles none of its tasks", &err);
+	f->ctx.self = VILLAGE;
+	step(f, WUJI__EVENT_TYPE__EV_ACCEPTED, at(20260302, 10, 0));
+
+	/* The county, deciding, may not also pause, extend, withdraw,
+	 * deliver or archive: each of these would race the window's. */
+	f->ctx.self = COUNTY;
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_PAUSED);
+	cmd.reason = "专家评审";
+	refused(f, &cmd, at(20260303, 10, 0), WJ_EINVAL, "\"pause\" is done there",
+		&err);
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_EXTENDED);
+	cmd.reason = "情况复杂";
+	cmd.days = 5;
+	refused(f, &cmd, at(20260303, 10, 0), WJ_EINVAL, "\"extend\" is done there",
+		&err);
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_WITHDRAWN);
+	refused(f, &cmd, at(20260303, 10, 0), WJ_EINVAL,
+		"\"withdraw\" is done there", &err);
+	decide(f, 1, true, NULL, at(20260303, 10, 0));
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_DELIVERED);
+	refused(f, &cmd, at(20260304, 10, 0), WJ_EINVAL,
+		"\"deliver\" is done there", &err);
+	f->ctx.self = VILLAGE;
+	step(f, WUJI__EVENT_TYPE__EV_DELIVERED, at(20260304, 10, 0));
+	f->ctx.self = COUNTY;
+	cmd = mkcmd(WUJI__EVENT_TYPE__EV_ARCHIVED);
+	refused(f, &cmd, at(20260305, 10, 0), WJ_EINVAL,
+		"\"archive\" is done there", &err);
+	assert_int_equal(c->status, WUJI__CASE_STATUS__DELIVERED);
+
+	/* A standalone node takes every step. */
+	f->ctx.standalone = true;
+	step(f, WUJI__EVENT_TYPE__EV_ARCHIVED, at(20260305, 10, 0));
+	assert_int_equal(c->status, WUJI__CASE_STATUS__ARCHIVED);
+}
+
 /* -------------------------------------------------------- time limits */
 
 static void test_spring_festival(void **state)
@@ -1530,6 +1590,7 @@ static void test_determinism(void **state)
 	decide(f, 1, true, NULL, at(20260303, 10, 0));
 	f->ctx.self = CITY;
 	decide(f, 2, false, "不符合要求", at(20260304, 10, 0));
+	f->ctx.self = COUNTY;
 	step(f, WUJI__EVENT_TYPE__EV_DELIVERED, at(20260305, 10, 0));
 	step(f, WUJI__EVENT_TYPE__EV_ARCHIVED, at(20260306, 10, 0));
 	assert_int_equal(f->c.status, WUJI__CASE_STATUS__ARCHIVED);
@@ -1552,6 +1613,151 @@ static void test_determinism(void **state)
 		assert_non_null(u);
 		assert_same(pack(&f->a, u), orig);
 	}
+}
+
+/* Builds the event of cmd at node `self` against case c, without
+ * applying it: a step taken at that node on its copy of the case. */
+static const Wuji__Event *built_at(struct fx *f, const Wuji__Case *c,
+				   uint64_t self, const Wuji__Command *cmd,
+				   int64_t t)
+{
+	wj_case_ctx_t ctx = f->ctx;
+	Wuji__Event *ev = new_event(f);
+	wj_err_t err = { 0 };
+
+	ctx.self = self;
+	ctx.now = t;
+	if (wj_case_command(&ctx, c, cmd, ev, &err))
+		fail_msg("%s at %012llu refused: %s", wj_event_verb(cmd->type),
+			 (unsigned long long)self, err.msg);
+	f->seq++;
+	return ev;
+}
+
+/* Folds the events in the given order into a copy of `base` (in a, with
+ * a context that is not the acting nodes'). */
+static Wuji__Case *fold_copy(struct fx *f, wj_arena_t *a, const Wuji__Case *base,
+			     const Wuji__Event *const *evs, size_t n, bool *took)
+{
+	wj_case_ctx_t ctx = { .self = PROVINCE, .cal = f->cal, .arena = a };
+	struct packed p = pack(a, base);
+	Wuji__Case *c = wuji__case__unpack(&a->pb, p.n, p.p);
+
+	assert_non_null(c);
+	for (size_t i = 0; i < n; i++)
+		took[i] = wj_case_fold(&ctx, c, evs[i]);
+	return c;
+}
+
+/* Two nodes take steps on the same case at the same time: the window
+ * (the village) withdraws while the county decides.  Whichever comes
+ * first in the order of events stands; the other stays in the history,
+ * marked without effect and saying why, the same on every node. */
+static void test_fold_superseded(void **state)
+{
+	struct fx *f = *state;
+	Wuji__Command w = mkcmd(WUJI__EVENT_TYPE__EV_WITHDRAWN);
+	Wuji__Command d = mkcmd(WUJI__EVENT_TYPE__EV_DECIDED);
+	const Wuji__Event *withdraw, *decision, *evs[2];
+	const Wuji__HistoryEntry *h;
+	wj_arena_t a1, a2;
+	Wuji__Case *c1, *c2;
+	bool took[2];
+
+	f->ctx.self = VILLAGE;
+	submit_ok(f, f->promised, all_mats, N(all_mats));
+	step(f, WUJI__EVENT_TYPE__EV_ACCEPTED, at(20260302, 10, 0));
+	w.reason = "申请人撤回";
+	withdraw = built_at(f, &f->c, VILLAGE, &w, at(20260303, 10, 0));
+	d.approve = true;
+	decision = built_at(f, &f->c, COUNTY, &d, at(20260303, 10, 0));
+	wj_arena_init(&a1, 0);
+	wj_arena_init(&a2, 0);
+
+	/* The withdrawal first: the decision changed nothing. */
+	evs[0] = withdraw;
+	evs[1] = decision;
+	c1 = fold_copy(f, &a1, &f->c, evs, 2, took);
+	assert_true(took[0]);
+	assert_false(took[1]);
+	assert_int_equal(c1->status, WUJI__CASE_STATUS__WITHDRAWN);
+	assert_int_equal(c1->tasks[0]->status, WUJI__TASK_STATUS__TASK_CANCELLED);
+	assert_int_equal(c1->n_history, 4);
+	assert_false(c1->history[2]->no_effect);
+	h = c1->history[3];
+	assert_true(h->no_effect);
+	assert_int_equal(h->event, WUJI__EVENT_TYPE__EV_DECIDED);
+	assert_int_equal(h->node, COUNTY);
+	assert_int_equal(h->seq, decision->seq);
+	contains(h->detail, "superseded, no effect: the case was already "
+		 "withdrawn when this step came");
+	assert_int_equal(c1->last_hlc, decision->hlc);
+	/* Folded again, in another arena: the same bytes. */
+	c2 = fold_copy(f, &a2, &f->c, evs, 2, took);
+	assert_same(pack(&a1, c1), pack(&a2, c2));
+
+	/* The decision first: the case is decided, the withdrawal came too
+	 * late. */
+	evs[0] = decision;
+	evs[1] = withdraw;
+	c1 = fold_copy(f, &a1, &f->c, evs, 2, took);
+	assert_true(took[0]);
+	assert_false(took[1]);
+	assert_int_equal(c1->status, WUJI__CASE_STATUS__APPROVED);
+	h = c1->history[3];
+	assert_true(h->no_effect);
+	assert_int_equal(h->node, VILLAGE);
+	contains(h->detail, "the case was already approved");
+	wj_arena_free(&a1);
+	wj_arena_free(&a2);
+}
+
+/* A decision that came when its task was decided already (made twice at
+ * the task's node from two copies of the case, one of them restored, say):
+ * the second says so.  An extension without effect does not count as the
+ * case's one extension. */
+static void test_fold_superseded_task(void **state)
+{
+	struct fx *f = *state;
+	Wuji__Command d = mkcmd(WUJI__EVENT_TYPE__EV_DECIDED);
+	Wuji__Command x = mkcmd(WUJI__EVENT_TYPE__EV_EXTENDED);
+	const Wuji__Event *evs[5];
+	wj_arena_t a;
+	Wuji__Case *c;
+	bool took[5];
+
+	submit_ok(f, f->joint, all_mats, N(all_mats));
+	step(f, WUJI__EVENT_TYPE__EV_ACCEPTED, at(20260302, 10, 0));
+	d.task = 1;
+	d.approve = true;
+	evs[0] = built_at(f, &f->c, COUNTY, &d, at(20260303, 10, 0));
+	d.approve = false;
+	d.reason = "不符合条件";
+	evs[1] = built_at(f, &f->c, COUNTY, &d, at(20260303, 11, 0));
+	x.reason = "情况复杂";
+	x.days = 5;
+	evs[2] = built_at(f, &f->c, COUNTY, &x, at(20260303, 12, 0));
+	evs[3] = built_at(f, &f->c, COUNTY, &x, at(20260304, 12, 0));
+	evs[4] = built_at(f, &f->c, COUNTY, &x, at(20260305, 12, 0));
+	wj_arena_init(&a, 0);
+	c = fold_copy(f, &a, &f->c, evs, 5, took);
+	assert_true(took[0]);
+	assert_false(took[1]);
+	assert_true(took[2]);
+	assert_false(took[3]);
+	assert_false(took[4]);
+	assert_int_equal(c->tasks[0]->status, WUJI__TASK_STATUS__TASK_APPROVED);
+	contains(c->history[3]->detail, "task 1 (县发改局) was already approved "
+		 "when this decision came");
+	/* The third extension names the date of the one that counted. */
+	assert_true(c->history[5]->no_effect);
+	contains(c->history[6]->detail, "superseded, no effect: case " NUMBER
+		 " was already extended once by 5 working days on 2026-03-03");
+
+	/* A submission that does not fit leaves no trace. */
+	assert_false(wj_case_fold(&f->ctx, c, f->log[0]));
+	assert_int_equal(c->n_history, 7);
+	wj_arena_free(&a);
 }
 
 /* An unpacked case (arrays sized exactly by protobuf-c) takes events. */
@@ -1603,6 +1809,9 @@ int main(void)
 		T(test_joint),
 		T(test_joint_outcomes),
 		T(test_village),
+		T(test_roles),
+		T(test_fold_superseded),
+		T(test_fold_superseded_task),
 		T(test_spring_festival),
 		T(test_dues_travel_with_events),
 		T(test_pause_resume),

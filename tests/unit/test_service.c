@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "core/date.h"
 #include "service.h"
+#include "storage/store.h"
 
 #define NODE 330106000000ULL
 /* 2026-02-13 10:00 +08:00 */
@@ -325,12 +327,125 @@ static void test_store_full_fails_batch_cleanly(void **state)
 	assert_string_equal(rep->case_->applicant->name, "first");
 }
 
+/* ----------------------------------------------- racing steps, folded */
+
+struct evlist {
+	Wuji__Event *ev[8];
+	size_t n;
+};
+
+static int collect_event(Wuji__Event *ev, void *ctx)
+{
+	struct evlist *l = ctx;
+	if (l->n < 8)
+		l->ev[l->n++] = ev;
+	return 0;
+}
+
+/* A second node's service, in a directory of its own under f->dir. */
+static wj_service_t *open_node(struct fixture *f, const char *name, uint64_t node)
+{
+	char dir[128];
+	snprintf(dir, sizeof(dir), "%s/%s", f->dir, name);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	wj_service_opts_t o = {.node = node, .data_dir = dir, .yellow_days = 1};
+	wj_service_t *s;
+	wj_err_t err = {0};
+	assert_int_equal(wj_service_open(&o, &s, &err), 0);
+	return s;
+}
+
+static uint8_t *case_bytes(struct fixture *f, wj_service_t *s, const char *number,
+			   size_t *len, Wuji__Case **out)
+{
+	wj_txn_t *t;
+	assert_int_equal(wj_txn_begin(wj_service_store(s), false, &t, NULL), 0);
+	Wuji__Case *c;
+	assert_int_equal(wj_store_case_get(t, number, &f->arena, &c, NULL), 0);
+	wj_txn_abort(t);
+	*len = wuji__case__get_packed_size(c);
+	uint8_t *b = wj_arena_alloc(&f->arena, *len + 1);
+	wuji__case__pack(c, b);
+	*out = c;
+	return b;
+}
+
+static void apply_all(struct fixture *f, wj_service_t *s, Wuji__Event *const *evs, size_t n)
+{
+	wj_txn_t *t;
+	assert_int_equal(wj_txn_begin(wj_service_store(s), true, &t, NULL), 0);
+	for (size_t i = 0; i < n; i++) {
+		bool fresh;
+		wj_err_t err = {0};
+		if (wj_service_apply_event(s, t, evs[i], NODE, T_0213, &f->arena, &fresh, &err))
+			fail_msg("event %zu refused: %s", i, err.msg);
+		assert_true(fresh);
+	}
+	assert_int_equal(wj_txn_commit(t, NULL), 0);
+}
+
+/* The window withdraws while the department decides: two nodes that get
+ * the two events in opposite orders (one folds them as they come, the
+ * other must fold the case again) end with the same case, the decision
+ * in its history without effect. */
+static void test_racing_steps_fold_the_same(void **state)
+{
+	struct fixture *f = *state;
+	load_catalog(f);
+	Wuji__Reply *rep = run1(f, T_0213, submit_req(f, "XK-001", "孙七", true));
+	assert_int_equal(rep->code, 0);
+	char *number = rep->number;
+	rep = run1(f, T_0213, command_req(f, WUJI__EVENT_TYPE__EV_ACCEPTED, number));
+	assert_int_equal(rep->code, 0);
+
+	struct evlist l = {0};
+	wj_txn_t *t;
+	assert_int_equal(wj_txn_begin(wj_service_store(f->svc), false, &t, NULL), 0);
+	assert_int_equal(wj_store_case_events(t, number, &f->arena, collect_event, &l, NULL), 0);
+	wj_txn_abort(t);
+	assert_int_equal(l.n, 2);
+	Wuji__Event w = WUJI__EVENT__INIT, d = WUJI__EVENT__INIT;
+	w.origin = d.origin = NODE;
+	w.case_number = d.case_number = number;
+	w.at = d.at = T_0213 / 1000 + 60;
+	w.type = WUJI__EVENT_TYPE__EV_WITHDRAWN;
+	w.reason = "申请人撤回";
+	w.seq = 100;
+	w.hlc = l.ev[1]->hlc + 100;
+	d.type = WUJI__EVENT_TYPE__EV_DECIDED;
+	d.task = 1;
+	d.approve = true;
+	d.seq = 101;
+	d.hlc = l.ev[1]->hlc + 200;
+
+	wj_service_t *in_order = open_node(f, "a", 330000000000ULL);
+	wj_service_t *reversed = open_node(f, "b", 330000000000ULL);
+	apply_all(f, in_order, (Wuji__Event *[]){l.ev[0], l.ev[1], &w, &d}, 4);
+	apply_all(f, reversed, (Wuji__Event *[]){l.ev[0], l.ev[1], &d, &w}, 4);
+	size_t n1, n2;
+	Wuji__Case *c1, *c2;
+	uint8_t *b1 = case_bytes(f, in_order, number, &n1, &c1);
+	uint8_t *b2 = case_bytes(f, reversed, number, &n2, &c2);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(b1, b2, n1);
+	assert_int_equal(c1->status, WUJI__CASE_STATUS__WITHDRAWN);
+	assert_int_equal(c1->n_history, 4);
+	assert_false(c1->history[2]->no_effect);
+	assert_true(c1->history[3]->no_effect);
+	assert_int_equal(c1->history[3]->seq, 101);
+	assert_non_null(strstr(c1->history[3]->detail, "already withdrawn"));
+	assert_int_equal(c1->last_seq, 101);
+	wj_service_close(in_order);
+	wj_service_close(reversed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_group_commit_answers_every_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lifecycle_and_due_date, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusal_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_racing_steps_fold_the_same, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_item_and_case, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_gets_error_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_full_fails_batch_cleanly, setup_tiny, teardown),
