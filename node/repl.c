@@ -368,6 +368,7 @@ static void send_raw_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t
 	slot->peer = p->code;
 	slot->data = buf;
 	slot->len = o;
+	p->sent = true;
 }
 
 static void send_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t prev,
