@@ -1394,14 +1394,30 @@ bool wj_repl_is_peer(const wj_repl_t *r, uint64_t peer)
 	return find_peer((wj_repl_t *)r, peer) != NULL;
 }
 
+/* collect_entry for counting: each event is only looked at, so the
+ * scratch arena it was read into is emptied after it.  Read into one
+ * arena, a backlog of 20,000 events held some 20 MB at once, which malloc
+ * then kept: a village's memory grew with the cases piled up behind a
+ * broken link each time `peers` or a tree report counted them. */
+static int count_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t from, void *ctx)
+{
+	struct collect *c = ctx;
+	int rc = collect_entry(pos, origin, seq, from, ctx);
+	wj_arena_reset(c->a);
+	return rc;
+}
+
 /* Events routed to p and not yet acknowledged, counted from the log (at
  * most BACKLOG_SCAN_MAX entries) and kept for a second. */
-static uint64_t backlog_of(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_arena_t *a)
+static uint64_t backlog_of(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms)
 {
 	if (now_ms - p->backlog_ms < 1000 && p->backlog_ms != 0)
 		return p->backlog;
-	struct collect c = {.r = r, .t = t, .p = p, .a = a, .count_only = true};
-	wj_store_changelog_scan(t, p->snapshot ? 0 : p->acked, collect_entry, &c, NULL);
+	wj_arena_t scratch;
+	wj_arena_init(&scratch, 64 << 10);
+	struct collect c = {.r = r, .t = t, .p = p, .a = &scratch, .count_only = true};
+	wj_store_changelog_scan(t, p->snapshot ? 0 : p->acked, count_entry, &c, NULL);
+	wj_arena_free(&scratch);
 	p->backlog = c.count;
 	p->backlog_oldest_at = c.oldest_at;
 	p->backlog_ms = now_ms;
@@ -1425,7 +1441,7 @@ Wuji__PeerList *wj_repl_peers(wj_repl_t *r, int64_t now_ms, wj_arena_t *a)
 		pi->state = p->state;
 		pi->acked = p->acked;
 		pi->log_end = r->log_end;
-		pi->backlog = t ? backlog_of(r, t, p, now_ms, a) : 0;
+		pi->backlog = t ? backlog_of(r, t, p, now_ms) : 0;
 		/* Lag: how long the oldest event the peer still lacks has
 		 * existed (by its origin's clock). */
 		pi->lag_s = pi->backlog && p->backlog_oldest_at
@@ -1477,7 +1493,7 @@ Wuji__TreeReport *wj_repl_tree(wj_repl_t *r, uint64_t self, int64_t now_ms, wj_a
 		peer_t *p = &r->peers[i];
 		if (p->is_parent) {
 			me->state = p->state;
-			me->backlog = t ? backlog_of(r, t, p, now_ms, a) : 0;
+			me->backlog = t ? backlog_of(r, t, p, now_ms) : 0;
 			me->last_contact = p->last_heard_ms / 1000;
 			continue;
 		}
@@ -1489,7 +1505,7 @@ Wuji__TreeReport *wj_repl_tree(wj_repl_t *r, uint64_t self, int64_t now_ms, wj_a
 		c->node = p->code;
 		c->parent = self;
 		c->state = p->state;
-		c->backlog = t ? backlog_of(r, t, p, now_ms, a) : 0;
+		c->backlog = t ? backlog_of(r, t, p, now_ms) : 0;
 		c->last_contact = p->last_heard_ms / 1000;
 		Wuji__TreeReport *sub = p->report
 			? wuji__tree_report__unpack(&a->pb, p->report_len, p->report) : NULL;

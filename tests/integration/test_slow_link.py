@@ -19,12 +19,16 @@ stores, node-ctl as the clerks and operators use it.
      showed A's link down during the cut and up again after it;
   4. A's resident memory (VmRSS) stays under RSS_LIMIT_KB throughout.
 
+PileUpTest needs no namespace: a village whose township is away piles up
+PILE_CASES cases, and counting them (node-ctl peers, as an operator
+looks at the backlog) must leave it under RSS_LIMIT_KB again.
+
 Nothing here asserts a duration: each bound only keeps a broken run
 finite.  The figures the run measures (A's catch-up after the cut, its
 largest RSS, its backlog during the cut) are printed as `figure:` lines.
 
-Skipped (exit 77) when this machine cannot make the namespace: not root,
-no iproute2, or `ip netns` refused.  WJ_SLOW_LINK=netem|wire forces how
+SlowLinkTest skips itself when this machine cannot make the namespace
+(not root, no iproute2, `ip netns` refused); PileUpTest runs anywhere.  WJ_SLOW_LINK=netem|wire forces how
 the link is slowed (see wjtest.SlowLink); WJ_KEEP=1 keeps the node
 directories."""
 
@@ -37,6 +41,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wjtest  # noqa: E402
 from wjtest import (CITY, COUNTY, PROVINCE, SAMPLES, TOWNSHIP,  # noqa: E402
                     VILLAGE, wait_until)
+
+wjtest.import_zmq('test_slow_link')   # for wjtest.submit_many
 
 VILLAGE_A = VILLAGE            # behind the slow link
 VILLAGE_B = '330106001202'     # on this host
@@ -54,6 +60,7 @@ CUT_CASES = 640        # A's cases during the cut, at least: some 230 KB
 ROUND_S = 0.25         # during the cut: each round at least this long,
 ROUND_A = 8            # with this many cases at A and one at B
 RSS_LIMIT_KB = 16 * 1024   # a village's memory budget (README)
+PILE_CASES = 20000     # PileUpTest: cases behind a township that is away
 
 # Bounds of the waits (not timing assertions).
 SPREAD_WAIT = 40.0     # catalog and calendar from the province to A
@@ -355,6 +362,59 @@ class SlowLinkTest(wjtest.NodeTest):
         self.assertTrue(ok, 'catalog (%d items) and calendar not everywhere '
                         'within %.0f s: %s\n%s'
                         % (items, SPREAD_WAIT, json.dumps(last), self.logs()))
+
+
+class PileUpTest(wjtest.NodeTest):
+    """A village keeps taking cases while its township is away (never
+    started here), then an operator asks node-ctl peers for the backlog.
+    Counting it must not hold the backlog in memory: the village's
+    resident memory goes back under RSS_LIMIT_KB once its store's pages
+    are dropped (every second), whatever the number of cases."""
+
+    def test_backlog_counted_in_bounded_memory(self):
+        township = self.new_node(TOWNSHIP)
+        village = self.new_node(VILLAGE_A)
+        port = wjtest.free_port_base(1)
+        wjtest.link_nodes([township, village],
+                          {TOWNSHIP: 'tcp://127.0.0.1:%d' % port})
+        # As in SlowLinkTest: no MALLOC_PERTURB_ for the node measured.
+        village.wrap = ['env', '-u', 'MALLOC_PERTURB_']
+        village.start()
+        pid = village.proc.pid
+        for what, name in (('calendar', 'calendar-2026.yaml'),
+                           ('catalog', 'catalog.yaml')):
+            self.ok(village, what, 'load', os.path.join(SAMPLES, name))
+        mats = [m['name'] for m in
+                self.okj(village, 'catalog', 'show', ITEM)['materials']
+                if m['required']]
+        numbers = wjtest.submit_many(
+            village.endpoint, ITEM,
+            ['Pile %d' % i for i in range(PILE_CASES)], mats)
+        self.assertEqual(len(set(numbers)), PILE_CASES)
+
+        rss = []
+        for _ in range(3):
+            peers = self.okj(village, 'peers')
+            self.assertEqual([(code_str(p['node']), p['state'], p['backlog'])
+                              for p in peers],
+                             [(TOWNSHIP, 'connecting', PILE_CASES)])
+            rss.append(wjtest.vm_rss_kb(pid))
+            time.sleep(1.1)   # past the one-second cache of the count
+        # Bounded wait: the store's pages go at the next tick.
+        settled = wait_until(lambda: wjtest.vm_rss_kb(pid) < RSS_LIMIT_KB,
+                             5.0, interval=0.2)
+        last = wjtest.vm_rss_kb(pid)
+        print('figure: village with %d cases piled up: VmRSS %s KiB right '
+              'after each node-ctl peers, %d KiB once its pages were dropped'
+              % (PILE_CASES, rss, last), flush=True)
+        san = wjtest.sanitizer_of(pid)
+        if san:
+            print('the village runs with %s: its memory bound is not '
+                  'checked' % san, flush=True)
+            return
+        self.assertTrue(settled, 'village resident memory %d KiB after '
+                        'counting a backlog of %d cases (limit %d KiB)'
+                        % (last, PILE_CASES, RSS_LIMIT_KB))
 
 
 if __name__ == '__main__':

@@ -64,6 +64,26 @@ CASE_NUMBER_RE = re.compile(r'^(\d{12})-(\d{8})-(\d+)$')
 DATE_RE = re.compile(r'^\d{4}-\d{2}-\d{2}$')
 
 
+def import_zmq(who):
+    """The zmq module.  python3-zmq comes from Debian: when this
+    interpreter (pyenv, venv) lacks it, the test program is run again
+    under the system one; exits 1 when that has none either."""
+    try:
+        import zmq
+        return zmq
+    except ImportError:
+        if os.path.exists('/usr/bin/python3') and \
+                os.environ.get('WJ_REEXEC') != '1' and \
+                os.path.realpath(sys.executable) != \
+                os.path.realpath('/usr/bin/python3'):
+            os.environ['WJ_REEXEC'] = '1'
+            os.execv('/usr/bin/python3', ['/usr/bin/python3'] + sys.argv)
+        sys.stderr.write('%s: the zmq module is missing; install '
+                         'python3-zmq (apt-get install -y python3-zmq)\n'
+                         % who)
+        sys.exit(1)
+
+
 def check_binaries():
     """Fails early, with the paths tried, when a binary is missing."""
     for p in (NODE, CTL):
@@ -1009,10 +1029,51 @@ def req_status(req_id=1):
     return pb_uint(1, req_id) + pb_bytes(10, b'')
 
 
-def req_submit(item_code, name, req_id=2):
-    """wuji.Request{id, submit: SubmitRequest{item_code, Applicant{name}}}"""
+def req_submit(item_code, name, req_id=2, materials=()):
+    """wuji.Request{id, submit: SubmitRequest{item_code, Applicant{name},
+    materials}}"""
     body = pb_str(1, item_code) + pb_bytes(2, pb_str(1, name))
+    for m in materials:
+        body += pb_str(3, m)
     return pb_uint(1, req_id) + pb_bytes(11, body)
+
+
+def submit_many(endpoint, item_code, names, materials=(), window=256,
+                timeout=60.0):
+    """Submits one case per name through one pipelined control connection
+    (at most `window` requests in flight), as a load generator would;
+    returns the case numbers in the order of names.  Raises
+    AssertionError on a refusal, or when the node stops answering for
+    `timeout` seconds.  Needs the zmq module (import_zmq)."""
+    import zmq
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
+    s.connect(endpoint)
+    numbers = [None] * len(names)
+    sent = done = 0
+    try:
+        while done < len(names):
+            while sent < len(names) and sent - done < window:
+                s.send(req_submit(item_code, names[sent], sent + 1,
+                                  materials))
+                sent += 1
+            try:
+                reply = s.recv()
+            except zmq.Again:
+                raise AssertionError('submit_many: no reply for %.0f s after '
+                                     '%d of %d' % (timeout, done, len(names)))
+            rid, code, error, number = reply_fields(reply)
+            if code != 0 or not 1 <= rid <= len(names):
+                raise AssertionError('submit_many: request %d refused: %d %s'
+                                     % (rid, code, error))
+            numbers[rid - 1] = number
+            done += 1
+    finally:
+        s.close(linger=0)
+        ctx.term()
+    return numbers
 
 
 def pb_decode(buf):
