@@ -139,17 +139,8 @@ class SlowLinkTest(wjtest.NodeTest):
     def numbers_at(self, code, village):
         """Case numbers of `village` at a node, as listed (duplicates
         kept)."""
-        out, after = [], None
-        for _ in range(20):
-            args = ['list', '--limit', '1000']
-            if after:
-                args += ['--after', after]
-            page = self.okj(code, *args)
-            out += [c['number'] for c in page]
-            if len(page) < 1000:
-                break
-            after = page[-1]['number']
-        return [x for x in out if x.startswith(village + '-')]
+        return [c['number'] for c in wjtest.list_all(self.n[code].endpoint)
+                if c['number'].startswith(village + '-')]
 
     def peer(self, at, code):
         """The entry for `code` in node-ctl peers --json at `at`."""

@@ -374,6 +374,27 @@ def ctl(endpoint, *args, json_out=False, config=None, timeout=CTL_TIMEOUT):
     return run(ctl_argv(args, endpoint, json_out, config), timeout=timeout)
 
 
+def list_all(endpoint, pages=100):
+    """Every case at a node: node-ctl list --json, paged with --after.
+    AssertionError when a page fails or there are more than `pages`."""
+    out, after = [], None
+    for _ in range(pages):
+        args = ['list', '--limit', '1000']
+        if after:
+            args += ['--after', after]
+        r = ctl(endpoint, *args, json_out=True)
+        if r.rc != 0:
+            raise AssertionError('node-ctl list failed: %r' % r)
+        page = r.json()
+        if not isinstance(page, list):
+            raise AssertionError('node-ctl list --json: not a list: %r' % r)
+        out += page
+        if len(page) < 1000:
+            return out
+        after = page[-1]['number']
+    raise AssertionError('list at %s: more than %d pages' % (endpoint, pages))
+
+
 # ---------------------------------------------------------------- daemons
 
 class Node:
