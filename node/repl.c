@@ -8,8 +8,19 @@
  * arrive, `scanned` how far we have looked for events the peer needs.  A
  * batch says "these are all the events for you in (prev, last]", so a
  * range with nothing for the peer costs no message: the next batch simply
- * starts at `wire`.  When acknowledgements stall for rto_ms, or the peer
- * reports a gap, we go back to `acked` and send again.
+ * starts at `wire`.  When acknowledgements stall, or the peer reports a
+ * gap, we go back to `acked` and send again.
+ *
+ * A village's link may carry a few kbit/s, and one batch of 512 events
+ * (some 180 KB) would then take longer to cross than the silence after
+ * which either end calls the link dead: the stream would never move.  So
+ * each peer's stream paces itself from what its acknowledgements say: a
+ * byte budget per batch sized to be acknowledged in about a second, a
+ * stall timeout that follows the measured time between acknowledgements
+ * (and doubles at each stall), and after a stall one batch in flight
+ * until acknowledgements flow again.  On a fast link none of this shows:
+ * the budget grows past what batch_events allows and the timeout stays at
+ * rto_ms.
  *
  * Incoming (the peer's log to us).  A batch is applied when prev <= our
  * position < last; the new position is stored in the transaction that
@@ -40,6 +51,11 @@
 #include "storage/store.h"
 
 #define INFLIGHT_MAX 64
+#define BATCH_BYTES_FIRST (32u << 10) /* budget before any acknowledgement */
+#define BATCH_BYTES_MIN 4096
+#define BATCH_BYTES_MAX (64u << 20)
+#define BATCH_TARGET_MS 1000    /* how long a batch should take to be acked */
+#define RTO_MAX_MS 60000
 #define SCAN_MAX 20000          /* log entries looked at per batch */
 #define BACKLOG_SCAN_MAX 200000 /* log entries counted for `peers` */
 #define TREE_NODES_MAX 100000
@@ -68,6 +84,13 @@ typedef struct peer {
 	uint32_t inflight_events[INFLIGHT_MAX];
 	size_t n_inflight;
 	int64_t progress_ms;     /* acked last moved, or the first batch left */
+	uint32_t inflight_bytes[INFLIGHT_MAX];
+	/* pacing (see the top of this file) */
+	uint32_t batch_bytes;    /* budget of event bytes per batch */
+	uint32_t cwnd;           /* batches allowed in flight */
+	uint32_t rto;            /* stall timeout now, ms */
+	int64_t srtt, rttvar;    /* time between acks that move `acked`, ms
+				    (srtt 0: not measured yet) */
 	bool acked_dirty;        /* persist WJ_CURSOR_ACKED lazily */
 
 	uint64_t goback_pos;     /* last gap honoured, to damp duplicate gap acks */
@@ -81,6 +104,7 @@ typedef struct peer {
 	enum snap_phase snap_phase, snap_phase0;
 	char snap_key[WJ_TEXT_MAX + 1], snap_key0[WJ_TEXT_MAX + 1];
 	uint64_t snap_batch, snap_end;
+	uint32_t snap_bytes;     /* event bytes of the batch in flight */
 	bool snap_inflight, snap_final;
 	int64_t snap_sent_ms;
 	uint64_t resyncs;
@@ -202,6 +226,46 @@ static wj_txn_t *read_txn(wj_repl_t *r)
 	return t;
 }
 
+/* The stream stalled: assume the link is slower than we thought. */
+static void pacing_stalled(peer_t *p)
+{
+	p->rto = p->rto < RTO_MAX_MS / 2 ? p->rto * 2 : RTO_MAX_MS;
+	p->batch_bytes = p->batch_bytes / 2 > BATCH_BYTES_MIN ? p->batch_bytes / 2
+							      : BATCH_BYTES_MIN;
+	p->cwnd = 1;
+}
+
+/* `acked` moved by `bytes` of events, `ms` after it last moved (or after
+ * the first batch left an idle stream); `full`: one of the batches used
+ * at least half the budget, so the budget itself was tried. */
+static void pacing_acked(wj_repl_t *r, peer_t *p, uint64_t bytes, bool full, int64_t ms)
+{
+	if (ms < 1)
+		ms = 1;
+	if (p->srtt == 0) {
+		p->srtt = ms;
+		p->rttvar = ms / 2;
+	} else {
+		int64_t d = ms > p->srtt ? ms - p->srtt : p->srtt - ms;
+		p->rttvar += (d - p->rttvar) / 4;
+		p->srtt += (ms - p->srtt) / 8;
+	}
+	int64_t rto = p->srtt + 4 * p->rttvar;
+	p->rto = rto < r->o.rto_ms ? r->o.rto_ms : rto > RTO_MAX_MS ? RTO_MAX_MS : (uint32_t)rto;
+	/* Slow acks: what the link carried in BATCH_TARGET_MS at the rate
+	 * just seen.  Quick ones: half as much again, but only when the
+	 * budget was used, or a few small batches on an idle slow link
+	 * would let it grow without limit. */
+	uint64_t budget = p->batch_bytes;
+	if (ms > BATCH_TARGET_MS && bytes > 0)
+		budget = bytes * BATCH_TARGET_MS / (uint64_t)ms;
+	else if (full)
+		budget += budget / 2;
+	p->batch_bytes = budget < BATCH_BYTES_MIN ? BATCH_BYTES_MIN
+			 : budget > BATCH_BYTES_MAX ? BATCH_BYTES_MAX : (uint32_t)budget;
+	p->cwnd = p->cwnd * 2 < r->o.window_batches ? p->cwnd * 2 : r->o.window_batches;
+}
+
 static void reset_outgoing(peer_t *p, uint64_t at)
 {
 	p->session++;
@@ -300,6 +364,8 @@ struct collect {
 	struct raw_event *events;
 	size_t n_events;
 	uint32_t max_events;
+	uint64_t max_bytes;
+	uint64_t bytes;
 	uint64_t last;
 	uint32_t scanned;
 	bool count_only;
@@ -332,7 +398,8 @@ static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t f
 	}
 	struct raw_event *slot = wj_arena_push(c->a, &c->events, &c->n_events, sizeof(*slot));
 	*slot = ev;
-	return c->n_events >= c->max_events;
+	c->bytes += ev.len;
+	return c->n_events >= c->max_events || c->bytes >= c->max_bytes;
 }
 
 /* A batch of stored events: the header is packed by protobuf-c, each
@@ -394,10 +461,11 @@ static void send_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pre
 
 static void pump_log(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_repl_out_t *out)
 {
-	while (p->n_inflight < r->o.window_batches && p->scanned < r->log_end) {
+	while (p->n_inflight < p->cwnd && p->scanned < r->log_end) {
 		struct collect c = {
 			.r = r, .t = t, .p = p, .a = out->arena,
-			.max_events = r->o.batch_events, .last = p->scanned,
+			.max_events = r->o.batch_events, .max_bytes = p->batch_bytes,
+			.last = p->scanned,
 		};
 		wj_err_t err = {0};
 		if (wj_store_changelog_scan(t, p->scanned, collect_entry, &c, &err) < 0) {
@@ -415,6 +483,7 @@ static void pump_log(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_re
 			p->progress_ms = now_ms;
 		p->inflight[p->n_inflight] = c.last;
 		p->inflight_events[p->n_inflight] = (uint32_t)c.n_events;
+		p->inflight_bytes[p->n_inflight] = (uint32_t)c.bytes;
 		p->n_inflight++;
 		p->wire = c.last;
 	}
@@ -425,6 +494,7 @@ static void pump_log(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_re
 		send_raw_batch(r, out, p, p->wire, p->scanned, NULL, 0);
 		p->inflight[0] = p->scanned;
 		p->inflight_events[0] = 0;
+		p->inflight_bytes[0] = 0;
 		p->n_inflight = 1;
 		p->progress_ms = now_ms;
 		p->wire = p->scanned;
@@ -443,6 +513,7 @@ struct snap_collect {
 	Wuji__Event **events;
 	size_t n_events;
 	char key[WJ_TEXT_MAX + 1];
+	uint64_t bytes;
 	bool full;
 };
 
@@ -451,7 +522,15 @@ static int snap_add(Wuji__Event *ev, void *ctx)
 	struct snap_collect *s = ctx;
 	Wuji__Event **slot = wj_arena_push(s->a, &s->events, &s->n_events, sizeof(*slot));
 	*slot = ev;
+	s->bytes += wuji__event__get_packed_size(ev);
 	return 0;
+}
+
+/* Room for more in this snapshot batch (one item or case always fits). */
+static bool snap_full(const struct snap_collect *s)
+{
+	return s->n_events >= s->r->o.batch_events ||
+	       (s->n_events > 0 && s->bytes >= s->p->batch_bytes);
 }
 
 static Wuji__Event *broadcast_event(wj_arena_t *a, Wuji__EventType type, uint64_t origin,
@@ -485,7 +564,7 @@ static int snap_item(Wuji__CatalogItem *item, void *ctx)
 	struct snap_collect *s = ctx;
 	if (strcmp(item->code, s->key) <= 0 && s->key[0])
 		return 0;
-	if (s->n_events >= s->r->o.batch_events) {
+	if (snap_full(s)) {
 		s->full = true;
 		return 1;
 	}
@@ -503,7 +582,7 @@ static int snap_item(Wuji__CatalogItem *item, void *ctx)
 static int snap_case(Wuji__Case *c, void *ctx)
 {
 	struct snap_collect *s = ctx;
-	if (s->n_events >= s->r->o.batch_events) {
+	if (snap_full(s)) {
 		s->full = true;
 		return 1;
 	}
@@ -554,6 +633,7 @@ static void pump_snapshot(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms,
 		   p->snap_final ? p->snap_end : 0);
 	p->snap_inflight = true;
 	p->snap_sent_ms = now_ms;
+	p->snap_bytes = (uint32_t)s.bytes;
 }
 
 static void start_snapshot(wj_repl_t *r, peer_t *p, uint64_t peer_pos)
@@ -593,7 +673,7 @@ static void pump(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_repl_o
 	else
 		pump_log(r, t, p, now_ms, out);
 	if (p->n_inflight > 0 || p->snap_inflight)
-		want_tick(out, now_ms + r->o.rto_ms);
+		want_tick(out, now_ms + p->rto);
 }
 
 /* Ships new log entries to every peer at once: a relay forwards what it
@@ -916,6 +996,8 @@ static void on_ack(wj_repl_t *r, peer_t *p, const Wuji__Ack *a, int64_t now_ms,
 		} else if (p->snap_inflight && a->pos == p->snap_batch + 1) {
 			p->snap_batch++;
 			p->snap_inflight = false;
+			pacing_acked(r, p, p->snap_bytes, p->snap_bytes >= p->batch_bytes / 2,
+				     now_ms - p->snap_sent_ms);
 			if (p->snap_final) {
 				wj_info("repl: snapshot for %012" PRIu64 " done after %" PRIu64
 					" batches; resuming its log at %" PRIu64, p->code,
@@ -928,13 +1010,21 @@ static void on_ack(wj_repl_t *r, peer_t *p, const Wuji__Ack *a, int64_t now_ms,
 	} else if (a->pos > p->acked) {
 		p->acked = a->pos;
 		p->acked_dirty = true;
-		p->progress_ms = now_ms;
 		size_t k = 0;
-		while (k < p->n_inflight && p->inflight[k] <= a->pos)
-			k++;
+		uint64_t bytes = 0;
+		bool full = false;
+		for (; k < p->n_inflight && p->inflight[k] <= a->pos; k++) {
+			bytes += p->inflight_bytes[k];
+			full = full || p->inflight_bytes[k] >= p->batch_bytes / 2;
+		}
+		if (k > 0)
+			pacing_acked(r, p, bytes, full, now_ms - p->progress_ms);
+		p->progress_ms = now_ms;
 		memmove(p->inflight, p->inflight + k, (p->n_inflight - k) * sizeof(p->inflight[0]));
 		memmove(p->inflight_events, p->inflight_events + k,
 			(p->n_inflight - k) * sizeof(p->inflight_events[0]));
+		memmove(p->inflight_bytes, p->inflight_bytes + k,
+			(p->n_inflight - k) * sizeof(p->inflight_bytes[0]));
 		p->n_inflight -= k;
 		if (p->wire < p->acked)
 			p->wire = p->scanned = p->acked;
@@ -1438,15 +1528,18 @@ void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 		want_tick(out, p->last_ping_ms + r->o.ping_ms);
 		if (p->is_parent && now_ms - p->last_tree_ms >= r->o.tree_ms)
 			send_tree(r, p, now_ms, out);
-		if (p->snapshot && p->snap_inflight && now_ms - p->snap_sent_ms > r->o.rto_ms) {
+		if (p->snapshot && p->snap_inflight && now_ms - p->snap_sent_ms > p->rto) {
 			p->snap_phase = p->snap_phase0;
 			memcpy(p->snap_key, p->snap_key0, sizeof(p->snap_key));
 			p->snap_inflight = false;
+			pacing_stalled(p);
 		}
-		if (!p->snapshot && p->n_inflight > 0 && now_ms - p->progress_ms > r->o.rto_ms) {
-			/* Acknowledgements stalled: something was lost. */
+		if (!p->snapshot && p->n_inflight > 0 && now_ms - p->progress_ms > p->rto) {
+			/* Acknowledgements stalled: something was lost, or
+			 * the link is slower than the pacing assumed. */
 			p->n_inflight = 0;
 			p->wire = p->scanned = p->acked;
+			pacing_stalled(p);
 		}
 		pump(r, t, p, now_ms, out);
 	}
@@ -1534,6 +1627,9 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 	for (size_t i = 0; i < r->n_peers; i++) {
 		peer_t *p = &r->peers[i];
 		p->state = WUJI__LINK_STATE__LINK_CONNECTING;
+		p->batch_bytes = BATCH_BYTES_FIRST;
+		p->cwnd = r->o.window_batches;
+		p->rto = r->o.rto_ms;
 		/* Sessions grow across restarts too, so a receiver never takes
 		 * a new session for an old one. */
 		p->session = (uint64_t)now_ms << 8;
@@ -1595,14 +1691,30 @@ bool wj_repl_is_peer(const wj_repl_t *r, uint64_t peer)
 	return find_peer((wj_repl_t *)r, peer) != NULL;
 }
 
+/* collect_entry for counting: each event is only looked at, so the
+ * scratch arena it was read into is emptied after it.  Read into one
+ * arena, a backlog of 20,000 events held some 20 MB at once, which malloc
+ * then kept: a village's memory grew with the cases piled up behind a
+ * broken link each time `peers` or a tree report counted them. */
+static int count_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t from, void *ctx)
+{
+	struct collect *c = ctx;
+	int rc = collect_entry(pos, origin, seq, from, ctx);
+	wj_arena_reset(c->a);
+	return rc;
+}
+
 /* Events routed to p and not yet acknowledged, counted from the log (at
  * most BACKLOG_SCAN_MAX entries) and kept for a second. */
-static uint64_t backlog_of(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_arena_t *a)
+static uint64_t backlog_of(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms)
 {
 	if (now_ms - p->backlog_ms < 1000 && p->backlog_ms != 0)
 		return p->backlog;
-	struct collect c = {.r = r, .t = t, .p = p, .a = a, .count_only = true};
-	wj_store_changelog_scan(t, p->snapshot ? 0 : p->acked, collect_entry, &c, NULL);
+	wj_arena_t scratch;
+	wj_arena_init(&scratch, 64 << 10);
+	struct collect c = {.r = r, .t = t, .p = p, .a = &scratch, .count_only = true};
+	wj_store_changelog_scan(t, p->snapshot ? 0 : p->acked, count_entry, &c, NULL);
+	wj_arena_free(&scratch);
 	p->backlog = c.count;
 	p->backlog_oldest_at = c.oldest_at;
 	p->backlog_ms = now_ms;
@@ -1626,7 +1738,7 @@ Wuji__PeerList *wj_repl_peers(wj_repl_t *r, int64_t now_ms, wj_arena_t *a)
 		pi->state = p->state;
 		pi->acked = p->acked;
 		pi->log_end = r->log_end;
-		pi->backlog = t ? backlog_of(r, t, p, now_ms, a) : 0;
+		pi->backlog = t ? backlog_of(r, t, p, now_ms) : 0;
 		/* Lag: how long the oldest event the peer still lacks has
 		 * existed (by its origin's clock). */
 		pi->lag_s = pi->backlog && p->backlog_oldest_at
@@ -1678,7 +1790,7 @@ Wuji__TreeReport *wj_repl_tree(wj_repl_t *r, uint64_t self, int64_t now_ms, wj_a
 		peer_t *p = &r->peers[i];
 		if (p->is_parent) {
 			me->state = p->state;
-			me->backlog = t ? backlog_of(r, t, p, now_ms, a) : 0;
+			me->backlog = t ? backlog_of(r, t, p, now_ms) : 0;
 			me->last_contact = p->last_heard_ms / 1000;
 			continue;
 		}
@@ -1690,7 +1802,7 @@ Wuji__TreeReport *wj_repl_tree(wj_repl_t *r, uint64_t self, int64_t now_ms, wj_a
 		c->node = p->code;
 		c->parent = self;
 		c->state = p->state;
-		c->backlog = t ? backlog_of(r, t, p, now_ms, a) : 0;
+		c->backlog = t ? backlog_of(r, t, p, now_ms) : 0;
 		c->last_contact = p->last_heard_ms / 1000;
 		Wuji__TreeReport *sub = p->report
 			? wuji__tree_report__unpack(&a->pb, p->report_len, p->report) : NULL;

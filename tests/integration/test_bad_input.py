@@ -11,26 +11,13 @@ import os
 import random
 import sys
 
-# python3-zmq comes from Debian: when this interpreter (pyenv, venv) lacks
-# it, rerun under the system one.
-try:
-    import zmq
-except ImportError:
-    if os.path.exists('/usr/bin/python3') and \
-            os.environ.get('WJ_REEXEC') != '1' and \
-            os.path.realpath(sys.executable) != \
-            os.path.realpath('/usr/bin/python3'):
-        os.environ['WJ_REEXEC'] = '1'
-        os.execv('/usr/bin/python3', ['/usr/bin/python3'] + sys.argv)
-    sys.stderr.write('test_bad_input: the zmq module is missing; install '
-                     'python3-zmq (apt-get install -y python3-zmq)\n')
-    sys.exit(1)
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wjtest  # noqa: E402
 from wjtest import (CALENDAR_2026_YAML, COUNTY, ITEM_SIMPLE,  # noqa: E402
                     NodeTest, pb_bytes, pb_str, pb_uint, reply_fields,
                     req_status, req_submit)
+
+zmq = wjtest.import_zmq('test_bad_input')
 
 REPLY_WAIT_MS = 3000   # how long to wait for an answer that may not come
 OK, E_BAD_REQUEST = 0, 1

@@ -360,18 +360,7 @@ class TreeTestCase(unittest.TestCase):
 
     def list_all(self, code):
         """Every case at the node (list --json, paged with --after)."""
-        out, after = [], None
-        for _ in range(100):
-            args = ['list', '--limit', '1000']
-            if after:
-                args += ['--after', after]
-            page = self.okj(code, *args)
-            self.assertIsInstance(page, list)
-            out += page
-            if len(page) < 1000:
-                return out
-            after = page[-1]['number']
-        self.fail('list at %s: more than 100 pages' % code)
+        return wjtest.list_all(self.tree.endpoints[code])
 
     @staticmethod
     def view(c):

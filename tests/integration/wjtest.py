@@ -64,6 +64,26 @@ CASE_NUMBER_RE = re.compile(r'^(\d{12})-(\d{8})-(\d+)$')
 DATE_RE = re.compile(r'^\d{4}-\d{2}-\d{2}$')
 
 
+def import_zmq(who):
+    """The zmq module.  python3-zmq comes from Debian: when this
+    interpreter (pyenv, venv) lacks it, the test program is run again
+    under the system one; exits 1 when that has none either."""
+    try:
+        import zmq
+        return zmq
+    except ImportError:
+        if os.path.exists('/usr/bin/python3') and \
+                os.environ.get('WJ_REEXEC') != '1' and \
+                os.path.realpath(sys.executable) != \
+                os.path.realpath('/usr/bin/python3'):
+            os.environ['WJ_REEXEC'] = '1'
+            os.execv('/usr/bin/python3', ['/usr/bin/python3'] + sys.argv)
+        sys.stderr.write('%s: the zmq module is missing; install '
+                         'python3-zmq (apt-get install -y python3-zmq)\n'
+                         % who)
+        sys.exit(1)
+
+
 def check_binaries():
     """Fails early, with the paths tried, when a binary is missing."""
     for p in (NODE, CTL):
@@ -354,6 +374,27 @@ def ctl(endpoint, *args, json_out=False, config=None, timeout=CTL_TIMEOUT):
     return run(ctl_argv(args, endpoint, json_out, config), timeout=timeout)
 
 
+def list_all(endpoint, pages=100):
+    """Every case at a node: node-ctl list --json, paged with --after.
+    AssertionError when a page fails or there are more than `pages`."""
+    out, after = [], None
+    for _ in range(pages):
+        args = ['list', '--limit', '1000']
+        if after:
+            args += ['--after', after]
+        r = ctl(endpoint, *args, json_out=True)
+        if r.rc != 0:
+            raise AssertionError('node-ctl list failed: %r' % r)
+        page = r.json()
+        if not isinstance(page, list):
+            raise AssertionError('node-ctl list --json: not a list: %r' % r)
+        out += page
+        if len(page) < 1000:
+            return out
+        after = page[-1]['number']
+    raise AssertionError('list at %s: more than %d pages' % (endpoint, pages))
+
+
 # ---------------------------------------------------------------- daemons
 
 class Node:
@@ -372,6 +413,10 @@ class Node:
         self.log = os.path.join(self.dir, 'stderr.log')
         self.proc = None
         self.runs = 0
+        # argv put before the daemon's own, e.g. SlowLink.exec_argv() to
+        # run it in a network namespace (`ip netns exec` execs the daemon,
+        # so proc.pid is the daemon's PID all the same).
+        self.wrap = []
         self.write_config()
 
     def write_config(self, text=None):
@@ -383,7 +428,7 @@ class Node:
             f.write(text)
 
     def argv(self, flags=True, extra=()):
-        a = [NODE, '--config', self.config]
+        a = list(self.wrap) + [NODE, '--config', self.config]
         if flags:
             a += ['--id', self.code, '--data', self.data,
                   '--control', self.endpoint]
@@ -651,6 +696,326 @@ def free_port_base(count, lo=30000, hi=40000, tries=200):
                          % (count, lo, hi))
 
 
+# ------------------------------------------------------ a tree of nodes
+
+def parent_code(code):
+    """The division code one level up (village 330106001201 -> township
+    330106001000); None for a province."""
+    for keep in (9, 6, 4, 2):
+        if code[keep:] != '0' * (12 - keep):
+            return code[:keep] + '0' * (12 - keep)
+    return None
+
+
+def keygen(prefix):
+    """node-ctl keygen -o PREFIX; returns the public key (Z85)."""
+    r = run([CTL, '--json', 'keygen', '-o', prefix])
+    if r.rc != 0:
+        raise AssertionError('node-ctl keygen failed: %r' % r)
+    return r.json()['public']
+
+
+def link_nodes(nodes, listen):
+    """Makes the Nodes in `nodes` one tree, as an operator would: a key
+    pair per node (node-ctl keygen), a children file at each parent and
+    configs naming key_file, listen, children_file, parent and
+    parent_key.  `listen` maps the code of each node that has children to
+    the endpoint it binds, which its children connect to.  A node's
+    parent is the node of its code one level up, when it is in `nodes`
+    (otherwise it is the top).  The flags still carry id, data dir and
+    control endpoint."""
+    by_code = {n.code: n for n in nodes}
+    public = {n.code: keygen(os.path.join(n.dir, 'node')) for n in nodes}
+    for n in nodes:
+        kids = sorted(c for c in by_code if parent_code(c) == n.code)
+        lines = ['# written by wjtest.link_nodes', 'log_level: info',
+                 'key_file: %s' % os.path.join(n.dir, 'node.key')]
+        if kids:
+            path = os.path.join(n.dir, 'children.yaml')
+            with open(path, 'w') as f:
+                f.write('children:\n')
+                for c in kids:
+                    f.write('  - { id: "%s", key: "%s" }\n' % (c, public[c]))
+            lines += ['listen: %s' % listen[n.code],
+                      'children_file: %s' % path]
+        up = parent_code(n.code)
+        if up in by_code:
+            lines += ['parent: %s' % listen[up],
+                      'parent_key: "%s"' % public[up]]
+        n.write_config('\n'.join(lines) + '\n')
+    return public
+
+
+def vm_rss_kb(pid):
+    """VmRSS of a process from /proc/PID/status, in KiB; None if gone."""
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def sanitizer_of(pid):
+    """The sanitizer runtime a process runs with ('libasan', ...), or None.
+    Its shadow memory makes resident-memory figures meaningless."""
+    try:
+        with open('/proc/%d/maps' % pid) as f:
+            for line in f:
+                for lib in ('libasan', 'libtsan', 'libmsan',
+                            'libclang_rt.asan'):
+                    if lib in line:
+                        return lib
+    except OSError:
+        pass
+    return None
+
+
+def skip_file(reason):
+    """Ends a test program with meson's "skipped" status (77), saying
+    why.  main() does it when every test of the file skipped itself."""
+    print('SKIP: %s' % reason, flush=True)
+    sys.exit(77)
+
+
+# ------------------------------------------------ a slow link (netns)
+
+class SlowLink:
+    """A network namespace, wjv-<pid>, joined to this one by a veth pair
+    whose two directions are slow and lossy: DELAY_MS +- JITTER_MS, LOSS %
+    of the packets dropped, RATE_KBIT kbit/s.  The host end has
+    host_addr, the namespace end ns_addr; a daemon started with
+    exec_argv() in front of its argv runs inside the namespace.
+
+    The impairment is `tc netem` on both ends of the veth when the kernel
+    has sch_netem.  When it has not (the test machines' kernel is built
+    without it), the pair goes through a second namespace, wjw-<pid>, in
+    which tests/integration/wire.py moves the frames with the same delay,
+    jitter, loss and rate.  WJ_SLOW_LINK=netem or =wire forces one.
+
+    cut() and heal() take the namespace's end of the link down and up (an
+    unplugged cable at the village); the host end keeps its address, so
+    the host can still reach host_addr locally.  close() removes what this
+    object created, by name, and stops the wire by its PID; it may be
+    called any number of times and after a failed up()."""
+
+    DELAY_MS, JITTER_MS, LOSS, RATE_KBIT = 200, 50, 5, 256
+    WIRE = os.path.join(HERE, 'wire.py')
+
+    def __init__(self):
+        pid = os.getpid()
+        self.ns = 'wjv-%d' % pid
+        self.wire_ns = 'wjw-%d' % pid
+        self.host_if = 'wjh-%d' % pid
+        self.ns_if = 'wja-%d' % pid
+        self.mid_if = ('wjm0-%d' % pid, 'wjm1-%d' % pid)
+        self.host_addr = self.ns_addr = None
+        self.how = None          # 'netem' or 'wire', once up
+        self.why_not_netem = None
+        self.wire = None         # the wire's Popen
+        self.wire_summary = ''   # what the wire printed, once closed
+        self.wire_log = None
+        self._netns = []         # namespaces we made, to delete
+        self._links = []         # host-side links we made, to delete
+
+    @staticmethod
+    def unavailable():
+        """Why this machine cannot make a SlowLink, or None."""
+        if os.geteuid() != 0:
+            return 'not root (network namespaces and tc need root)'
+        for prog in ('ip', 'tc'):
+            if shutil.which(prog) is None:
+                return '%s not found (Debian package iproute2)' % prog
+        name = 'wjprobe-%d' % os.getpid()
+        r = run(['ip', 'netns', 'add', name], timeout=10)
+        if r.rc != 0:
+            return '`ip netns add` fails: %s' % r.err.strip()
+        run(['ip', 'netns', 'del', name], timeout=10)
+        return None
+
+    def _ip(self, *args, ns=None):
+        argv = ['ip'] + (['-n', ns] if ns else []) + [str(a) for a in args]
+        r = run(argv, timeout=10)
+        if r.rc != 0:
+            raise AssertionError('%s failed: %s' % (' '.join(argv),
+                                                     r.err.strip()))
+        return r
+
+    def _pick_subnet(self):
+        """A /30 in 10.243.0.0/16 that no address or route here
+        overlaps."""
+        import ipaddress
+        taken = []
+        for what in (['-4', '-j', 'addr'], ['-4', '-j', 'route', 'show',
+                                              'table', 'all']):
+            r = run(['ip'] + what, timeout=10)
+            try:
+                entries = json.loads(r.out or '[]')
+            except ValueError:
+                entries = []
+            for e in entries:
+                for a in e.get('addr_info', []):
+                    taken.append(ipaddress.ip_network(
+                        '%s/%s' % (a['local'], a['prefixlen']), strict=False))
+                dst = e.get('dst')
+                if dst and dst != 'default':
+                    try:
+                        taken.append(ipaddress.ip_network(dst, strict=False))
+                    except ValueError:
+                        pass
+        base = ipaddress.ip_network('10.243.0.0/16')
+        subnets = list(base.subnets(new_prefix=30))
+        start = os.getpid() % len(subnets)
+        for i in range(len(subnets)):
+            net = subnets[(start + i) % len(subnets)]
+            if not any(net.overlaps(t) for t in taken):
+                hosts = list(net.hosts())
+                return str(hosts[0]), str(hosts[1])
+        raise AssertionError('no free /30 in %s for the test link' % base)
+
+    def up(self):
+        forced = os.environ.get('WJ_SLOW_LINK', '')
+        if forced not in ('', 'netem', 'wire'):
+            raise AssertionError('WJ_SLOW_LINK=%s: use netem or wire' % forced)
+        self.host_addr, self.ns_addr = self._pick_subnet()
+        self._ip('netns', 'add', self.ns)
+        self._netns.append(self.ns)
+        self._ip('link', 'set', 'lo', 'up', ns=self.ns)
+        # Try netem on a plain pair first.
+        self._ip('link', 'add', self.host_if, 'type', 'veth', 'peer', 'name',
+                 self.ns_if, 'netns', self.ns)
+        self._links.append(self.host_if)
+        why = None
+        if forced != 'wire':
+            why = self._netem()
+            if why is None:
+                self.how = 'netem'
+            elif forced == 'netem':
+                raise AssertionError('WJ_SLOW_LINK=netem: %s' % why)
+        if self.how is None:
+            # Rebuild as host <-> wire namespace <-> village namespace.
+            self._ip('link', 'del', self.host_if)
+            self._links.remove(self.host_if)
+            self._ip('netns', 'add', self.wire_ns)
+            self._netns.append(self.wire_ns)
+            self._ip('link', 'add', self.host_if, 'type', 'veth', 'peer',
+                     'name', self.mid_if[0], 'netns', self.wire_ns)
+            self._links.append(self.host_if)
+            self._ip('link', 'add', self.mid_if[1], 'netns', self.wire_ns,
+                     'type', 'veth', 'peer', 'name', self.ns_if, 'netns',
+                     self.ns)
+            for i in self.mid_if:
+                self._ip('link', 'set', i, 'up', ns=self.wire_ns)
+            self._start_wire()
+            self.how = 'wire'
+            self.why_not_netem = why
+        self._ip('addr', 'add', self.host_addr + '/30', 'dev', self.host_if)
+        self._ip('link', 'set', self.host_if, 'up')
+        self._ip('addr', 'add', self.ns_addr + '/30', 'dev', self.ns_if,
+                 ns=self.ns)
+        self._ip('link', 'set', self.ns_if, 'up', ns=self.ns)
+        return self
+
+    def _netem_args(self):
+        return ['netem', 'delay', '%dms' % self.DELAY_MS,
+                '%dms' % self.JITTER_MS, 'loss', '%g%%' % self.LOSS,
+                'rate', '%dkbit' % self.RATE_KBIT]
+
+    def _netem(self):
+        """Puts netem on both ends; returns why it could not, or None."""
+        for ns, dev in ((None, self.host_if), (self.ns, self.ns_if)):
+            argv = ['tc'] + (['-n', ns] if ns else []) + \
+                ['qdisc', 'add', 'dev', dev, 'root'] + self._netem_args()
+            r = run(argv, timeout=10)
+            if r.rc != 0:
+                return '`%s` failed: %s' % (' '.join(argv), r.err.strip())
+        return None
+
+    def _start_wire(self):
+        self.wire_log = tempfile.NamedTemporaryFile(
+            prefix='wj-wire-', suffix='.log', delete=False)
+        argv = ['ip', 'netns', 'exec', self.wire_ns, sys.executable,
+                self.WIRE, self.mid_if[0], self.mid_if[1],
+                '--delay-ms', str(self.DELAY_MS),
+                '--jitter-ms', str(self.JITTER_MS),
+                '--loss', str(self.LOSS), '--rate-kbit', str(self.RATE_KBIT)]
+        self.wire = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=self.wire_log,
+                                     stderr=subprocess.STDOUT)
+        # Up once it says so (bounded; not a timing assertion).
+        ok = wait_until(lambda: self.wire.poll() is not None or
+                        b'up' in self._wire_output(), 10)
+        if not ok or self.wire.poll() is not None:
+            out = self._wire_output().decode(errors='replace')
+            raise AssertionError('wire.py did not start: %s' % out)
+
+    def _wire_output(self):
+        try:
+            with open(self.wire_log.name, 'rb') as f:
+                return f.read()
+        except (OSError, AttributeError):
+            return b''
+
+    def describe(self):
+        what = ('delay %dms +-%dms, loss %g%%, rate %dkbit each way'
+                % (self.DELAY_MS, self.JITTER_MS, self.LOSS, self.RATE_KBIT))
+        if self.how == 'netem':
+            return 'tc netem on veth %s/%s: %s' % (self.host_if, self.ns_if,
+                                                   what)
+        return ('wire.py in netns %s between %s and %s (%s): %s'
+                % (self.wire_ns, self.host_if, self.ns_if,
+                   'forced by WJ_SLOW_LINK' if self.why_not_netem is None
+                   else 'no netem here: ' + self.why_not_netem, what))
+
+    def exec_argv(self):
+        return ['ip', 'netns', 'exec', self.ns]
+
+    def cut(self):
+        self._ip('link', 'set', self.ns_if, 'down', ns=self.ns)
+
+    def heal(self):
+        self._ip('link', 'set', self.ns_if, 'up', ns=self.ns)
+
+    def close(self):
+        """Removes everything up() made; reports (does not raise) what
+        could not be removed."""
+        problems = []
+        if self.wire is not None:
+            if self.wire.poll() is None:
+                self.wire.terminate()
+                try:
+                    self.wire.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    self.wire.kill()
+                    self.wire.wait(STOP_TIMEOUT)
+            self.wire = None
+            self.wire_summary = self._wire_output().decode(errors='replace')
+        for link in list(self._links):
+            # Deleting one end of a veth deletes the other.
+            r = run(['ip', 'link', 'del', link], timeout=10)
+            if r.rc != 0 and 'Cannot find device' not in r.err:
+                problems.append('ip link del %s: %s' % (link, r.err.strip()))
+            self._links.remove(link)
+        for ns in list(self._netns):
+            r = run(['ip', 'netns', 'del', ns], timeout=10)
+            if r.rc != 0:
+                problems.append('ip netns del %s: %s' % (ns, r.err.strip()))
+            self._netns.remove(ns)
+        if self.wire_log is not None:
+            self.wire_log.close()
+            if not KEEP:
+                try:
+                    os.unlink(self.wire_log.name)
+                except OSError:
+                    pass
+            self.wire_log = None
+        if problems:
+            sys.stderr.write('SlowLink.close: %s\n' % '; '.join(problems))
+        return problems
+
+
 # ---------------------------------------------------------- protobuf wire
 
 def pb_varint(n):
@@ -686,10 +1051,51 @@ def req_status(req_id=1):
     return pb_uint(1, req_id) + pb_bytes(10, b'')
 
 
-def req_submit(item_code, name, req_id=2):
-    """wuji.Request{id, submit: SubmitRequest{item_code, Applicant{name}}}"""
+def req_submit(item_code, name, req_id=2, materials=()):
+    """wuji.Request{id, submit: SubmitRequest{item_code, Applicant{name},
+    materials}}"""
     body = pb_str(1, item_code) + pb_bytes(2, pb_str(1, name))
+    for m in materials:
+        body += pb_str(3, m)
     return pb_uint(1, req_id) + pb_bytes(11, body)
+
+
+def submit_many(endpoint, item_code, names, materials=(), window=256,
+                timeout=60.0):
+    """Submits one case per name through one pipelined control connection
+    (at most `window` requests in flight), as a load generator would;
+    returns the case numbers in the order of names.  Raises
+    AssertionError on a refusal, or when the node stops answering for
+    `timeout` seconds.  Needs the zmq module (import_zmq)."""
+    import zmq
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
+    s.connect(endpoint)
+    numbers = [None] * len(names)
+    sent = done = 0
+    try:
+        while done < len(names):
+            while sent < len(names) and sent - done < window:
+                s.send(req_submit(item_code, names[sent], sent + 1,
+                                  materials))
+                sent += 1
+            try:
+                reply = s.recv()
+            except zmq.Again:
+                raise AssertionError('submit_many: no reply for %.0f s after '
+                                     '%d of %d' % (timeout, done, len(names)))
+            rid, code, error, number = reply_fields(reply)
+            if code != 0 or not 1 <= rid <= len(names):
+                raise AssertionError('submit_many: request %d refused: %d %s'
+                                     % (rid, code, error))
+            numbers[rid - 1] = number
+            done += 1
+    finally:
+        s.close(linger=0)
+        ctx.term()
+    return numbers
 
 
 def pb_decode(buf):
@@ -744,5 +1150,16 @@ def reply_fields(buf):
 
 
 def main():
+    """Runs the file's tests.  When every test was skipped (the machine
+    lacks what they need), exits 77 so that meson counts the file as
+    skipped rather than passed."""
     check_binaries()
-    unittest.main(verbosity=2)
+    # meson stops a test that runs too long with SIGTERM: make it an
+    # exception, so that tearDown and cleanups still stop the daemons and
+    # remove what the test made.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    prog = unittest.main(verbosity=2, exit=False)
+    res = prog.result
+    if res.testsRun and len(res.skipped) == res.testsRun:
+        skip_file('; '.join(sorted({why for _, why in res.skipped})))
+    sys.exit(0 if res.wasSuccessful() else 1)
