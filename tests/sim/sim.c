@@ -31,6 +31,8 @@
 #define FAULT_EVERY_MS 100
 #define QUIESCE_MAX_MS (600 * 1000LL)
 #define LOOP_MAX 200000000ULL
+#define DELIVER_GROUP_MAX 16
+#define DELIVER_GROUP_MS 2
 
 /* ------------------------------------------------------------ random */
 
@@ -729,7 +731,9 @@ static void targeted_crash(sim_t *S, const qitem_t *it)
 	}
 }
 
-static void deliver(sim_t *S, qitem_t *it)
+/* Whether a message may be handed over: its sender and receiver are still
+ * the incarnations it was sent between, and their link is not cut. */
+static bool deliverable(sim_t *S, qitem_t *it)
 {
 	sim_node_t *to = &S->nodes[it->node];
 	if (!to->up || to->incarnation != it->inc_to ||
@@ -737,13 +741,13 @@ static void deliver(sim_t *S, qitem_t *it)
 		S->st.crash_drops++;
 		if (S->o->trace_a)
 			trace_msg(S, it, "lost (crash)");
-		return;
+		return false;
 	}
 	if (link_cut(S, it->node, it->from)) {
 		S->st.cut_drops++;
 		if (S->o->trace_a)
 			trace_msg(S, it, "lost (cut)");
-		return;
+		return false;
 	}
 	if (S->o->trace_a)
 		trace_msg(S, it, "delivered");
@@ -756,14 +760,36 @@ static void deliver(sim_t *S, qitem_t *it)
 	for (size_t k = 0; k < it->len; k++)
 		h = (h ^ it->data[k]) * 1099511628211ULL;
 	S->trace = h;
-	sim_log_context(S, it->node);
+	return true;
+}
+
+/* Messages to one node handed over together, as the daemon hands over
+ * what a socket had queued: batches that continue their streams share one
+ * transaction (wj_repl_receive_many). */
+static void deliver(sim_t *S, qitem_t *items, size_t n)
+{
+	int node = items[0].node;
+	wj_repl_in_t in[DELIVER_GROUP_MAX];
+	bool handed[DELIVER_GROUP_MAX];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		handed[i] = deliverable(S, &items[i]);
+		if (handed[i])
+			in[k++] = (wj_repl_in_t){.peer = S->nodes[items[i].from].code,
+						 .data = items[i].data,
+						 .len = items[i].len};
+	}
+	if (k == 0)
+		return;
+	sim_log_context(S, node);
 	wj_repl_out_t out;
 	wj_repl_out_init(&out, &S->out_arena);
-	wj_repl_receive(to->repl, S->nodes[it->from].code, it->data, it->len,
-			sim_node_now(S, it->node), &out);
-	flush_out(S, it->node, &out);
+	wj_repl_receive_many(S->nodes[node].repl, in, k, sim_node_now(S, node), &out);
+	flush_out(S, node, &out);
 	if (S->faults && S->o->crash_rate > 0)
-		targeted_crash(S, it);
+		for (size_t i = 0; i < n && S->nodes[node].incarnation == items[i].inc_to; i++)
+			if (handed[i])
+				targeted_crash(S, &items[i]);
 }
 
 static void tick(sim_t *S, qitem_t *it)
@@ -814,10 +840,22 @@ static int run_loop(sim_t *S)
 		qitem_t it = q_pop(S);
 		S->now = it.at;
 		switch (it.kind) {
-		case Q_DELIVER:
-			deliver(S, &it);
-			free(it.data);
+		case Q_DELIVER: {
+			/* What reaches a node within DELIVER_GROUP_MS, with
+			 * nothing for another node in between, arrives
+			 * together. */
+			qitem_t group[DELIVER_GROUP_MAX];
+			size_t n = 0;
+			group[n++] = it;
+			while (n < DELIVER_GROUP_MAX && S->n_heap > 0 &&
+			       S->heap[0].kind == Q_DELIVER && S->heap[0].node == it.node &&
+			       S->heap[0].at <= it.at + DELIVER_GROUP_MS)
+				group[n++] = q_pop(S);
+			deliver(S, group, n);
+			for (size_t i = 0; i < n; i++)
+				free(group[i].data);
 			break;
+		}
 		case Q_TICK:
 			tick(S, &it);
 			break;
