@@ -51,6 +51,7 @@
 #include "storage/store.h"
 
 #define INFLIGHT_MAX 64
+#define RELEASE_BUSY_MS 100    /* a busy village drops its mapped pages */
 #define BATCH_BYTES_FIRST (32u << 10) /* budget before any acknowledgement */
 #define BATCH_BYTES_MIN 4096
 #define BATCH_BYTES_MAX (64u << 20)
@@ -160,6 +161,7 @@ struct wj_repl {
 	uint64_t snap_counter;
 	uint64_t restore_max_seq;   /* own events children may hand back */
 	int64_t last_release_ms;
+	uint64_t released_at;       /* log_end at the last page release */
 	wj_arena_t scratch;         /* one received message at a time */
 };
 
@@ -1545,12 +1547,19 @@ void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 	}
 	wj_txn_abort(t);
 	/* A village node runs on a weak PC with a small memory budget: its
-	 * store's pages need not stay mapped in between bursts. */
-	if (wj_division_level(r->self) == WUJI__LEVEL__VILLAGE &&
-	    now_ms - r->last_release_ms >= 1000) {
-		wj_store_release_pages(r->store);
-		r->last_release_ms = now_ms;
-		want_tick(out, now_ms + 1000);
+	 * store's pages need not stay mapped.  Every second, and every
+	 * RELEASE_BUSY_MS while its log grows, so that a burst of cases
+	 * (every page a commit reads stays mapped) cannot pile up tens of
+	 * megabytes in between. */
+	if (wj_division_level(r->self) == WUJI__LEVEL__VILLAGE) {
+		int64_t since = now_ms - r->last_release_ms;
+		if (since >= 1000 || (since >= RELEASE_BUSY_MS && r->log_end != r->released_at)) {
+			wj_store_release_pages(r->store);
+			r->last_release_ms = now_ms;
+			r->released_at = r->log_end;
+		}
+		want_tick(out, r->last_release_ms +
+				       (r->log_end != r->released_at ? RELEASE_BUSY_MS : 1000));
 	}
 	if (now_ms - r->last_maint_ms > 5000)
 		maintain(r, now_ms);
