@@ -72,14 +72,17 @@ static void after_receive(void *data)
 	wj_control_changed(d->control);
 }
 
-/* Links to the parent and children, when the config names any. */
+/* Links to the parent and children, when the config names any.  *bad_config
+ * tells a mistake in the files (keys, children, settings), which restarting
+ * does not fix, from a failure to open the sockets, which it may. */
 static int start_links(struct daemon *d, const wj_config_t *cfg, wj_service_t *svc,
-		       wj_repl_t **repl, wj_err_t *err)
+		       wj_repl_t **repl, bool *bad_config, wj_err_t *err)
 {
 	wj_keypair_t keys;
 	wj_child_t *children = NULL;
 	size_t n_children = 0;
 	int rc;
+	*bad_config = true;
 	if (cfg->key_file[0] == '\0')
 		return wj_err_set(err, WJ_EINVAL, "listen or parent is set, so key_file must "
 				  "name this node's key file (make one with node-ctl keygen)");
@@ -100,6 +103,7 @@ static int start_links(struct daemon *d, const wj_config_t *cfg, wj_service_t *s
 		return wj_err_set(err, WJ_EINVAL, "parent is set, so parent_key must hold the "
 				  "parent's public key");
 	}
+	*bad_config = false;
 	uint64_t *codes = calloc(n_children ? n_children : 1, sizeof(uint64_t));
 	for (size_t i = 0; codes && i < n_children; i++)
 		codes[i] = children[i].id;
@@ -252,10 +256,11 @@ int main(int argc, char **argv)
 	struct daemon d = {.loop = uv_default_loop()};
 	wj_repl_t *repl = NULL;
 	if (!so.standalone) {
-		if (start_links(&d, &cfg, svc, &repl, &err) != 0) {
+		bool bad_config;
+		if (start_links(&d, &cfg, svc, &repl, &bad_config, &err) != 0) {
 			wj_error("%s", err.msg);
 			wj_service_close(svc);
-			return 1;
+			return bad_config ? 2 : 1;
 		}
 		wj_service_set_repl(svc, repl);
 	}

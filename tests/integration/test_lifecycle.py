@@ -106,6 +106,32 @@ class DaemonTest(NodeTest):
                 self.assertIn(code, n.log_text(),
                               'the refusal does not name the code')
 
+    def test_link_files_missing_is_a_config_error(self):
+        """A key or children file that cannot be used is a mistake in the
+        configuration: exit status 2, which systemd does not restart
+        (RestartPreventExitStatus=2), and the message names the file."""
+        for what, extra in (
+                ('key_file', 'listen: tcp://127.0.0.1:1\n'
+                             'key_file: %s/missing.key\n'
+                             'children_file: %s/children.yaml\n'),
+                ('children_file', 'listen: tcp://127.0.0.1:1\n'
+                                  'key_file: %s/node.key\n'
+                                  'children_file: %s/missing.yaml\n')):
+            with self.subTest(what=what):
+                n = self.new_node(COUNTY, name='links-' + what)
+                os.makedirs(n.dir, exist_ok=True)
+                r = wjtest.run([wjtest.CTL, 'keygen', '-o',
+                                os.path.join(n.dir, 'node')])
+                self.assertEqual(r.rc, 0, r)
+                n.write_config('id: %s\ndata_dir: %s\ncontrol: %s\n'
+                               % (n.code, n.data, n.endpoint) +
+                               extra % (n.dir, n.dir))
+                n.spawn(flags=False)
+                rc = n.wait_exit()
+                self.assertEqual(rc, 2, 'expected exit status 2; log:\n'
+                                 + n.log_text())
+                self.assertIn('missing', n.log_text())
+
     def test_data_dir_of_another_node_refused(self):
         a = self.start_node(COUNTY)
         num = self.submit(a, ITEM_SIMPLE, 'Wang Wu')
