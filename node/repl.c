@@ -163,6 +163,7 @@ struct wj_repl {
 	int64_t last_release_ms;
 	uint64_t released_at;       /* log_end at the last page release */
 	wj_arena_t scratch;         /* one received message at a time */
+	wj_arena_t route_scratch;   /* one routing decision at a time */
 };
 
 /* Cursor slots of our own beyond store.h's, kept per peer. */
@@ -389,7 +390,13 @@ static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t f
 	struct raw_event ev;
 	if (wj_store_event_raw(c->t, origin, seq, &ev.data, &ev.len, NULL) != 0)
 		return 0;
-	if (!routes_to(c->r, c->t, c->p, ev.data, ev.len, c->a, pos <= c->p->echo_until))
+	/* What routing decodes (a submission, a case on a cache miss) is
+	 * dropped after each entry: a scan of 20,000 entries for a child that
+	 * needs few of them must not hold them all. */
+	bool routed = routes_to(c->r, c->t, c->p, ev.data, ev.len, &c->r->route_scratch,
+				pos <= c->p->echo_until);
+	wj_arena_reset(&c->r->route_scratch);
+	if (!routed)
 		return 0;
 	if (c->count_only) {
 		if (c->count++ == 0) {
@@ -1576,6 +1583,7 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		return wj_err_set(err, WJ_EINTERNAL, "out of memory");
 	r->svc = svc;
 	wj_arena_init(&r->scratch, 64 * 1024);
+	wj_arena_init(&r->route_scratch, 16 * 1024);
 	r->store = wj_service_store(svc);
 	r->self = wj_service_node(svc);
 	r->o = *o;
@@ -1673,6 +1681,7 @@ void wj_repl_free(wj_repl_t *r)
 	free(r->peers);
 	free(r->routes);
 	wj_arena_free(&r->scratch);
+	wj_arena_free(&r->route_scratch);
 	free(r);
 }
 
