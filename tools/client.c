@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define ENDPOINT_MAX 1024
@@ -142,6 +143,13 @@ static bool ipc_missing(const wj_client_t *c)
 	return c->ipc_path && stat(c->ipc_path, &st) != 0 && errno == ENOENT;
 }
 
+/* A socket file this user may not write to (or a directory it may not
+ * enter): connect(2) fails with EACCES, which ZeroMQ only retries. */
+static bool ipc_denied(const wj_client_t *c)
+{
+	return c->ipc_path && access(c->ipc_path, W_OK) != 0 && errno == EACCES;
+}
+
 int wj_client_open(const char *endpoint, int timeout_ms, wj_client_t **out,
 		   wj_err_t *err)
 {
@@ -256,6 +264,11 @@ static int wait_writable(wj_client_t *c, int64_t deadline, wj_err_t *err)
 		if (first && ipc_missing(c))
 			return unreachable(c, err,
 					   " (the socket file does not exist)");
+		if (first && ipc_denied(c))
+			return unreachable(c, err,
+					   " (permission denied on the socket file: run "
+					   "node-ctl as a member of the node's group, "
+					   "wuji under systemd, or as root)");
 		if (items[1].revents & ZMQ_POLLIN) {
 			drain_monitor(c);
 			if (c->refused)

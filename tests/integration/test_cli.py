@@ -5,8 +5,10 @@ human `list` table with its columns lined up, -c CONFIG, and -V."""
 import json
 import os
 import re
+import shutil
 import socket
 import sys
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wjtest  # noqa: E402
@@ -82,6 +84,17 @@ class CliTest(NodeTest):
                          'a usage error changed the case')
         self.assertEqual([c['number'] for c in self.okj(self.n, 'list')],
                          [num], 'a usage error submitted a case')
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which('setpriv'),
+                         'needs root and setpriv to run node-ctl as another user')
+    def test_permission_denied_is_said(self):
+        """A user outside the node's group is told why it cannot connect,
+        not just that the node does not answer."""
+        r = wjtest.run(['setpriv', '--reuid=65534', '--regid=65534',
+                        '--clear-groups'] +
+                       wjtest.ctl_argv(['status'], self.n.endpoint))
+        self.assertEqual(r.rc, 3, r)
+        self.assertIn('permission denied', r.err)
 
     def test_unreachable(self):
         nowhere = 'ipc://' + os.path.join(self.tmp, 'nobody-here.sock')
