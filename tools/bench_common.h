@@ -60,6 +60,34 @@ bool wj_bench_opt_u64(const struct wj_bench_cli *cli, const char *name,
 bool wj_bench_opt_secs(const struct wj_bench_cli *cli, const char *name,
 		       const char *arg, double lo, double hi, double *out);
 
+/* A numeric option of a bench, parsed within [lo, hi] into a field of
+ * the bench's options struct: one table row instead of one parsing block
+ * per option. */
+enum wj_bench_num_kind {
+	WJ_BENCH_NUM_UINT,   /* unsigned */
+	WJ_BENCH_NUM_U64,    /* uint64_t */
+	WJ_BENCH_NUM_SECS,   /* double, seconds (wj_bench_parse_secs) */
+};
+
+struct wj_bench_num_opt {
+	int id;              /* getopt_long's value for it */
+	const char *name;    /* without the dashes */
+	double lo, hi;
+	size_t offset, size; /* of the field */
+	enum wj_bench_num_kind kind;
+};
+
+#define WJ_BENCH_NUM(id, name, lo, hi, type, field, kind)                     \
+	{ (id), (name), (lo), (hi), offsetof(type, field),                    \
+	  sizeof(((type *)0)->field), (kind) }
+
+/* When opt is one of table's options: parses arg into its field of opts
+ * and returns 1, or prints the bad usage and returns -1.  Returns 0 for
+ * an option not in the table. */
+int wj_bench_num_opt(const struct wj_bench_cli *cli,
+		     const struct wj_bench_num_opt *table, size_t n, int opt,
+		     const char *arg, void *opts);
+
 /* qsort comparator for int64_t. */
 int wj_bench_cmp_i64(const void *x, const void *y);
 

@@ -263,6 +263,27 @@ enum {
 	OPT_W2_PARALLEL, OPT_DUMP, OPT_POLL_GAP, OPT_W3_DOWN, OPT_PROBE,
 };
 
+/* The numeric options: each parsed within its bounds into its field. */
+#define NUM(id, name, lo, hi, field, kind) \
+	WJ_BENCH_NUM(id, name, lo, hi, struct topts, field, WJ_BENCH_NUM_##kind)
+static const struct wj_bench_num_opt num_opts[] = {
+	NUM(OPT_BASE_PORT, "base-port", 1024, 65535, base_port, UINT),
+	NUM(OPT_DURATION, "duration", 0, 3600, duration, SECS),
+	NUM(OPT_POLL_MS, "poll-ms", 1, 1000, poll_ms, UINT),
+	NUM(OPT_EVENT_BYTES, "event-bytes", 0, 65536, event_bytes, UINT),
+	NUM(OPT_CASES, "cases", 1, 10000000, cases, U64),
+	NUM(OPT_CLIENTS, "clients", 1, 256, clients, UINT),
+	NUM(OPT_W3_DOWN, "w3-down-s", 0, 3600, w3_down, SECS),
+	NUM(OPT_WINDOW, "window", 1, 4096, window, UINT),
+	NUM(OPT_RATE, "rate", 1, 100000, rate, UINT),
+	NUM(OPT_W3_CASES, "w3-cases", 1, 10000000, w3_cases, U64),
+	NUM(OPT_W2_CASES, "w2-cases", 1, 1000000, w2_cases, U64),
+	NUM(OPT_W2_PARALLEL, "w2-parallel", 1, 256, w2_parallel, UINT),
+	NUM(OPT_POLL_GAP, "poll-gap-us", 0, 1000000, poll_gap_us, UINT),
+};
+#undef NUM
+#define N_NUM_OPTS (sizeof(num_opts) / sizeof(num_opts[0]))
+
 static int parse_opts(int argc, char **argv, struct topts *o)
 {
 	static const struct option longs[] = {
@@ -293,7 +314,6 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t v;
 	int ch;
 
 	*o = (struct topts){
@@ -309,6 +329,11 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 	optind = 1;
 	opterr = 1;
 	while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		int num = wj_bench_num_opt(&cli, num_opts, N_NUM_OPTS, ch, optarg, o);
+		if (num < 0)
+			return WJ_BENCH_EXIT_USAGE;
+		if (num > 0)
+			continue; /* a numeric option, parsed */
 		switch (ch) {
 		case OPT_SHAPE:
 			o->shape = optarg;
@@ -324,12 +349,6 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 		case OPT_REPO:
 			o->repo = optarg;
 			break;
-		case OPT_BASE_PORT:
-			if (!wj_bench_opt_u64(&cli, "base-port", optarg, 1024, 65535,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->base_port = (unsigned)v;
-			break;
 		case OPT_WORKLOAD:
 			if (!parse_workloads(optarg, o))
 				return bad_usage("--workload takes W1, W2, W3 or all "
@@ -341,49 +360,8 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 				return bad_usage("--timeout takes 1 to 3600 seconds, "
 						 "not '%s'", optarg);
 			break;
-		case OPT_POLL_MS:
-			if (!wj_bench_opt_u64(&cli, "poll-ms", optarg, 1, 1000,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->poll_ms = (unsigned)v;
-			break;
 		case OPT_ITEM:
 			o->item = optarg;
-			break;
-		case OPT_EVENT_BYTES:
-			if (!wj_bench_opt_u64(&cli, "event-bytes", optarg, 0, 65536,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->event_bytes = (unsigned)v;
-			break;
-		case OPT_CASES:
-			if (!wj_bench_opt_u64(&cli, "cases", optarg, 1, 10000000,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->cases = v;
-			break;
-		case OPT_CLIENTS:
-			if (!wj_bench_opt_u64(&cli, "clients", optarg, 1, 256,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->clients = (unsigned)v;
-			break;
-		case OPT_WINDOW:
-			if (!wj_bench_opt_u64(&cli, "window", optarg, 1, 4096,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->window = (unsigned)v;
-			break;
-		case OPT_RATE:
-			if (!wj_bench_opt_u64(&cli, "rate", optarg, 1, 100000,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->rate = (unsigned)v;
-			break;
-		case OPT_DURATION:
-			if (!wj_bench_opt_secs(&cli, "duration", optarg, 0, 3600,
-					       &o->duration))
-				return WJ_BENCH_EXIT_USAGE;
 			break;
 		case OPT_VISIBLE_AT:
 			if (strcmp(optarg, "province") == 0)
@@ -399,34 +377,11 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 						 "county or township, not '%s'",
 						 optarg);
 			break;
-		case OPT_W3_CASES:
-			if (!wj_bench_opt_u64(&cli, "w3-cases", optarg, 1, 10000000,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->w3_cases = v;
-			break;
 		case OPT_W2_ITEM:
 			o->w2_item = optarg;
 			break;
-		case OPT_W2_CASES:
-			if (!wj_bench_opt_u64(&cli, "w2-cases", optarg, 1, 1000000,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->w2_cases = v;
-			break;
-		case OPT_W2_PARALLEL:
-			if (!wj_bench_opt_u64(&cli, "w2-parallel", optarg, 1, 256,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->w2_parallel = (unsigned)v;
-			break;
 		case OPT_DUMP:
 			o->dump = optarg;
-			break;
-		case OPT_W3_DOWN:
-			if (!wj_bench_opt_secs(&cli, "w3-down-s", optarg, 0, 3600,
-					       &o->w3_down))
-				return WJ_BENCH_EXIT_USAGE;
 			break;
 		case OPT_PROBE:
 			if (strcmp(optarg, "watch") == 0 || strcmp(optarg, "show") == 0) {
@@ -435,12 +390,6 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 			}
 			say("--probe expects watch or show, not '%s'", optarg);
 			return WJ_BENCH_EXIT_USAGE;
-		case OPT_POLL_GAP:
-			if (!wj_bench_opt_u64(&cli, "poll-gap-us", optarg, 0, 1000000,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->poll_gap_us = (unsigned)v;
-			break;
 		case 'h':
 			usage(stdout);
 			return -1;

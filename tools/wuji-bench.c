@@ -173,6 +173,22 @@ enum {
 	OPT_DURATION, OPT_LAT_CLIENTS,
 };
 
+/* The numeric options: each parsed within its bounds into its field. */
+#define NUM(id, name, lo, hi, field, kind) \
+	WJ_BENCH_NUM(id, name, lo, hi, struct opts, field, WJ_BENCH_NUM_##kind)
+static const struct wj_bench_num_opt num_opts[] = {
+	NUM(OPT_CLIENTS, "clients", 1, 4096, clients, UINT),
+	NUM(OPT_SECONDS, "seconds", 0.1, 3600, seconds, SECS),
+	NUM(OPT_DURATION, "duration", 0, 3600, duration, SECS),
+	NUM(OPT_WINDOW, "window", 1, 4096, window, UINT),
+	NUM(OPT_THREADS, "threads", 1, 1024, threads, UINT),
+	NUM(OPT_COUNT, "count", 0, 100000000, count, U64),
+	NUM(OPT_RATE, "rate", 1, 1000000, rate, UINT),
+	NUM(OPT_LAT_CLIENTS, "lat-clients", 1, 64, lat_clients, UINT),
+};
+#undef NUM
+#define N_NUM_OPTS (sizeof(num_opts) / sizeof(num_opts[0]))
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option longs[] = {
@@ -193,7 +209,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t v;
 	int ch;
 
 	*o = (struct opts){
@@ -202,6 +217,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	};
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "e:hV", longs, NULL)) != -1) {
+		int num = wj_bench_num_opt(&cli, num_opts, N_NUM_OPTS, ch, optarg, o);
+		if (num < 0)
+			return WJ_BENCH_EXIT_USAGE;
+		if (num > 0)
+			continue; /* a numeric option, parsed */
 		switch (ch) {
 		case 'e':
 			if (!*optarg)
@@ -221,52 +241,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (!*optarg)
 				return bad_usage("--item needs a code");
 			o->item = optarg;
-			break;
-		case OPT_CLIENTS:
-			if (!wj_bench_opt_u64(&cli, "clients", optarg, 1, 4096,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->clients = (unsigned)v;
-			break;
-		case OPT_WINDOW:
-			if (!wj_bench_opt_u64(&cli, "window", optarg, 1, 4096,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->window = (unsigned)v;
-			break;
-		case OPT_THREADS:
-			if (!wj_bench_opt_u64(&cli, "threads", optarg, 1, 1024,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->threads = (unsigned)v;
-			break;
-		case OPT_COUNT:
-			if (!wj_bench_opt_u64(&cli, "count", optarg, 0, 100000000,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->count = v;
-			break;
-		case OPT_SECONDS:
-			if (!wj_bench_opt_secs(&cli, "seconds", optarg, 0.1, 3600,
-					       &o->seconds))
-				return WJ_BENCH_EXIT_USAGE;
-			break;
-		case OPT_RATE:
-			if (!wj_bench_opt_u64(&cli, "rate", optarg, 1, 1000000,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->rate = (unsigned)v;
-			break;
-		case OPT_DURATION:
-			if (!wj_bench_opt_secs(&cli, "duration", optarg, 0, 3600,
-					       &o->duration))
-				return WJ_BENCH_EXIT_USAGE;
-			break;
-		case OPT_LAT_CLIENTS:
-			if (!wj_bench_opt_u64(&cli, "lat-clients", optarg, 1, 64,
-					      &v))
-				return WJ_BENCH_EXIT_USAGE;
-			o->lat_clients = (unsigned)v;
 			break;
 		case 'h':
 			usage(stdout);
