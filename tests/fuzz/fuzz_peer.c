@@ -5,7 +5,9 @@
  * the trusted direction (parent) and the checked one (child: only events
  * of its own area) are reached.  Before the fuzzed message, a hello from
  * that peer is delivered so batches and acks are not dropped as "before
- * hello". */
+ * hello".  With bit 1 of the first byte set, the rest is several messages
+ * handed over together (wj_repl_receive_many), as the daemon does with
+ * what a socket had queued. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define PARENT 330100000000ULL
 #define CHILD 330106001000ULL
 #define NOW_MS (1770948000LL * 1000)
+#define MANY_MAX 8
 
 static wj_service_t *svc;
 static wj_repl_t *repl;
@@ -94,7 +97,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	now_ms += 10;
 	wj_repl_out_t out;
 	wj_repl_out_init(&out, &arena);
-	wj_repl_receive(repl, peer, data + 1, size - 1, now_ms, &out);
+	if (data[0] & 2) {
+		/* Several messages arriving together, each a length byte and
+		 * that many bytes: consecutive batches then share a round
+		 * (one transaction, nested ones inside). */
+		wj_repl_in_t in[MANY_MAX];
+		size_t n = 0, at = 1;
+		while (at < size && n < MANY_MAX) {
+			size_t len = data[at];
+			if (len > size - at - 1)
+				len = size - at - 1;
+			in[n++] = (wj_repl_in_t){.peer = peer, .data = data + at + 1, .len = len};
+			at += 1 + len;
+		}
+		wj_repl_receive_many(repl, in, n, now_ms, &out);
+	} else {
+		wj_repl_receive(repl, peer, data + 1, size - 1, now_ms, &out);
+	}
 	/* Whatever the engine answers must itself be a valid message. */
 	for (size_t i = 0; i < out.n_msgs; i++)
 		if (wuji__peer_msg__unpack(&arena.pb, out.msgs[i].len, out.msgs[i].data) == NULL)
