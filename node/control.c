@@ -47,6 +47,7 @@ struct wj_control {
 		int64_t until_ms;
 	} *held;
 	size_t n_held;
+	uint64_t checked_commit;   /* store commit they were last asked at */
 	uv_timer_t timer;
 };
 
@@ -119,11 +120,17 @@ static void arm_timer(wj_control_t *c)
 }
 
 /* Asks again for every held watch: those with something new now, or
- * whose time is up, are answered; the others stay held. */
-void wj_control_changed(wj_control_t *c)
+ * whose time is up, are answered; the others stay held.  Only when the
+ * store committed since the last time, or a watch's time is up: messages
+ * from other nodes that stored nothing (pings, acks) cost nothing. */
+static void recheck_held(wj_control_t *c, bool timer)
 {
 	if (c == NULL || c->n_held == 0)
 		return;
+	uint64_t commit = wj_service_last_commit(c->svc);
+	if (!timer && commit == c->checked_commit)
+		return;
+	c->checked_commit = commit;
 	size_t n = c->n_held < c->batch_max ? c->n_held : c->batch_max;
 	for (size_t i = 0; i < n; i++)
 		c->reqs[i] = (wj_service_req_t){
@@ -158,9 +165,14 @@ void wj_control_changed(wj_control_t *c)
 	arm_timer(c);
 }
 
+void wj_control_changed(wj_control_t *c)
+{
+	recheck_held(c, false);
+}
+
 static void on_timer(uv_timer_t *h)
 {
-	wj_control_changed(h->data);
+	recheck_held(h->data, true);
 }
 
 static size_t handle_batch(wj_control_t *c)

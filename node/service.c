@@ -1071,6 +1071,11 @@ uint64_t wj_service_commits(const wj_service_t *s)
 	return s->commits;
 }
 
+uint64_t wj_service_last_commit(wj_service_t *s)
+{
+	return wj_store_last_commit(s->store);
+}
+
 void wj_service_set_started(wj_service_t *s, int64_t t)
 {
 	s->started_at = t;

@@ -59,6 +59,8 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n,
 /* Write batches committed so far: a batch of reads commits nothing, and
  * leaves nothing new to replicate. */
 uint64_t wj_service_commits(const wj_service_t *s);
+/* Changes whenever anything was stored, by requests or by replication. */
+uint64_t wj_service_last_commit(wj_service_t *s);
 
 /* ------------------------------------------------------------------
  * For the replication engine (repl.c), which runs on the same store.

@@ -2749,3 +2749,12 @@ int wj_store_event_raw(wj_txn_t *t, uint64_t origin, uint64_t seq,
 	*len = v.mv_size;
 	return 0;
 }
+
+uint64_t wj_store_last_commit(wj_store_t *s)
+{
+	MDB_envinfo info;
+
+	if (!s || !s->env || mdb_env_info(s->env, &info) != 0)
+		return 0;
+	return (uint64_t)info.me_last_txnid;
+}

@@ -211,6 +211,9 @@ int wj_store_calendar_scan(wj_txn_t *t, wj_arena_t *a, wj_year_visit_cb cb,
  * A village node calls it now and then to stay within its memory budget
  * on a weak PC.  Call it outside any transaction. */
 void wj_store_release_pages(wj_store_t *s);
+/* The id of the last committed write transaction (LMDB's txnid), read
+ * without a transaction: it changes when anything was stored. */
+uint64_t wj_store_last_commit(wj_store_t *s);
 
 typedef struct wj_store_counts {
 	uint64_t cases, events, changelog, catalog, calendar_years;

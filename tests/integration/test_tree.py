@@ -24,7 +24,9 @@ post-mortem."""
 import concurrent.futures
 import json
 import os
+import select
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -552,7 +554,33 @@ class TreeFlowTest(SpreadCheck, TreeTestCase):
 
     def test_2_village_case(self):
         mats = self.materials(VILLAGE, ITEM_REPORTED)
-        num = self.submit(VILLAGE, ITEM_REPORTED, 'Wang Cunmin', mats)
+        # A supervisor at the province follows what arrives there: the
+        # watch is held until the case comes up the tree.
+        watcher = subprocess.Popen(
+            wjtest.ctl_argv(['watch'], self.tree.endpoints[PROVINCE],
+                            json_out=True),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = []
+        try:
+            time.sleep(0.3)
+            num = self.submit(VILLAGE, ITEM_REPORTED, 'Wang Cunmin', mats)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([watcher.stdout], [], [], 1)
+                if not ready:
+                    continue
+                line = watcher.stdout.readline()
+                if not line:
+                    break
+                seen.append(json.loads(line))
+                if seen[-1]['case'] == num:
+                    break
+        finally:
+            watcher.kill()
+            watcher.wait()
+        mine = [(c['type'], c['origin']) for c in seen if c['case'] == num]
+        self.assertEqual(mine, [('submitted', VILLAGE)],
+                         'the province\'s watch did not show the case: %r' % seen)
         c = self.case_at(VILLAGE, num)
         self.assertEqual(c['status'], 'received')
         self.assertEqual(c['kind'], 'reported-up')
