@@ -131,7 +131,7 @@ static void recheck_held(wj_control_t *c, bool timer)
 	if (!timer && commit == c->checked_commit)
 		return;
 	c->checked_commit = commit;
-	size_t n = c->n_held < c->batch_max ? c->n_held : c->batch_max;
+	size_t n = c->n_held; /* reqs has room for HELD_MAX */
 	for (size_t i = 0; i < n; i++)
 		c->reqs[i] = (wj_service_req_t){
 			.data = zmq_msg_data(&c->held[i].payload),
@@ -143,7 +143,7 @@ static void recheck_held(wj_control_t *c, bool timer)
 	size_t kept = 0;
 	for (size_t i = 0; i < c->n_held; i++) {
 		struct held *h = &c->held[i];
-		if (i < n && c->reqs[i].reply != NULL) {
+		if (c->reqs[i].reply != NULL) {
 			send_reply(c, &h->id, c->reqs[i].reply, c->reqs[i].reply_len);
 			zmq_msg_close(&h->id);
 			zmq_msg_close(&h->payload);
@@ -283,7 +283,8 @@ int wj_control_start(uv_loop_t *loop, const char *endpoint, wj_service_t *svc,
 	c->ids = calloc(c->batch_max, sizeof(*c->ids));
 	c->payloads = calloc(c->batch_max, sizeof(*c->payloads));
 	c->multipart = calloc(c->batch_max, sizeof(*c->multipart));
-	c->reqs = calloc(c->batch_max, sizeof(*c->reqs));
+	/* Requests of a batch, or every held watch asked again at once. */
+	c->reqs = calloc(c->batch_max > HELD_MAX ? c->batch_max : HELD_MAX, sizeof(*c->reqs));
 	c->held = calloc(HELD_MAX, sizeof(*c->held));
 	wj_arena_init(&c->arena, 1 << 20);
 	int rc = WJ_EIO;

@@ -940,12 +940,10 @@ static int do_watch(wj_service_t *s, wj_txn_t *t, const Wuji__WatchRequest *req,
 		if (rc < 0)
 			return rc;
 	}
-	if (l->n_changes == 0 && !req->from_now && req->wait_ms > 0) {
-		*hold = true;
-		return 0;
-	}
+	/* The reply is ready either way: the caller may hold it back. */
 	rep->result_case = WUJI__REPLY__RESULT_CHANGES;
 	rep->changes = l;
+	*hold = l->n_changes == 0 && !req->from_now && req->wait_ms > 0;
 	return 0;
 }
 
@@ -1185,6 +1183,9 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 					continue;
 				}
 				if (now_ms < reqs[i].hold_until_ms) {
+					uint64_t id = rep->id;
+					wuji__reply__init(rep);
+					rep->id = id;
 					wj_err_set(&err, WJ_EBUSY,
 						   "the node holds as many watches as it "
 						   "can: ask again without wait_ms, or later");
@@ -1192,11 +1193,8 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 					reqs[i].hold_until_ms = 0;
 					continue;
 				}
-				/* Time is up: say so with no entries. */
-				rep->result_case = WUJI__REPLY__RESULT_CHANGES;
-				rep->changes = wj_arena_alloc(a, sizeof(*rep->changes));
-				wuji__change_list__init(rep->changes);
-				rep->changes->last = req->watch->after;
+				/* Time is up: the reply do_watch made, with no
+				 * entries and the log's bounds. */
 			}
 			reqs[i].hold_until_ms = 0;
 			continue;

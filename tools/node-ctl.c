@@ -953,6 +953,8 @@ static int run_verify(struct ctl *ctl)
 }
 
 #define WATCH_WAIT_MS 10000
+#define WATCH_BUSY_TRIES 30      /* a node too busy to hold the watch: retries */
+#define WATCH_BUSY_PAUSE_MS 1000
 
 /* Long polls: each request is held by the node until something is stored
  * or WATCH_WAIT_MS pass, then asked again from where the last left off. */
@@ -960,7 +962,7 @@ static int run_watch(struct ctl *ctl)
 {
 	Wuji__Request req = WUJI__REQUEST__INIT;
 	Wuji__WatchRequest wr = WUJI__WATCH_REQUEST__INIT;
-	unsigned long v, limit = 0, printed = 0;
+	unsigned long v, limit = 0, printed = 0, busy = 0;
 	wj_err_t err = { 0 };
 
 	if (has(ctl, F_LIMIT)) {
@@ -990,10 +992,17 @@ static int run_watch(struct ctl *ctl)
 			fprintf(stderr, "%s: %s\n", PROG, err.msg);
 			return EXIT_UNREACHABLE;
 		}
+		if (r->code == WUJI__ERROR_CODE__E_BUSY && busy++ < WATCH_BUSY_TRIES) {
+			/* The node holds as many watches as it can: a
+			 * follower waits its turn rather than give up. */
+			usleep(WATCH_BUSY_PAUSE_MS * 1000);
+			continue;
+		}
 		if (r->code != WUJI__ERROR_CODE__OK) {
 			refused(r);
 			return EXIT_REFUSED;
 		}
+		busy = 0;
 		if (r->result_case != WUJI__REPLY__RESULT_CHANGES)
 			return call_mismatch(r, WUJI__REPLY__RESULT_CHANGES);
 		const Wuji__ChangeList *l = r->changes;
