@@ -180,7 +180,7 @@ static void deliver(wj_links_t *l, struct inbox *b)
 static void drain_up(wj_links_t *l)
 {
 	struct inbox *box = &l->inbox;
-	while (!inbox_full(box)) {
+	for (int i = 0; i < ROUND_MSGS && !inbox_full(box); i++) {
 		zmq_msg_t msg;
 		zmq_msg_init(&msg);
 		if (zmq_msg_recv(&msg, l->up, ZMQ_DONTWAIT) < 0) {
@@ -206,7 +206,7 @@ static void drain_up(wj_links_t *l)
 static void drain_children(wj_links_t *l)
 {
 	struct inbox *box = &l->inbox;
-	while (!inbox_full(box)) {
+	for (int i = 0; i < ROUND_MSGS && !inbox_full(box); i++) {
 		zmq_msg_t id, body;
 		zmq_msg_init(&id);
 		if (zmq_msg_recv(&id, l->children, ZMQ_DONTWAIT) < 0) {

@@ -353,9 +353,11 @@ static bool routes_to(wj_repl_t *r, wj_txn_t *t, const peer_t *p, const uint8_t 
 
 /* ------------------------------------------------------------ sending */
 
-/* A stored event as it goes into a batch: its bytes, never decoded. */
+/* An event as bytes, never decoded: read from the store's map to go into
+ * a batch (valid in that read txn), or found in a received message (valid
+ * while the message is). */
 struct raw_event {
-	const uint8_t *data;  /* in the store's map: valid in the read txn */
+	const uint8_t *data;
 	size_t len;
 };
 
@@ -1060,12 +1062,13 @@ static void on_ack(wj_repl_t *r, peer_t *p, const Wuji__Ack *a, int64_t now_ms,
 	wj_txn_abort(t);
 }
 
-/* Applies a batch's events and the peer's new position inside t.  An
- * event the node refuses is logged and skipped; any other failure leaves
- * t unusable and is returned. */
 /* The bytes of each event of a received batch as the peer packed them,
  * found by walking the message: NULL unless they line up one for one
- * with the decoded events (then each is packed again when stored). */
+ * with the decoded events (then each is packed again when stored).  An
+ * event whose bytes are not exactly what packing it gives (NUL-padded
+ * strings, fields twice, other non-canonical encodings) is stored packed
+ * again, so every node stores the same bytes for an id: the event that
+ * was checked. */
 static struct raw_event *batch_event_bytes(const uint8_t *data, size_t len,
 					   const Wuji__Batch *b, wj_arena_t *a)
 {
@@ -1099,12 +1102,16 @@ static struct raw_event *batch_event_bytes(const uint8_t *data, size_t len,
 	for (size_t i = 0; i < n; i++) {
 		wj_event_peek_t pk;
 		if (wj_pb_peek_event(out[i].data, out[i].len, &pk) != 0 ||
-		    pk.origin != b->events[i]->origin || pk.seq != b->events[i]->seq)
-			return NULL;
+		    pk.origin != b->events[i]->origin || pk.seq != b->events[i]->seq ||
+		    wuji__event__get_packed_size(b->events[i]) != out[i].len)
+			out[i].data = NULL; /* this one is packed again */
 	}
 	return out;
 }
 
+/* Applies a batch's events and the peer's new position inside t.  An
+ * event the node refuses is logged and skipped; any other failure leaves
+ * t unusable and is returned. */
 static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch *b,
 			const struct raw_event *packed, uint64_t new_pos, int64_t now_ms,
 			wj_arena_t *a, wj_err_t *err)
@@ -1132,9 +1139,9 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 		}
 		bool fresh;
 		wj_err_t e = {0};
-		int rc = wj_service_apply_packed(r->svc, t, ev, packed ? packed[i].data : NULL,
-						 packed ? packed[i].len : 0, p->code, now_ms,
-						 a, &fresh, &e);
+		const uint8_t *bytes = packed ? packed[i].data : NULL;
+		int rc = wj_service_apply_packed(r->svc, t, ev, bytes, bytes ? packed[i].len : 0,
+						 p->code, now_ms, a, &fresh, &e);
 		if (rc == WJ_EINVAL) {
 			wj_warn("repl: event %012" PRIu64 "/%" PRIu64 " from %012" PRIu64
 				" refused: %s", ev->origin, ev->seq, p->code, e.msg);
@@ -1432,11 +1439,18 @@ void wj_repl_receive_many(wj_repl_t *r, const wj_repl_in_t *in, size_t n, int64_
 		if (p->state == WUJI__LINK_STATE__LINK_DOWN ||
 		    p->state == WUJI__LINK_STATE__LINK_NONE)
 			p->state = WUJI__LINK_STATE__LINK_CONNECTING;
-		if (m->body_case == WUJI__PEER_MSG__BODY_BATCH && batch_continues(p, m->batch)) {
+		bool batch = m->body_case == WUJI__PEER_MSG__BODY_BATCH;
+		if (batch && batch_continues(p, m->batch)) {
 			round_add(r, &rd, p, m->batch, &in[i], now_ms, out);
 			continue;
 		}
 		round_end(r, &rd, now_ms, out);
+		/* A failed commit moves positions back: a batch that looked
+		 * like a duplicate may continue the stream now. */
+		if (batch && batch_continues(p, m->batch)) {
+			round_add(r, &rd, p, m->batch, &in[i], now_ms, out);
+			continue;
+		}
 		dispatch(r, p, m, now_ms, out);
 	}
 	round_end(r, &rd, now_ms, out);

@@ -77,11 +77,13 @@ typedef struct wj_repl_in {
 	size_t len;
 } wj_repl_in_t;
 
-/* The messages that arrived together, in order: the same as receiving
- * them one by one, except that consecutive batches continuing their
- * streams share one transaction (one fsync) and one acknowledgement
- * each.  The transport hands over what it has queued, so under load the
- * cost of a commit is spread over many batches. */
+/* The messages that arrived together, in order.  Consecutive batches
+ * continuing their streams are applied in one transaction (one fsync, up
+ * to 4096 events), each in a nested one, and each peer is acknowledged
+ * once, after the commit; any other message ends that round first.  When
+ * the commit fails nothing of the round is acknowledged and the peers
+ * send it again.  The transport hands over what it has queued, so under
+ * load the cost of a commit is spread over many batches. */
 void wj_repl_receive_many(wj_repl_t *r, const wj_repl_in_t *in, size_t n,
 			  int64_t now_ms, wj_repl_out_t *out);
 /* The transport has (re)connected to peer: say hello now rather than at
