@@ -185,15 +185,22 @@ static void want_tick(wj_repl_out_t *out, int64_t at)
 		out->next_tick_ms = at;
 }
 
+/* Queues len bytes of a packed PeerMsg, in out's arena, for p. */
+static void push_msg(wj_repl_out_t *out, const peer_t *p, uint8_t *data, size_t len)
+{
+	wj_repl_msg_t *slot = wj_arena_push(out->arena, &out->msgs, &out->n_msgs,
+					    sizeof(*out->msgs));
+	slot->peer = p->code;
+	slot->data = data;
+	slot->len = len;
+}
+
 static void emit(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, Wuji__PeerMsg *m)
 {
 	m->from = r->self;
 	size_t len = wuji__peer_msg__get_packed_size(m);
-	wj_repl_msg_t *slot = wj_arena_push(out->arena, &out->msgs, &out->n_msgs,
-					    sizeof(*out->msgs));
-	slot->peer = p->code;
-	slot->data = wj_arena_alloc(out->arena, len ? len : 1);
-	slot->len = wuji__peer_msg__pack(m, slot->data);
+	uint8_t *buf = wj_arena_alloc(out->arena, len ? len : 1);
+	push_msg(out, p, buf, wuji__peer_msg__pack(m, buf));
 }
 
 static peer_t *find_peer(wj_repl_t *r, uint64_t code)
@@ -401,10 +408,9 @@ static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t f
 	if (!routed)
 		return 0;
 	if (c->count_only) {
-		if (c->count++ == 0) {
-			Wuji__Event *e = wuji__event__unpack(&c->a->pb, ev.len, ev.data);
-			c->oldest_at = e ? e->at : 0;
-		}
+		wj_event_peek_t pk;
+		if (c->count++ == 0 && wj_pb_peek_event(ev.data, ev.len, &pk) == 0)
+			c->oldest_at = pk.at;
 		return 0;
 	}
 	struct raw_event *slot = wj_arena_push(c->a, &c->events, &c->n_events, sizeof(*slot));
@@ -441,11 +447,7 @@ static void send_raw_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t
 		memcpy(buf + o, events[i].data, events[i].len);
 		o += events[i].len;
 	}
-	wj_repl_msg_t *slot = wj_arena_push(out->arena, &out->msgs, &out->n_msgs,
-					    sizeof(*out->msgs));
-	slot->peer = p->code;
-	slot->data = buf;
-	slot->len = o;
+	push_msg(out, p, buf, o);
 	p->sent = true;
 }
 
@@ -1723,30 +1725,16 @@ bool wj_repl_is_peer(const wj_repl_t *r, uint64_t peer)
 	return find_peer((wj_repl_t *)r, peer) != NULL;
 }
 
-/* collect_entry for counting: each event is only looked at, so the
- * scratch arena it was read into is emptied after it.  Read into one
- * arena, a backlog of 20,000 events held some 20 MB at once, which malloc
- * then kept: a village's memory grew with the cases piled up behind a
- * broken link each time `peers` or a tree report counted them. */
-static int count_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t from, void *ctx)
-{
-	struct collect *c = ctx;
-	int rc = collect_entry(pos, origin, seq, from, ctx);
-	wj_arena_reset(c->a);
-	return rc;
-}
-
 /* Events routed to p and not yet acknowledged, counted from the log (at
  * most BACKLOG_SCAN_MAX entries) and kept for a second. */
 static uint64_t backlog_of(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms)
 {
 	if (now_ms - p->backlog_ms < 1000 && p->backlog_ms != 0)
 		return p->backlog;
-	wj_arena_t scratch;
-	wj_arena_init(&scratch, 64 << 10);
-	struct collect c = {.r = r, .t = t, .p = p, .a = &scratch, .count_only = true};
-	wj_store_changelog_scan(t, p->snapshot ? 0 : p->acked, count_entry, &c, NULL);
-	wj_arena_free(&scratch);
+	/* Counting holds nothing: routing decides in its own scratch arena,
+	 * emptied after each entry, and the oldest event's time is peeked. */
+	struct collect c = {.r = r, .t = t, .p = p, .count_only = true};
+	wj_store_changelog_scan(t, p->snapshot ? 0 : p->acked, collect_entry, &c, NULL);
 	p->backlog = c.count;
 	p->backlog_oldest_at = c.oldest_at;
 	p->backlog_ms = now_ms;
