@@ -195,7 +195,7 @@ static size_t handle_batch(wj_control_t *c)
 			c->reqs[i].len = sizeof(bad);
 		}
 	}
-	uint64_t commits = wj_service_commits(c->svc);
+	uint64_t commit = wj_service_last_commit(c->svc);
 	for (size_t i = 0; i < n; i++)
 		c->reqs[i].may_hold = c->n_held + n <= HELD_MAX;
 	wj_service_batch(c->svc, c->reqs, n, wall_ms(), &c->arena);
@@ -218,7 +218,7 @@ static size_t handle_batch(wj_control_t *c)
 	wj_arena_reset(&c->arena);
 	c->batches++;
 	c->requests += n;
-	if (wj_service_commits(c->svc) != commits) {
+	if (wj_service_last_commit(c->svc) != commit) {
 		if (c->after_batch)
 			c->after_batch(c->after_batch_data);
 		wj_control_changed(c);

@@ -46,7 +46,6 @@ struct wj_service {
 	char data_dir[1024];
 	struct wj_repl *repl;   /* NULL when the node has no links */
 	bool calendar_dirty;    /* a calendar event was applied: reload */
-	uint64_t commits;       /* write batches committed */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -913,10 +912,9 @@ static int watch_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t fro
 
 /* *hold is set when there is nothing to say yet and the client is willing
  * to wait: the caller holds the request and asks again. */
-static int do_watch(wj_service_t *s, wj_txn_t *t, const Wuji__WatchRequest *req,
-		    Wuji__Reply *rep, wj_arena_t *a, bool *hold, wj_err_t *err)
+static int do_watch(wj_txn_t *t, const Wuji__WatchRequest *req, Wuji__Reply *rep,
+		    wj_arena_t *a, bool *hold, wj_err_t *err)
 {
-	(void)s;
 	if (req->wait_ms > WATCH_WAIT_MAX_MS)
 		return wj_err_set(err, WJ_EBADREQ,
 				  "wait of %u ms is longer than the %u ms a watch may be held: "
@@ -945,6 +943,29 @@ static int do_watch(wj_service_t *s, wj_txn_t *t, const Wuji__WatchRequest *req,
 	rep->changes = l;
 	*hold = l->n_changes == 0 && !req->from_now && req->wait_ms > 0;
 	return 0;
+}
+
+/* A watch with nothing new: true when it is to be held (no reply yet).
+ * Otherwise rep is what to answer: do_watch's empty list with the log's
+ * bounds when its time is up, or E_BUSY when the caller holds as many
+ * watches as it can. */
+static bool hold_watch(wj_service_req_t *r, const Wuji__WatchRequest *w, int64_t now_ms,
+		       Wuji__Reply *rep, wj_arena_t *a)
+{
+	if (r->hold_until_ms == 0)
+		r->hold_until_ms = now_ms + w->wait_ms;
+	if (now_ms >= r->hold_until_ms)
+		return false;
+	if (r->may_hold)
+		return true;
+	uint64_t id = rep->id;
+	wuji__reply__init(rep);
+	rep->id = id;
+	wj_err_t err = {0};
+	wj_err_set(&err, WJ_EBUSY, "the node holds as many watches as it can: ask again "
+		   "without wait_ms, or later");
+	reply_error(rep, &err, a);
+	return false;
 }
 
 static bool is_write(const Wuji__Request *req)
@@ -1064,11 +1085,6 @@ void wj_service_close(wj_service_t *s)
 	free(s);
 }
 
-uint64_t wj_service_commits(const wj_service_t *s)
-{
-	return s->commits;
-}
-
 uint64_t wj_service_last_commit(wj_service_t *s)
 {
 	return wj_store_last_commit(s->store);
@@ -1173,30 +1189,12 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 		}
 		if (req->op_case == WUJI__REQUEST__OP_WATCH) {
 			bool hold = false;
-			if (do_watch(s, t, req->watch, rep, a, &hold, &err) != 0) {
+			if (do_watch(t, req->watch, rep, a, &hold, &err) != 0)
 				reply_error(rep, &err, a);
-			} else if (hold) {
-				if (reqs[i].hold_until_ms == 0)
-					reqs[i].hold_until_ms = now_ms + req->watch->wait_ms;
-				if (reqs[i].may_hold && now_ms < reqs[i].hold_until_ms) {
-					held[i] = true; /* no reply yet */
-					continue;
-				}
-				if (now_ms < reqs[i].hold_until_ms) {
-					uint64_t id = rep->id;
-					wuji__reply__init(rep);
-					rep->id = id;
-					wj_err_set(&err, WJ_EBUSY,
-						   "the node holds as many watches as it "
-						   "can: ask again without wait_ms, or later");
-					reply_error(rep, &err, a);
-					reqs[i].hold_until_ms = 0;
-					continue;
-				}
-				/* Time is up: the reply do_watch made, with no
-				 * entries and the log's bounds. */
-			}
-			reqs[i].hold_until_ms = 0;
+			else if (hold)
+				held[i] = hold_watch(&reqs[i], req->watch, now_ms, rep, a);
+			if (!held[i])
+				reqs[i].hold_until_ms = 0;
 			continue;
 		}
 		if (!is_write(req)) {
@@ -1229,8 +1227,6 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 			rc = wj_txn_commit(t, &txn_err);
 		else
 			wj_txn_abort(t);
-		if (rc == 0)
-			s->commits++;
 		if (rc != 0) {
 			wj_error("store: group commit of %zu requests failed: %s", n, txn_err.msg);
 			for (size_t i = 0; i < n; i++) {

@@ -56,10 +56,8 @@ typedef struct wj_service_req {
  * write was then answered with that error). */
 int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n,
 		     int64_t now_ms, wj_arena_t *a);
-/* Write batches committed so far: a batch of reads commits nothing, and
- * leaves nothing new to replicate. */
-uint64_t wj_service_commits(const wj_service_t *s);
-/* Changes whenever anything was stored, by requests or by replication. */
+/* Changes whenever anything was stored, by requests or by replication (a
+ * batch of reads stores nothing, and leaves nothing new to replicate). */
 uint64_t wj_service_last_commit(wj_service_t *s);
 
 /* ------------------------------------------------------------------
