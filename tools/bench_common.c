@@ -4,6 +4,7 @@
 #include "bench_common.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -174,33 +175,44 @@ void wj_bench_reqbuf_fill(struct wj_bench_reqbuf *rb, const char *county6,
 	rb->idn[18] = '\0';
 }
 
+static const char *long_name(const struct option *longs, int id)
+{
+	for (; longs->name; longs++)
+		if (longs->val == id)
+			return longs->name;
+	return "?";
+}
+
 int wj_bench_num_opt(const struct wj_bench_cli *cli,
-		     const struct wj_bench_num_opt *table, size_t n, int opt,
-		     const char *arg, void *opts)
+		     const struct wj_bench_num_opt *table, size_t n,
+		     const struct option *longs, int opt, const char *arg,
+		     void *opts)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct wj_bench_num_opt *t = &table[i];
 		char *field = (char *)opts + t->offset;
+		const char *name;
 		uint64_t v;
 		double d;
 
 		if (t->id != opt)
 			continue;
+		name = long_name(longs, opt);
 		switch (t->kind) {
 		case WJ_BENCH_NUM_SECS:
-			if (!wj_bench_opt_secs(cli, t->name, arg, t->lo, t->hi, &d))
+			if (!wj_bench_opt_secs(cli, name, arg, t->lo, t->hi, &d))
 				return -1;
 			if (t->size != sizeof(double)) {
 				fprintf(stderr, "%s: --%s: the option table does not "
 					"match its field: a bug in the bench\n",
-					cli->prefix, t->name);
+					cli->prefix, name);
 				return -1;
 			}
 			memcpy(field, &d, sizeof(d));
 			return 1;
 		case WJ_BENCH_NUM_UINT:
 		case WJ_BENCH_NUM_U64:
-			if (!wj_bench_opt_u64(cli, t->name, arg, (uint64_t)t->lo,
+			if (!wj_bench_opt_u64(cli, name, arg, (uint64_t)t->lo,
 					      (uint64_t)t->hi, &v))
 				return -1;
 			if (t->kind == WJ_BENCH_NUM_UINT && t->size == sizeof(unsigned)) {
@@ -211,7 +223,7 @@ int wj_bench_num_opt(const struct wj_bench_cli *cli,
 			} else {
 				fprintf(stderr, "%s: --%s: the option table does not "
 					"match its field: a bug in the bench\n",
-					cli->prefix, t->name);
+					cli->prefix, name);
 				return -1;
 			}
 			return 1;

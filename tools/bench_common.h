@@ -70,23 +70,24 @@ enum wj_bench_num_kind {
 };
 
 struct wj_bench_num_opt {
-	int id;              /* getopt_long's value for it */
-	const char *name;    /* without the dashes */
+	int id;              /* getopt_long's value for it (its name is there) */
 	double lo, hi;
 	size_t offset, size; /* of the field */
 	enum wj_bench_num_kind kind;
 };
 
-#define WJ_BENCH_NUM(id, name, lo, hi, type, field, kind)                     \
-	{ (id), (name), (lo), (hi), offsetof(type, field),                    \
-	  sizeof(((type *)0)->field), (kind) }
+#define WJ_BENCH_NUM(id, lo, hi, type, field, kind)                           \
+	{ (id), (lo), (hi), offsetof(type, field), sizeof(((type *)0)->field),  \
+	  (kind) }
 
 /* When opt is one of table's options: parses arg into its field of opts
- * and returns 1, or prints the bad usage and returns -1.  Returns 0 for
- * an option not in the table. */
+ * and returns 1, or prints the bad usage (naming the option as longs
+ * does) and returns -1.  Returns 0 for an option not in the table. */
+struct option;
 int wj_bench_num_opt(const struct wj_bench_cli *cli,
-		     const struct wj_bench_num_opt *table, size_t n, int opt,
-		     const char *arg, void *opts);
+		     const struct wj_bench_num_opt *table, size_t n,
+		     const struct option *longs, int opt, const char *arg,
+		     void *opts);
 
 /* qsort comparator for int64_t. */
 int wj_bench_cmp_i64(const void *x, const void *y);

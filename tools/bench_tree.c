@@ -264,22 +264,22 @@ enum {
 };
 
 /* The numeric options: each parsed within its bounds into its field. */
-#define NUM(id, name, lo, hi, field, kind) \
-	WJ_BENCH_NUM(id, name, lo, hi, struct topts, field, WJ_BENCH_NUM_##kind)
+#define NUM(id, lo, hi, field, kind) \
+	WJ_BENCH_NUM(id, lo, hi, struct topts, field, WJ_BENCH_NUM_##kind)
 static const struct wj_bench_num_opt num_opts[] = {
-	NUM(OPT_BASE_PORT, "base-port", 1024, 65535, base_port, UINT),
-	NUM(OPT_DURATION, "duration", 0, 3600, duration, SECS),
-	NUM(OPT_POLL_MS, "poll-ms", 1, 1000, poll_ms, UINT),
-	NUM(OPT_EVENT_BYTES, "event-bytes", 0, 65536, event_bytes, UINT),
-	NUM(OPT_CASES, "cases", 1, 10000000, cases, U64),
-	NUM(OPT_CLIENTS, "clients", 1, 256, clients, UINT),
-	NUM(OPT_W3_DOWN, "w3-down-s", 0, 3600, w3_down, SECS),
-	NUM(OPT_WINDOW, "window", 1, 4096, window, UINT),
-	NUM(OPT_RATE, "rate", 1, 100000, rate, UINT),
-	NUM(OPT_W3_CASES, "w3-cases", 1, 10000000, w3_cases, U64),
-	NUM(OPT_W2_CASES, "w2-cases", 1, 1000000, w2_cases, U64),
-	NUM(OPT_W2_PARALLEL, "w2-parallel", 1, 256, w2_parallel, UINT),
-	NUM(OPT_POLL_GAP, "poll-gap-us", 0, 1000000, poll_gap_us, UINT),
+	NUM(OPT_BASE_PORT, 1024, 65535, base_port, UINT),
+	NUM(OPT_DURATION, 0, 3600, duration, SECS),
+	NUM(OPT_POLL_MS, 1, 1000, poll_ms, UINT),
+	NUM(OPT_EVENT_BYTES, 0, 65536, event_bytes, UINT),
+	NUM(OPT_CASES, 1, 10000000, cases, U64),
+	NUM(OPT_CLIENTS, 1, 256, clients, UINT),
+	NUM(OPT_W3_DOWN, 0, 3600, w3_down, SECS),
+	NUM(OPT_WINDOW, 1, 4096, window, UINT),
+	NUM(OPT_RATE, 1, 100000, rate, UINT),
+	NUM(OPT_W3_CASES, 1, 10000000, w3_cases, U64),
+	NUM(OPT_W2_CASES, 1, 1000000, w2_cases, U64),
+	NUM(OPT_W2_PARALLEL, 1, 256, w2_parallel, UINT),
+	NUM(OPT_POLL_GAP, 0, 1000000, poll_gap_us, UINT),
 };
 #undef NUM
 #define N_NUM_OPTS (sizeof(num_opts) / sizeof(num_opts[0]))
@@ -329,7 +329,7 @@ static int parse_opts(int argc, char **argv, struct topts *o)
 	optind = 1;
 	opterr = 1;
 	while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-		int num = wj_bench_num_opt(&cli, num_opts, N_NUM_OPTS, ch, optarg, o);
+		int num = wj_bench_num_opt(&cli, num_opts, N_NUM_OPTS, longs, ch, optarg, o);
 		if (num < 0)
 			return WJ_BENCH_EXIT_USAGE;
 		if (num > 0)

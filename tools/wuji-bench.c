@@ -174,17 +174,17 @@ enum {
 };
 
 /* The numeric options: each parsed within its bounds into its field. */
-#define NUM(id, name, lo, hi, field, kind) \
-	WJ_BENCH_NUM(id, name, lo, hi, struct opts, field, WJ_BENCH_NUM_##kind)
+#define NUM(id, lo, hi, field, kind) \
+	WJ_BENCH_NUM(id, lo, hi, struct opts, field, WJ_BENCH_NUM_##kind)
 static const struct wj_bench_num_opt num_opts[] = {
-	NUM(OPT_CLIENTS, "clients", 1, 4096, clients, UINT),
-	NUM(OPT_SECONDS, "seconds", 0.1, 3600, seconds, SECS),
-	NUM(OPT_DURATION, "duration", 0, 3600, duration, SECS),
-	NUM(OPT_WINDOW, "window", 1, 4096, window, UINT),
-	NUM(OPT_THREADS, "threads", 1, 1024, threads, UINT),
-	NUM(OPT_COUNT, "count", 0, 100000000, count, U64),
-	NUM(OPT_RATE, "rate", 1, 1000000, rate, UINT),
-	NUM(OPT_LAT_CLIENTS, "lat-clients", 1, 64, lat_clients, UINT),
+	NUM(OPT_CLIENTS, 1, 4096, clients, UINT),
+	NUM(OPT_SECONDS, 0.1, 3600, seconds, SECS),
+	NUM(OPT_DURATION, 0, 3600, duration, SECS),
+	NUM(OPT_WINDOW, 1, 4096, window, UINT),
+	NUM(OPT_THREADS, 1, 1024, threads, UINT),
+	NUM(OPT_COUNT, 0, 100000000, count, U64),
+	NUM(OPT_RATE, 1, 1000000, rate, UINT),
+	NUM(OPT_LAT_CLIENTS, 1, 64, lat_clients, UINT),
 };
 #undef NUM
 #define N_NUM_OPTS (sizeof(num_opts) / sizeof(num_opts[0]))
@@ -217,7 +217,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	};
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "e:hV", longs, NULL)) != -1) {
-		int num = wj_bench_num_opt(&cli, num_opts, N_NUM_OPTS, ch, optarg, o);
+		int num = wj_bench_num_opt(&cli, num_opts, N_NUM_OPTS, longs, ch, optarg, o);
 		if (num < 0)
 			return WJ_BENCH_EXIT_USAGE;
 		if (num > 0)
