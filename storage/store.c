@@ -354,18 +354,12 @@ static int put_msg(wj_txn_t *t, int db, MDB_val *key,
  * something to report, as reads sit on the hot path of every hop. */
 static void key_name(int db, const MDB_val *k, char *buf, size_t n)
 {
-	const unsigned char *p = k->mv_data;
+	/* get_msg reads cases and catalog items: both keyed by text. */
+	const char *kind = db == DB_CASES ? "case" : db == DB_CATALOG ? "catalog item"
+							      : db_names[db];
 	int len = k->mv_size > 60 ? 60 : (int)k->mv_size;
 
-	if (db == DB_EVENTS && k->mv_size == 16)
-		snprintf(buf, n, "event (%012" PRIu64 ", %" PRIu64 ")",
-			 get_be64(p), get_be64(p + 8));
-	else if (db == DB_CASES)
-		snprintf(buf, n, "case %.*s", len, (const char *)p);
-	else if (db == DB_CATALOG)
-		snprintf(buf, n, "catalog item %.*s", len, (const char *)p);
-	else
-		snprintf(buf, n, "a record of %s", db_names[db]);
+	snprintf(buf, n, "%s %.*s", kind, len, (const char *)k->mv_data);
 }
 
 /* Returns 0, WJ_ENOTFOUND (err untouched: the caller knows what to say) or
@@ -1717,20 +1711,41 @@ bool wj_store_event_exists(wj_txn_t *t, uint64_t origin, uint64_t seq)
 	return mdb_get(t->txn, t->s->dbi[DB_EVENTS], &k, &v) == 0;
 }
 
-int wj_store_event_get(wj_txn_t *t, uint64_t origin, uint64_t seq,
-		       wj_arena_t *a, Wuji__Event **out, wj_err_t *err)
+int wj_store_event_raw(wj_txn_t *t, uint64_t origin, uint64_t seq,
+		       const uint8_t **data, size_t *len, wj_err_t *err)
 {
 	unsigned char kb[16];
-	MDB_val k = { 16, kb };
+	MDB_val k = { 16, kb }, v;
 	int rc;
 
 	event_key(kb, origin, seq);
-	rc = get_msg(t, DB_EVENTS, &k, &wuji__event__descriptor, a,
-		     (ProtobufCMessage **)out, err);
-	if (rc == WJ_ENOTFOUND)
-		return wj_err_set(err, WJ_ENOTFOUND, "event (%012" PRIu64
-				  ", %" PRIu64 ") is not stored here", origin, seq);
-	return rc;
+	rc = mdb_get(t->txn, t->s->dbi[DB_EVENTS], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return wj_err_set(err, WJ_ENOTFOUND, "event (%012" PRIu64 ", %"
+				  PRIu64 ") is not stored here", origin, seq);
+	if (rc)
+		return txn_fail(t, rc, err, "reading event (%012" PRIu64 ", %"
+				PRIu64 ")", origin, seq);
+	*data = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+int wj_store_event_get(wj_txn_t *t, uint64_t origin, uint64_t seq,
+		       wj_arena_t *a, Wuji__Event **out, wj_err_t *err)
+{
+	const uint8_t *data;
+	size_t len;
+	int rc;
+
+	if ((rc = wj_store_event_raw(t, origin, seq, &data, &len, err)))
+		return rc;
+	*out = wuji__event__unpack(&a->pb, len, data);
+	if (!*out)
+		return wj_err_set(err, WJ_EINTERNAL, "event (%012" PRIu64 ", %"
+				  PRIu64 ") in the store does not decode: run "
+				  "node-ctl verify", origin, seq);
+	return 0;
 }
 
 struct log_scan {
@@ -2726,28 +2741,6 @@ int wj_store_verify(wj_txn_t *t, wj_arena_t *a, wj_problem_cb cb, void *ctx,
 out:
 	wj_arena_free(&vf->scratch);
 	return rc;
-}
-
-/* ------------------------------------------------------------ raw events */
-
-int wj_store_event_raw(wj_txn_t *t, uint64_t origin, uint64_t seq,
-		       const uint8_t **data, size_t *len, wj_err_t *err)
-{
-	unsigned char kb[16];
-	MDB_val k = { 16, kb }, v;
-	int rc;
-
-	event_key(kb, origin, seq);
-	rc = mdb_get(t->txn, t->s->dbi[DB_EVENTS], &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return wj_err_set(err, WJ_ENOTFOUND, "event (%012" PRIu64 ", %"
-				  PRIu64 ") is not stored here", origin, seq);
-	if (rc)
-		return txn_fail(t, rc, err, "reading event (%012" PRIu64 ", %"
-				PRIu64 ")", origin, seq);
-	*data = v.mv_data;
-	*len = v.mv_size;
-	return 0;
 }
 
 uint64_t wj_store_last_commit(wj_store_t *s)
