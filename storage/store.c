@@ -109,10 +109,6 @@ static const char *const idx_names[N_IDX] = {
 /* A case_events key after the number and its NUL: hlc(8) origin(8)
  * seq(8). */
 #define CASE_EV_TAIL 24
-/* Deletions per wj_store_changelog_trim call: keeps one call's dirty
- * pages far below what one LMDB transaction holds. */
-#define TRIM_MAX 100000
-
 struct wj_store {
 	MDB_env *env;
 	MDB_dbi dbi[N_DBS];
@@ -1905,11 +1901,11 @@ int wj_store_changelog_bounds(wj_txn_t *t, uint64_t *first, uint64_t *last,
 	return 0;
 }
 
-/* Deletes from the front, at most TRIM_MAX entries a call: the caller
- * repeats while *removed is TRIM_MAX.  Positions are never reused, as
- * log_seq is kept in meta. */
-int wj_store_changelog_trim(wj_txn_t *t, uint64_t upto, uint64_t *removed,
-			    wj_err_t *err)
+/* Deletes from the front, at most max entries a call: the caller repeats
+ * while *removed is max.  Positions are never reused, as log_seq is kept
+ * in meta. */
+int wj_store_changelog_trim(wj_txn_t *t, uint64_t upto, uint64_t max,
+			    uint64_t *removed, wj_err_t *err)
 {
 	uint64_t trimmed, pos, high = 0, n = 0;
 	MDB_cursor *cur;
@@ -1921,7 +1917,7 @@ int wj_store_changelog_trim(wj_txn_t *t, uint64_t upto, uint64_t *removed,
 	rc = mdb_cursor_open(t->txn, t->s->dbi[DB_CHANGELOG], &cur);
 	if (rc)
 		return txn_fail(t, rc, err, "trimming the change log");
-	while (n < TRIM_MAX) {
+	while (n < max) {
 		/* After a delete the first entry is the next one. */
 		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 		if (rc == MDB_NOTFOUND) {

@@ -186,11 +186,11 @@ int wj_store_cursor_put(wj_txn_t *t, uint64_t peer, uint64_t slot,
 int wj_store_changelog_bounds(wj_txn_t *t, uint64_t *first, uint64_t *last,
 			      uint64_t *trimmed);
 /* Removes entries with position <= upto (events themselves stay),
- * oldest first, at most 100000 per call so one transaction stays small:
- * *removed (may be NULL) gets how many went; while it is 100000, call
- * again (each call in its own transaction keeps commits small). */
-int wj_store_changelog_trim(wj_txn_t *t, uint64_t upto, uint64_t *removed,
-			    wj_err_t *err);
+ * oldest first, at most max per call, so that one transaction's dirty
+ * pages stay as few as the caller wants: *removed (may be NULL) gets how
+ * many went; while it is max, call again in a new transaction. */
+int wj_store_changelog_trim(wj_txn_t *t, uint64_t upto, uint64_t max,
+			    uint64_t *removed, wj_err_t *err);
 
 /* Catalog and calendar. */
 int wj_store_catalog_put(wj_txn_t *t, const Wuji__CatalogItem *item,
