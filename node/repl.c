@@ -37,6 +37,7 @@
 #include "repl.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@
 #include "storage/store.h"
 
 #define INFLIGHT_MAX 64
-#define RELEASE_BUSY_MS 100    /* a busy village drops its mapped pages */
+#define RELEASE_BUSY_MS 25     /* a busy village drops its mapped pages */
 #define BATCH_BYTES_FIRST (32u << 10) /* budget before any acknowledgement */
 #define BATCH_BYTES_MIN 4096
 #define BATCH_BYTES_MAX (64u << 20)
@@ -59,6 +60,7 @@
 #define RTO_MAX_MS 60000
 #define SCAN_MAX 20000          /* log entries looked at per batch */
 #define BACKLOG_SCAN_MAX 200000 /* log entries counted for `peers` */
+#define SHED_EVERY 32           /* events a village reads between page releases */
 #define TREE_NODES_MAX 100000
 #define ROUTE_CACHE 4096
 #define REPORT_MAX (8u << 20)
@@ -162,6 +164,8 @@ struct wj_repl {
 	uint64_t restore_max_seq;   /* own events children may hand back */
 	int64_t last_release_ms;
 	uint64_t released_at;       /* log_end at the last page release */
+	bool heap_grown;            /* busy since the last malloc_trim */
+	uint32_t reads_since_release; /* events read from the store since */
 	wj_arena_t scratch;         /* one received message at a time */
 	wj_arena_t route_scratch;   /* one routing decision at a time */
 };
@@ -177,6 +181,12 @@ void wj_repl_out_init(wj_repl_out_t *out, wj_arena_t *arena)
 {
 	memset(out, 0, sizeof(*out));
 	out->arena = arena;
+}
+
+/* A village runs the light node: small memory budget, weak PC. */
+static bool light_node(const wj_repl_t *r)
+{
+	return wj_division_level(r->self) == WUJI__LEVEL__VILLAGE;
 }
 
 static void want_tick(wj_repl_out_t *out, int64_t at)
@@ -396,6 +406,14 @@ static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t f
 	 * lost it (restored from an old copy of its store). */
 	if (from == c->p->code && pos > c->p->echo_until)
 		return 0;
+	/* Each event read maps the page-cache folio around it: a village
+	 * sending or counting thousands would map most of its store.  The
+	 * pointers to events read so far stay valid (the map stays, the
+	 * read transaction keeps the pages), they are only faulted in again. */
+	if (light_node(c->r) && ++c->r->reads_since_release >= SHED_EVERY) {
+		wj_store_release_pages(c->r->store);
+		c->r->reads_since_release = 0;
+	}
 	struct raw_event ev;
 	if (wj_store_event_raw(c->t, origin, seq, &ev.data, &ev.len, NULL) != 0)
 		return 0;
@@ -1491,39 +1509,65 @@ static void send_tree(wj_repl_t *r, peer_t *p, int64_t now_ms, wj_repl_out_t *ou
 	p->last_tree_ms = now_ms;
 }
 
+/* Change-log entries one maintenance transaction deletes.  A village
+ * deletes few at a time and drops its mapped pages after each step: the
+ * entries a burst of cases left are spread over its whole store, and
+ * every page read maps the page cache's whole folio around it (up to
+ * hundreds of KiB on current kernels), so trimming 20,000 entries at once
+ * took its resident memory from 14 to 30 MB.  Elsewhere one step is big
+ * enough that a busy province needs few commits. */
+#define TRIM_STEP_LIGHT 1000
+#define TRIM_STEP 100000
+#define TRIM_STEPS_MAX 64
+
 /* Persists lazy acknowledgements and trims the change log: entries every
  * peer has acknowledged go, and so do entries older than log_keep, even
  * if a peer that has been away long still needs them (it will get a
  * snapshot). */
 static void maintain(wj_repl_t *r, int64_t now_ms)
 {
-	wj_txn_t *t;
+	const uint64_t step = light_node(r) ? TRIM_STEP_LIGHT : TRIM_STEP;
+	uint64_t upto = 0, removed = 0, total = 0;
 	wj_err_t err = {0};
-	if (wj_txn_begin(r->store, true, &t, &err) != 0)
-		return;
-	uint64_t keep_from = r->log_end;
-	for (size_t i = 0; i < r->n_peers; i++) {
-		peer_t *p = &r->peers[i];
-		if (p->acked_dirty) {
-			wj_store_cursor_put(t, p->code, WJ_CURSOR_ACKED, p->acked, &err);
-			wj_store_cursor_put(t, p->code, WJ_CURSOR_ACKED_EPOCH, r->epoch, &err);
-			p->acked_dirty = false;
-		}
-		uint64_t need = p->snapshot ? p->snap_end : p->acked;
-		if (need < keep_from)
-			keep_from = need;
-	}
-	uint64_t floor = r->log_end > r->o.log_keep ? r->log_end - r->o.log_keep : 0;
-	uint64_t upto = keep_from > floor ? keep_from : floor;
-	uint64_t removed = 0;
-	if (r->n_peers > 0 && upto >= r->log_first)
-		wj_store_changelog_trim(t, upto, &removed, &err);
-	if (wj_txn_commit(t, &err) != 0)
-		wj_error("repl: maintenance: %s", err.msg);
-	else if (removed)
-		wj_debug("repl: trimmed %" PRIu64 " change-log entries up to %" PRIu64, removed,
-			 upto);
+	wj_txn_t *t;
+
 	r->last_maint_ms = now_ms;
+	for (int i = 0; i < TRIM_STEPS_MAX && (i == 0 || removed == step); i++) {
+		if (wj_txn_begin(r->store, true, &t, &err) != 0)
+			break;
+		if (i == 0) {
+			uint64_t keep_from = r->log_end;
+			for (size_t j = 0; j < r->n_peers; j++) {
+				peer_t *p = &r->peers[j];
+				if (p->acked_dirty) {
+					wj_store_cursor_put(t, p->code, WJ_CURSOR_ACKED, p->acked,
+							    &err);
+					wj_store_cursor_put(t, p->code, WJ_CURSOR_ACKED_EPOCH,
+							    r->epoch, &err);
+					p->acked_dirty = false;
+				}
+				uint64_t need = p->snapshot ? p->snap_end : p->acked;
+				if (need < keep_from)
+					keep_from = need;
+			}
+			uint64_t floor = r->log_end > r->o.log_keep ? r->log_end - r->o.log_keep
+								    : 0;
+			upto = keep_from > floor ? keep_from : floor;
+		}
+		removed = 0;
+		if (r->n_peers > 0 && upto >= r->log_first)
+			wj_store_changelog_trim(t, upto, step, &removed, &err);
+		if (wj_txn_commit(t, &err) != 0) {
+			wj_error("repl: maintenance: %s", err.msg);
+			break;
+		}
+		total += removed;
+		if (removed && light_node(r))
+			wj_store_release_pages(r->store);
+	}
+	if (total)
+		wj_debug("repl: trimmed %" PRIu64 " change-log entries up to %" PRIu64, total,
+			 upto);
 }
 
 void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
@@ -1571,18 +1615,30 @@ void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 	wj_txn_abort(t);
 	/* A village node runs on a weak PC with a small memory budget: its
 	 * store's pages need not stay mapped.  Every second, and every
-	 * RELEASE_BUSY_MS while its log grows, so that a burst of cases
-	 * (every page a commit reads stays mapped) cannot pile up tens of
-	 * megabytes in between. */
-	if (wj_division_level(r->self) == WUJI__LEVEL__VILLAGE) {
+	 * RELEASE_BUSY_MS while its log grows or it reads events to send,
+	 * so that a burst (every page a commit or a read touches stays
+	 * mapped, with the page-cache folio around it) cannot pile up tens
+	 * of megabytes in between. */
+	if (light_node(r)) {
 		int64_t since = now_ms - r->last_release_ms;
-		if (since >= 1000 || (since >= RELEASE_BUSY_MS && r->log_end != r->released_at)) {
+		bool busy = r->log_end != r->released_at || r->reads_since_release > 0;
+		if (since >= 1000 || (since >= RELEASE_BUSY_MS && busy)) {
+			/* Once a burst (of cases, or of sending) is over, the
+			 * heap it grew (batches, replies) is free but stays
+			 * resident unless handed back. */
+			if (busy) {
+				r->heap_grown = true;
+			} else if (r->heap_grown) {
+				malloc_trim(0);
+				r->heap_grown = false;
+			}
 			wj_store_release_pages(r->store);
 			r->last_release_ms = now_ms;
 			r->released_at = r->log_end;
+			r->reads_since_release = 0;
 		}
-		want_tick(out, r->last_release_ms +
-				       (r->log_end != r->released_at ? RELEASE_BUSY_MS : 1000));
+		/* Busy now: likely busy at the next look as well. */
+		want_tick(out, r->last_release_ms + (busy ? RELEASE_BUSY_MS : 1000));
 	}
 	if (now_ms - r->last_maint_ms > 5000)
 		maintain(r, now_ms);
@@ -1604,7 +1660,7 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 	r->self = wj_service_node(svc);
 	r->o = *o;
 #define DEFAULT(f, v) if (r->o.f == 0) r->o.f = (v)
-	DEFAULT(batch_events, 512);
+	DEFAULT(batch_events, light_node(r) ? 128 : 512);
 	DEFAULT(window_batches, 8);
 	DEFAULT(hello_ms, 500);
 	DEFAULT(ping_ms, 1000);

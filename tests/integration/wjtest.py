@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -756,6 +757,31 @@ def vm_rss_kb(pid):
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+class Sampler:
+    """Calls fn() every `interval` seconds on a thread of its own, until
+    stop() (or `limit` seconds, to keep a broken run finite), and keeps
+    the values that are not None: memory seen while something happens."""
+
+    def __init__(self, fn, interval, limit=600.0):
+        self.values = []
+        self._stop = threading.Event()
+
+        def run():
+            deadline = time.monotonic() + limit
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                v = fn()
+                if v is not None:
+                    self.values.append(v)
+                self._stop.wait(interval)
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.values
 
 
 def sanitizer_of(pid):
