@@ -42,7 +42,9 @@
  *     (the village's own durable ack), probe (watch: the target's change
  *     log feed, answered when it stores the case; show: polling),
  *     poll_round_p50/max_ms (a watch reply's or a poll round's time:
- *     the resolution of the figures), poll_gap_us, send_lag_max_ms;
+ *     the resolution of the figures), poll_gap_us, send_lag_max_ms,
+ *     disk_chain_p50/p99/max_ms (the floor: five durable commits in a
+ *     row at the same rate on the same disk, nothing else; bench_disk.h);
  *   W2: item, cases, parallel, setup_s, poll_round_p50/max_ms;
  *   W3: item, cases, pileup_s, city_down_s, city_start_s (until the
  *     restarted city answered), city_caught_up_s.
@@ -50,6 +52,7 @@
  * round trips, W3 the catch-up. */
 #include "bench_tree.h"
 #include "bench_common.h"
+#include "bench_disk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,10 +103,11 @@
 #define UP_TIMEOUT_S 180.0       /* deploy/tree up (its own waits are 20 s) */
 #define DOWN_TIMEOUT_S 60.0      /* deploy/tree down: SIGTERM, 10 s, SIGKILL */
 #define CMD_TIMEOUT_S 60.0       /* list, kill, start */
+#define DISK_CHAIN_S 2            /* W1: seconds of the disk chain probe */
+#define DISK_CHAIN_TOKENS_MAX 5000
 #define LAT_DRAIN_S 30.0         /* W1 latency: wait for the last cases */
 #define POLL_BATCH_MAX 1024      /* shows in one poll round */
 #define ROUNDS_MAX 4000000       /* poll-round times kept */
-#define FSYNC_SAMPLES 200
 #define ERRORS_SHOWN 5
 #define NAME_MAX_BYTES WJ_BENCH_NAME_MAX
 #define STALL_S 30               /* no case moving anywhere for this long */
@@ -1129,75 +1133,6 @@ static struct cpu_sum cpu_say(const struct tree *t,
 	sum.nodes = ours - sum.bench;
 	sum.others = now.busy - before->busy - ours;
 	return sum;
-}
-
-/* ------------------------------------------------------------- disk */
-
-struct fsync_base {
-	double p50, p99;         /* overwriting one block */
-	double ap50, ap99;       /* appending: the file grows, as a store does */
-};
-
-/* n timed pwrite + fdatasync of 4 KiB, at offset 0 or appending; fills
- * p50 and p99. */
-static size_t fsync_series(int fd, bool append, double *p50, double *p99)
-{
-	int64_t s[FSYNC_SAMPLES];
-	char block[4096];
-	size_t n = 0;
-
-	memset(block, 'w', sizeof(block));
-	for (int i = 0; i < FSYNC_SAMPLES && !stop; i++) {
-		off_t off = append ? (off_t)(i + 1) * 4096 : 0;
-		int64_t t0 = wj_bench_now_ns();
-
-		block[0] = (char)i;
-		if (pwrite(fd, block, sizeof(block), off) != (ssize_t)sizeof(block)
-		    || fdatasync(fd) < 0) {
-			say("fsync baseline: %s", strerror(errno));
-			break;
-		}
-		s[n++] = wj_bench_now_ns() - t0;
-	}
-	{
-		struct dist d = dist_of(s, n);
-
-		*p50 = d.p50;
-		*p99 = d.p99;
-	}
-	return n;
-}
-
-/* The floor under every commit, on the file system the nodes' stores
- * live on: LMDB syncs twice per commit (data pages, then the meta page).
- * Overwriting a block is the cheap case; appending changes the file size,
- * so the journal commits too, as when a store grows. */
-static struct fsync_base fsync_baseline(const char *dir)
-{
-	struct fsync_base b = { NAN, NAN, NAN, NAN };
-	char path[PATH_MAX + 32], block[4096];
-	size_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/fsync-probe", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		say("fsync baseline: cannot create %s: %s", path,
-		    strerror(errno));
-		return b;
-	}
-	/* The first write allocates the block; the series overwrites it. */
-	memset(block, 'w', sizeof(block));
-	if (pwrite(fd, block, sizeof(block), 0) == (ssize_t)sizeof(block))
-		fdatasync(fd);
-	n = fsync_series(fd, false, &b.p50, &b.p99);
-	fsync_series(fd, true, &b.ap50, &b.ap99);
-	close(fd);
-	unlink(path);
-	say("disk: %zu fdatasync()s of a 4 KiB pwrite: p50 %.2f ms, p99 "
-	    "%.2f ms (appending: p50 %.2f ms, p99 %.2f ms)", n, b.p50, b.p99,
-	    b.ap50, b.ap99);
-	return b;
 }
 
 /* --------------------------------------------------- control calls */
@@ -2311,8 +2246,29 @@ out:
 
 /* -------------------------------------------------------------- W1 */
 
+/* W1's latency floor on this disk: five durable commits one after the
+ * other (village to province), at W1's rate, with nothing else in the
+ * way (bench_disk.c).  Run while the tree is idle, just before the
+ * latency phase, so both see the disk in the same state. */
+static void disk_chain(const struct topts *o, const struct tree *t, struct wj_disk_chain *c)
+{
+	uint64_t tokens = (uint64_t)o->rate * DISK_CHAIN_S;
+	char err[256];
+
+	if (tokens > DISK_CHAIN_TOKENS_MAX)
+		tokens = DISK_CHAIN_TOKENS_MAX;
+	if (wj_disk_chain_floor(t->dir, 5, o->rate, (unsigned)(tokens ? tokens : 1), c, err,
+				sizeof(err)) < 0) {
+		say("disk chain: %s", err);
+		return;
+	}
+	say("disk chain: %zu tokens through 5 durable commits in a row at %u"
+	    "/s: p50 %.2f ms, p99 %.2f ms, max %.2f ms", c->n, o->rate, c->p50, c->p99,
+	    c->max);
+}
+
 struct common {
-	struct fsync_base disk;
+	struct wj_disk_fsync disk;
 	uint64_t ticket;         /* applicant numbers never repeat */
 	bool failed;
 };
@@ -2399,6 +2355,7 @@ static void w1(const struct topts *o, const struct tree *t,
 	Wuji__CatalogItem *it;
 	wj_arena_t a;
 	pthread_t tid;
+	struct wj_disk_chain chain = { NAN, NAN, NAN, 0, 0, 0 };
 	double secs = NAN, rps = NAN;
 	int target;
 	int rc = -1;
@@ -2462,6 +2419,7 @@ static void w1(const struct topts *o, const struct tree *t,
 			 lv == WUJI__LEVEL__COUNTY ? t->county :
 			 lv == WUJI__LEVEL__CITY ? t->city : t->province;
 		sleep_ns(NS_PER_S / 2);  /* let the tree go idle */
+		disk_chain(o, t, &chain);
 		cpu_take(t, &c1);
 		rc = w1_latency(o, t, &g, cm->ticket, target, &lr);
 		cm->ticket += lr.sent;
@@ -2509,6 +2467,9 @@ out:
 	jstr(&j, "probe", o->probe_watch ? "watch" : "show");
 	jnum(&j, "send_lag_max_ms", o->duration > 0 ? lr.lag_max_ms : NAN,
 	     3);
+	jnum(&j, "disk_chain_p50_ms", chain.p50, 3);
+	jnum(&j, "disk_chain_p99_ms", chain.p99, 3);
+	jnum(&j, "disk_chain_max_ms", chain.max, 3);
 	add_cpu(&j, t, &cpu0);
 	ju64(&j, "errors", atomic_load(&f.failed) + lr.failed +
 	     (rc < 0 ? 1 : 0));
@@ -3199,7 +3160,15 @@ int wj_bench_tree(int argc, char **argv, const char *self_exe)
 		cm.failed = true;
 		goto out;
 	}
-	cm.disk = fsync_baseline(t.dir);
+	{
+		char err[256];
+
+		if (wj_disk_fsync_baseline(t.dir, &cm.disk, err, sizeof(err)) < 0)
+			say("disk: %s", err);
+		say("disk: %zu fdatasync()s of a 4 KiB pwrite: p50 %.2f ms, p99 "
+		    "%.2f ms (appending: p50 %.2f ms, p99 %.2f ms)", cm.disk.n,
+		    cm.disk.p50, cm.disk.p99, cm.disk.ap50, cm.disk.ap99);
+	}
 	check_room(&o, &t);
 	if (o.w1 && !stop)
 		w1(&o, &t, &cm);
