@@ -374,6 +374,13 @@ int wj_service_apply_packed(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 			    int64_t now_ms, wj_arena_t *a, bool *fresh, wj_err_t *err)
 {
 	*fresh = false;
+	size_t bytes = packed ? packed_len : wuji__event__get_packed_size(ev);
+	if (bytes > WJ_EVENT_BYTES_MAX)
+		return wj_err_set(err, WJ_EINVAL,
+				  "event %012llu/%llu packs to %zu bytes, more than the %u an "
+				  "event may have (fields this version does not know count too)",
+				  (unsigned long long)ev->origin, (unsigned long long)ev->seq,
+				  bytes, WJ_EVENT_BYTES_MAX);
 	int rc = check_event(ev, err);
 	if (rc != 0)
 		return rc;

@@ -18,6 +18,12 @@
 #include "proto/wuji.pb-c.h"
 
 #define WJ_REQUEST_MAX (16u << 20)  /* bytes; larger requests are refused */
+/* Bytes an event from another node may pack to.  The largest real one
+ * (a catalog item or a submission with 64 materials and 16 tasks at the
+ * longest names) stays under 48 KiB.  Fields this version does not know
+ * are kept and passed on, so that a newer node's events cross older
+ * ones whole; this bounds what a peer can make every ancestor store. */
+#define WJ_EVENT_BYTES_MAX (128u << 10)
 
 typedef struct wj_service wj_service_t;
 

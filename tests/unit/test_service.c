@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "core/date.h"
+#include "core/pbwire.h"
 #include "service.h"
 #include "storage/store.h"
 
@@ -439,6 +440,86 @@ static void test_racing_steps_fold_the_same(void **state)
 	wj_service_close(reversed);
 }
 
+/* The submitted event of a new case at f->svc, as stored, with an
+ * unknown field (number 999) of pad bytes appended, decoded again. */
+static Wuji__Event *padded_event(struct fixture *f, size_t pad, uint8_t **bytes, size_t *len)
+{
+	load_catalog(f);
+	Wuji__Reply *rep = run1(f, T_0213, submit_req(f, "XK-001", "周八", true));
+	assert_int_equal(rep->code, 0);
+	struct evlist l = {0};
+	wj_txn_t *t;
+	assert_int_equal(wj_txn_begin(wj_service_store(f->svc), false, &t, NULL), 0);
+	assert_int_equal(wj_store_case_events(t, rep->number, &f->arena, collect_event, &l, NULL),
+			 0);
+	wj_txn_abort(t);
+	assert_true(l.n >= 1);
+	size_t base = wuji__event__get_packed_size(l.ev[0]);
+	*len = base + wj_pb_bytes_field_size(999, pad);
+	*bytes = wj_arena_alloc(&f->arena, *len);
+	size_t o = wuji__event__pack(l.ev[0], *bytes);
+	o += wj_pb_put_bytes_head(*bytes + o, 999, pad);
+	memset(*bytes + o, 'x', pad);
+	Wuji__Event *ev = wuji__event__unpack(&f->arena.pb, *len, *bytes);
+	assert_non_null(ev);
+	assert_int_equal(ev->base.n_unknown_fields, 1);
+	return ev;
+}
+
+/* A field this version does not know is kept and passed on as it came
+ * (a newer node's events cross older ones whole) ... */
+static void test_unknown_fields_kept(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *bytes;
+	size_t len;
+	Wuji__Event *ev = padded_event(f, 1024, &bytes, &len);
+	wj_service_t *up = open_node(f, "a", 330100000000ULL);
+	wj_txn_t *t;
+	bool fresh;
+	wj_err_t err = {0};
+
+	assert_int_equal(wj_txn_begin(wj_service_store(up), true, &t, NULL), 0);
+	if (wj_service_apply_packed(up, t, ev, bytes, len, NODE, T_0213, &f->arena, &fresh, &err))
+		fail_msg("refused: %s", err.msg);
+	assert_true(fresh);
+	const uint8_t *kept;
+	size_t kept_len;
+	assert_int_equal(wj_store_event_raw(t, ev->origin, ev->seq, &kept, &kept_len, NULL), 0);
+	assert_int_equal(kept_len, len);
+	assert_memory_equal(kept, bytes, len);
+	assert_int_equal(wj_txn_commit(t, NULL), 0);
+	wj_service_close(up);
+}
+
+/* ... but an event padded past WJ_EVENT_BYTES_MAX is refused, with what
+ * was wrong, and nothing of it is stored. */
+static void test_oversized_event_refused(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *bytes;
+	size_t len;
+	Wuji__Event *ev = padded_event(f, WJ_EVENT_BYTES_MAX, &bytes, &len);
+	wj_service_t *up = open_node(f, "a", 330100000000ULL);
+	wj_txn_t *t;
+	bool fresh = true;
+	wj_err_t err = {0};
+
+	assert_int_equal(wj_txn_begin(wj_service_store(up), true, &t, NULL), 0);
+	assert_int_equal(wj_service_apply_packed(up, t, ev, bytes, len, NODE, T_0213, &f->arena,
+						 &fresh, &err),
+			 WJ_EINVAL);
+	assert_false(fresh);
+	assert_non_null(strstr(err.msg, "more than the 131072 an event may have"));
+	assert_false(wj_store_event_exists(t, ev->origin, ev->seq));
+	/* Decoded and packed again (no stored bytes given): the same. */
+	assert_int_equal(wj_service_apply_event(up, t, ev, NODE, T_0213, &f->arena, &fresh, &err),
+			 WJ_EINVAL);
+	assert_false(wj_store_event_exists(t, ev->origin, ev->seq));
+	wj_txn_abort(t);
+	wj_service_close(up);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +527,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lifecycle_and_due_date, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusal_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_racing_steps_fold_the_same, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_fields_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_oversized_event_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_item_and_case, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_gets_error_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_full_fails_batch_cleanly, setup_tiny, teardown),
