@@ -24,11 +24,19 @@
 #define HWM 10000
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
+/* One ZeroMQ socket on the loop.  Its ZMQ_FD is edge-triggered and
+ * says only that something may have changed, and a send on the socket
+ * can consume the edge that messages arriving meanwhile would have
+ * given: so `look` is set when the fd fires, when we sent on the socket
+ * and when a round stopped before the socket was empty, and a socket is
+ * read only while it is set.  Reading all four at every wakeup made a
+ * third of a relay's syscalls. */
 typedef struct zwatch {
 	uv_poll_t poll;
 	void *sock;
 	struct wj_links *links;
-	void (*on_msg)(struct wj_links *l);  /* drains one round */
+	bool (*drain)(struct wj_links *l);  /* one round: true when emptied */
+	bool look;
 } zwatch_t;
 
 /* What one drain of a socket took in: handed to the engine together, so
@@ -71,17 +79,10 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool readable(void *sock)
-{
-	int events = 0;
-	size_t size = sizeof(events);
-	return zmq_getsockopt(sock, ZMQ_EVENTS, &events, &size) == 0 && (events & ZMQ_POLLIN);
-}
-
 /* ------------------------------------------------------------ sending */
 
 static void on_timer(uv_timer_t *h);
-static void check_pending(wj_links_t *l);
+static void schedule(wj_links_t *l);
 
 static void flush(wj_links_t *l, wj_repl_out_t *out)
 {
@@ -90,12 +91,14 @@ static void flush(wj_links_t *l, wj_repl_out_t *out)
 		int rc;
 		if (m->peer == l->parent && l->up) {
 			rc = zmq_send(l->up, m->data, m->len, ZMQ_DONTWAIT);
+			l->w_up.look = true;
 		} else if (l->children) {
 			char id[13];
 			wj_division_format(m->peer, id);
 			rc = zmq_send(l->children, id, 12, ZMQ_SNDMORE | ZMQ_DONTWAIT);
 			if (rc >= 0)
 				rc = zmq_send(l->children, m->data, m->len, ZMQ_DONTWAIT);
+			l->w_children.look = true;
 		} else {
 			rc = -1;
 		}
@@ -112,11 +115,7 @@ static void flush(wj_links_t *l, wj_repl_out_t *out)
 			uv_timer_start(&l->timer, on_timer, due, 0);
 	}
 	wj_arena_reset(&l->arena);
-	/* A send can consume the edge ZMQ_FD would have signalled for
-	 * messages that arrived meanwhile: look again, or they wait
-	 * forever. */
-	if (!l->stopping)
-		check_pending(l);
+	schedule(l);
 }
 
 static void run_tick(wj_links_t *l)
@@ -177,14 +176,16 @@ static void deliver(wj_links_t *l, struct inbox *b)
 	b->n = b->bytes = 0;
 }
 
-static void drain_up(wj_links_t *l)
+static bool drain_up(wj_links_t *l)
 {
 	struct inbox *box = &l->inbox;
+	bool empty = false;
 	for (int i = 0; i < ROUND_MSGS && !inbox_full(box); i++) {
 		zmq_msg_t msg;
 		zmq_msg_init(&msg);
 		if (zmq_msg_recv(&msg, l->up, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&msg);
+			empty = errno != EINTR;
 			break;
 		}
 		bool more = zmq_msg_more(&msg);
@@ -201,16 +202,19 @@ static void drain_up(wj_links_t *l)
 		}
 	}
 	deliver(l, box);
+	return empty;
 }
 
-static void drain_children(wj_links_t *l)
+static bool drain_children(wj_links_t *l)
 {
 	struct inbox *box = &l->inbox;
+	bool empty = false;
 	for (int i = 0; i < ROUND_MSGS && !inbox_full(box); i++) {
 		zmq_msg_t id, body;
 		zmq_msg_init(&id);
 		if (zmq_msg_recv(&id, l->children, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&id);
+			empty = errno != EINTR;
 			break;
 		}
 		zmq_msg_init(&body);
@@ -250,12 +254,13 @@ static void drain_children(wj_links_t *l)
 		zmq_msg_close(&body);
 	}
 	deliver(l, box);
+	return empty;
 }
 
 /* ZAP (RFC 27): libzmq asks whether a CURVE client may connect.  Only the
  * children listed in the children file may, and the connection is then
  * named with the child's code (User-Id). */
-static void drain_zap(wj_links_t *l)
+static bool drain_zap(wj_links_t *l)
 {
 	for (int i = 0; i < ROUND_MSGS; i++) {
 		zmq_msg_t part[7];
@@ -265,10 +270,11 @@ static void drain_zap(wj_links_t *l)
 			zmq_msg_t m;
 			zmq_msg_init(&m);
 			if (zmq_msg_recv(&m, l->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+				bool empty = n == 0 && errno != EINTR;
 				zmq_msg_close(&m);
 				for (int k = 0; k < n; k++)
 					zmq_msg_close(&part[k]);
-				return;
+				return empty;
 			}
 			more = zmq_msg_more(&m);
 			if (n < 7)
@@ -315,19 +321,21 @@ static void drain_zap(wj_links_t *l)
 		for (int k = 0; k < n; k++)
 			zmq_msg_close(&part[k]);
 	}
+	return false;
 }
 
 /* Events of the parent connection: a connection that closes before its
  * CURVE handshake completed almost always means a wrong parent_key, or a
  * parent that does not list this node's key.  Say so, at most every 30 s. */
-static void drain_monitor(wj_links_t *l)
+static bool drain_monitor(wj_links_t *l)
 {
-	bool kick_pending = false;
+	bool kick_pending = false, empty = false;
 	for (int i = 0; i < ROUND_MSGS; i++) {
 		zmq_msg_t ev, addr;
 		zmq_msg_init(&ev);
 		if (zmq_msg_recv(&ev, l->mon, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&ev);
+			empty = errno != EINTR;
 			break;
 		}
 		zmq_msg_init(&addr);
@@ -361,38 +369,60 @@ static void drain_monitor(wj_links_t *l)
 	}
 	if (kick_pending)
 		run_tick(l);
+	return empty;
 }
 
 static void on_idle(uv_idle_t *h);
 
-static void check_pending(wj_links_t *l)
+static zwatch_t *const *watches(wj_links_t *l, zwatch_t *ws[4])
 {
-	bool pending = (l->zap && readable(l->zap)) || (l->children && readable(l->children)) ||
-		       (l->up && readable(l->up)) || (l->mon && readable(l->mon));
-	if (pending)
+	ws[0] = &l->w_zap;
+	ws[1] = &l->w_children;
+	ws[2] = &l->w_up;
+	ws[3] = &l->w_mon;
+	return ws;
+}
+
+/* Reads every socket that may have something, a round each, a few times
+ * over (what one delivers may be answered at once); what is left waits
+ * for the next loop iteration (the idle handle), so that timers and the
+ * control socket get their turn. */
+static void service(wj_links_t *l)
+{
+	zwatch_t *ws[4];
+	watches(l, ws);
+	for (int pass = 0; pass < 4 && !l->stopping; pass++) {
+		bool any = false;
+		for (size_t i = 0; i < 4 && !l->stopping; i++) {
+			if (ws[i]->sock == NULL || !ws[i]->look)
+				continue;
+			any = true;
+			ws[i]->look = false;
+			if (!ws[i]->drain(l))
+				ws[i]->look = true;
+		}
+		if (!any)
+			break;
+	}
+	schedule(l);
+}
+
+static void schedule(wj_links_t *l)
+{
+	zwatch_t *ws[4];
+	bool pending = false;
+	watches(l, ws);
+	for (size_t i = 0; i < 4; i++)
+		pending = pending || (ws[i]->sock != NULL && ws[i]->look);
+	if (pending && !l->stopping)
 		uv_idle_start(&l->idle, on_idle);
 	else
 		uv_idle_stop(&l->idle);
 }
 
-static void drain_all(wj_links_t *l)
-{
-	if (l->stopping)
-		return;
-	if (l->zap)
-		drain_zap(l);
-	if (l->children)
-		drain_children(l);
-	if (l->up)
-		drain_up(l);
-	if (l->mon)
-		drain_monitor(l);
-	check_pending(l);
-}
-
 static void on_idle(uv_idle_t *h)
 {
-	drain_all(h->data);
+	service(h->data);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events)
@@ -400,7 +430,8 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	zwatch_t *w = h->data;
 	if (status < 0)
 		wj_error("links: poll failed: %s", uv_strerror(status));
-	drain_all(w->links);
+	w->look = true;
+	service(w->links);
 }
 
 /* ------------------------------------------------------------- set-up */
@@ -418,13 +449,15 @@ static void on_close(uv_handle_t *h)
 	free(l);
 }
 
-static void watch(wj_links_t *l, zwatch_t *w, void *sock)
+static void watch(wj_links_t *l, zwatch_t *w, void *sock, bool (*drain)(wj_links_t *l))
 {
 	int fd;
 	size_t size = sizeof(fd);
 	zmq_getsockopt(sock, ZMQ_FD, &fd, &size);
 	w->sock = sock;
 	w->links = l;
+	w->drain = drain;
+	w->look = true;   /* anything that came before the loop watched it */
 	uv_poll_init(l->loop, &w->poll, fd);
 	w->poll.data = w;
 	uv_poll_start(&w->poll, UV_READABLE, on_readable);
@@ -552,13 +585,14 @@ int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
 	l->idle.data = l->timer.data = l;
 	l->open_handles = 2;
 	if (l->zap)
-		watch(l, &l->w_zap, l->zap);
+		watch(l, &l->w_zap, l->zap, drain_zap);
 	if (l->children)
-		watch(l, &l->w_children, l->children);
+		watch(l, &l->w_children, l->children, drain_children);
 	if (l->up)
-		watch(l, &l->w_up, l->up);
+		watch(l, &l->w_up, l->up, drain_up);
 	if (l->mon)
-		watch(l, &l->w_mon, l->mon);
+		watch(l, &l->w_mon, l->mon, drain_monitor);
+	schedule(l);
 	uv_timer_start(&l->timer, on_timer, 0, 0);
 	*out = l;
 	return 0;
