@@ -1248,6 +1248,17 @@ fail:
 	return -1;
 }
 
+/* A batch sent before the peer began to send everything back: it skips
+ * the events that came from us, so it must not count, nor move our
+ * position past them.  Until the peer acknowledges our request
+ * (resync_target still 0) every batch may be one of those: one that
+ * moved recv_pos then would make the peer's echo start after events of
+ * ours that it holds, and they would never come back. */
+static bool batch_before_resync(const peer_t *p, const Wuji__Batch *b)
+{
+	return p->resync_pending && (p->resync_target == 0 || b->session < p->min_session);
+}
+
 static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_ms,
 		     wj_repl_out_t *out)
 {
@@ -1262,11 +1273,8 @@ static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_
 		}
 		return;
 	}
-	if (p->resync_pending && b->session < p->min_session) {
-		/* Sent before the peer began to send everything back: what it
-		 * holds may lack our own events, so it must not count. */
+	if (batch_before_resync(p, b))
 		return;
-	}
 	if (b->snapshot) {
 		if (b->snapshot_id != p->snap_recv_id) {
 			if (b->prev != 0) {
@@ -1380,7 +1388,7 @@ struct round {
 static bool batch_continues(const peer_t *p, const Wuji__Batch *b)
 {
 	return p->hello_seen && b->epoch == p->recv_epoch && !b->snapshot &&
-	       !(p->resync_pending && b->session < p->min_session) &&
+	       !batch_before_resync(p, b) &&
 	       b->last > p->recv_pos && b->prev <= p->recv_pos;
 }
 
