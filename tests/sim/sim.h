@@ -154,6 +154,7 @@ typedef struct sim {
 	int64_t fault_end, client_end, submit_start, submit_every;
 	uint32_t submitted, submit_tries;
 	bool catalog_loaded, calendar_loaded;
+	int64_t calendar_at;      /* when the province acknowledged the load */
 
 	sim_case_t *cases;
 	size_t n_cases, cap_cases;
