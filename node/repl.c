@@ -1788,13 +1788,13 @@ void wj_repl_link_ready(wj_repl_t *r, uint64_t peer)
 }
 
 /* A resync that holds up our recovery: the parent's always (every
- * event of ours went up); a child's unless its link is down, or it has
- * not been heard from at all since we started, for longer than the dead
- * interval.  What a child that is away holds comes back when it returns;
- * waiting for it would stop the node for as long as a village is
- * offline.  A child that is reconnecting, or that we have not heard yet
- * just after a restart, counts: its link is not up yet, but it may hold
- * events of ours that nobody else has. */
+ * event of ours went up); a child's unless its link is down, or we have
+ * heard nothing from it for the dead interval (since we started, or
+ * since it last spoke).  What a child that is away holds comes back when
+ * it returns; waiting for it would stop the node for as long as a
+ * village is offline.  A child that is reconnecting, or that we have not
+ * heard yet just after a restart, counts: its link is not up yet, but it
+ * may hold events of ours that nobody else has. */
 static bool resync_blocks(const wj_repl_t *r, const peer_t *p)
 {
 	if (!p->resync_pending)
@@ -1807,8 +1807,10 @@ static bool resync_blocks(const wj_repl_t *r, const peer_t *p)
 		return true;
 	case WUJI__LINK_STATE__LINK_DOWN:
 		return false;
-	default:
-		return p->last_heard_ms != 0 || r->now_ms - r->started_ms < (int64_t)r->o.dead_ms;
+	default: {
+		int64_t since = p->last_heard_ms > r->started_ms ? p->last_heard_ms : r->started_ms;
+		return r->now_ms - since < (int64_t)r->o.dead_ms;
+	}
 	}
 }
 
