@@ -76,6 +76,7 @@ typedef struct peer {
 	bool is_parent;
 	Wuji__LinkState state;
 	bool hello_seen;         /* agreed on resume points since (re)connect */
+	bool met;                /* a hello came from it since this process began */
 	int64_t last_heard_ms, last_hello_ms, last_ping_ms, last_tree_ms;
 	int64_t last_empty_ms;
 
@@ -119,9 +120,21 @@ typedef struct peer {
 	 * read up to resync_target, ask it for everything (persisted). */
 	uint64_t resync_target;
 	bool resync_pending;
-	/* Parent only: it said it is itself recovering from a restore (or
-	 * we have not heard otherwise since ours began). */
-	bool parent_recovering;
+	/* It said that what it sends us may still lack events it is itself
+	 * getting back, from the rest of the tree, after a restore (or we
+	 * have not heard otherwise since our resync began): see
+	 * peer_recovery. */
+	bool away_recovering;
+	/* Its log end when it last said it had recovered: until we have read
+	 * its log that far, events of ours it got back may be on their way
+	 * (this epoch of its log; 0 when nothing is owed). */
+	uint64_t away_until;
+	/* The epoch of its log in which it asked us for everything back
+	 * (restored from an old copy itself), 0 if none. */
+	uint64_t restored_epoch;
+	/* We told it we had recovered, in this epoch: from then on we say so
+	 * (see recovering_toward). */
+	bool toward_done;
 	uint64_t min_session;    /* batches of older sessions are ignored */
 	bool in_round;           /* batches applied in the open round */
 	uint64_t round_from;     /* recv_pos before the round, if it fails */
@@ -162,6 +175,7 @@ struct wj_repl {
 	struct route_slot *routes;  /* participants by case number */
 	uint64_t snap_counter;
 	uint64_t restore_max_seq;   /* own events children may hand back */
+	int64_t started_ms, now_ms; /* when this process began; the latest time given */
 	int64_t last_release_ms;
 	uint64_t released_at;       /* log_end at the last page release */
 	bool heap_grown;            /* busy since the last malloc_trim */
@@ -722,6 +736,36 @@ static void pump_all(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 
 /* ---------------------------------------------------------- messages */
 
+static bool resync_blocks(const wj_repl_t *r, const peer_t *p);
+
+/* Whether what we send q may still lack events that a restore took from
+ * us and that are on their way back from our other peers (Hello and
+ * Ping `recovering`).  q itself is left out: what we lack of q's side
+ * comes back from q, and q waiting for itself would never end.  Once
+ * false it stays false for this epoch, so that a ping held up on the
+ * way cannot end q's wait early: a late `false` says nothing a later
+ * `true` would contradict. */
+static bool recovering_toward(wj_repl_t *r, peer_t *q)
+{
+	if (q->toward_done)
+		return false;
+	bool starting = r->now_ms - r->started_ms < (int64_t)r->o.dead_ms;
+	for (size_t i = 0; i < r->n_peers; i++) {
+		peer_t *p = &r->peers[i];
+		if (p == q)
+			continue;
+		if (resync_blocks(r, p))
+			return true;
+		/* Just started, and p not met yet: whether our store is an
+		 * old copy we learn from the peers' hellos, and p's may be
+		 * the one that tells. */
+		if (!p->met && starting)
+			return true;
+	}
+	q->toward_done = true;
+	return false;
+}
+
 static void send_hello_ex(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, bool is_reply,
 			  bool resync_ack, uint64_t resync_from, wj_repl_out_t *out);
 
@@ -753,7 +797,7 @@ static void send_hello_ex(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, 
 	h.resync_ack = resync_ack;
 	h.resync_from = resync_from;
 	h.resync_session = resync_ack ? p->session : 0;
-	h.recovering = wj_repl_recovering(r);
+	h.recovering = recovering_toward(r, p);
 	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
 	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
 	m.hello = &h;
@@ -830,7 +874,8 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t pe
 		r->peers[i].last_hello_ms = 0;
 		r->peers[i].resync_pending = true;
 		r->peers[i].resync_target = 0;
-		r->peers[i].parent_recovering = r->peers[i].is_parent;
+		r->peers[i].away_recovering = true;
+		r->peers[i].toward_done = false;
 		reset_outgoing(&r->peers[i], 0);
 	}
 }
@@ -867,41 +912,43 @@ static void persist_resync(wj_repl_t *r, peer_t *p)
 }
 
 /* A resync after a restore is done once the peer's log has been read up
- * to where it stood when the resync began, and, for the parent, once the
- * parent is not recovering itself (see parent_recovery). */
+ * to where it stood when the resync began, and once the peer is not
+ * recovering itself (see peer_recovery). */
 static void check_resync_done(wj_repl_t *r, peer_t *p)
 {
 	if (p->resync_pending && p->resync_target && p->recv_pos >= p->resync_target &&
-	    !(p->is_parent && p->parent_recovering)) {
+	    !p->away_recovering) {
 		p->resync_pending = false;
 		persist_resync(r, p);
 		wj_info("repl: %012" PRIu64 " has sent back everything it had for us", p->code);
 	}
 }
 
-/* What the parent says of its own recovery (hello, ping).  A parent
- * restored from a backup as well lacks events of ours until it has got
- * them back from further up: what it echoes to us before that may miss
- * them, and a resync counted done then would let us write on cases as
- * they were before our backup (or issue seqs that exist up there).  So
- * while it recovers our resync waits, and once it has recovered we read
- * its log up to where it stood then.  Only the parent is waited for: a
- * parent's recovery never waits for its children's, so there is no
- * cycle. */
-static void parent_recovery(wj_repl_t *r, peer_t *p, bool recovering, uint64_t log_end)
+/* What a peer says of its own recovery (hello, ping).  A peer restored
+ * from a backup as well lacks events of ours until it has got them back
+ * from the rest of the tree: a parent from further up or from its other
+ * children, a child from its own children, which alone may hold what we
+ * sent down before our backup.  What it echoes to us before that may
+ * miss them, and a resync counted done then would let us write on cases
+ * as they were before our backup, or issue seqs that exist elsewhere.
+ * So while it recovers our resync with it waits, and once it has
+ * recovered we read its log up to where it stood then.
+ *
+ * There is no cycle: what a peer says to us is about the other side of
+ * it (recovering_toward leaves us out), and the tree has no loops. */
+static void peer_recovery(wj_repl_t *r, peer_t *p, bool recovering, uint64_t log_end)
 {
-	if (!p->is_parent)
-		return;
 	if (recovering) {
-		if (!p->parent_recovering && p->resync_pending)
-			wj_info("repl: parent %012" PRIu64 " is itself recovering from a restore: "
-				"waiting for it", p->code);
-		p->parent_recovering = true;
+		if (!p->away_recovering && p->resync_pending)
+			wj_info("repl: %s %012" PRIu64 " is itself recovering from a restore: "
+				"waiting for it", p->is_parent ? "parent" : "child", p->code);
+		p->away_recovering = true;
 		return;
 	}
-	if (!p->parent_recovering)
+	if (!p->away_recovering)
 		return;
-	p->parent_recovering = false;
+	p->away_recovering = false;
+	p->away_until = log_end;
 	if (p->resync_pending && p->resync_target && log_end > p->resync_target) {
 		p->resync_target = log_end;
 		persist_resync(r, p);
@@ -950,6 +997,7 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 				"the start", p->code);
 		p->recv_epoch = h->epoch;
 		p->recv_pos = 0;
+		p->away_until = 0;
 		wj_txn_abort(t);
 		persist_recv(r, p);
 		t = read_txn(r);
@@ -971,6 +1019,8 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 			reset_outgoing(p, start);
 	}
 	bool ack_resync = false;
+	if (h->full_resync)
+		p->restored_epoch = h->epoch;
 	if (h->full_resync) {
 		/* The peer lost what it had: echo everything we hold for it,
 		 * its own events included, from where it says it is. */
@@ -992,13 +1042,14 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 		persist_resync(r, p);
 		check_resync_done(r, p);
 	}
-	parent_recovery(r, p, h->recovering, h->log_end);
+	peer_recovery(r, p, h->recovering, h->log_end);
 	if (p->acked != start && !p->snapshot) {
 		p->acked = start;
 		p->acked_dirty = true;
 	}
 	bool was_up = p->state == WUJI__LINK_STATE__LINK_UP;
 	p->hello_seen = true;
+	p->met = true;
 	p->state = p->snapshot ? WUJI__LINK_STATE__LINK_RESYNC : WUJI__LINK_STATE__LINK_UP;
 	if (!was_up)
 		wj_info("repl: link to %s %012" PRIu64 " is up (we resume at %" PRIu64
@@ -1139,7 +1190,22 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 	size_t refused = 0;
 	for (size_t i = 0; i < b->n_events; i++) {
 		const Wuji__Event *ev = b->events[i];
-		bool own_back = ev->origin == r->self && ev->seq <= r->restore_max_seq;
+		/* Our own events, back from below after a restore: those its
+		 * hello said it holds, any while we read its log back (it may
+		 * have got them back from its own children since), and any
+		 * beyond what we know we issued: we were restored from a
+		 * backup older than it though no hello told us (the child was
+		 * restored too, and got it back from below only now). */
+		bool beyond = ev->origin == r->self && ev->seq > r->last_seq &&
+			      ev->seq > r->restore_max_seq &&
+			      !wj_store_event_exists(t, ev->origin, ev->seq);
+		bool own_back = ev->origin == r->self &&
+				(ev->seq <= r->restore_max_seq || p->resync_pending || beyond);
+		if (beyond && !p->is_parent)
+			wj_warn("repl: child %012" PRIu64 " handed back event %" PRIu64 " of this "
+				"node, beyond the last one it knows of (%" PRIu64 "): this node was "
+				"restored from an older copy of its store; that seq will not be "
+				"reused", p->code, ev->seq, r->last_seq);
 		/* Restored, we asked this child for everything back: what we
 		 * had sent down to it from above included, which may now be
 		 * nowhere else (our parent restored too, say).  Our own
@@ -1200,6 +1266,17 @@ fail:
 	return -1;
 }
 
+/* A batch sent before the peer began to send everything back: it skips
+ * the events that came from us, so it must not count, nor move our
+ * position past them.  Until the peer acknowledges our request
+ * (resync_target still 0) every batch may be one of those: one that
+ * moved recv_pos then would make the peer's echo start after events of
+ * ours that it holds, and they would never come back. */
+static bool batch_before_resync(const peer_t *p, const Wuji__Batch *b)
+{
+	return p->resync_pending && (p->resync_target == 0 || b->session < p->min_session);
+}
+
 static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_ms,
 		     wj_repl_out_t *out)
 {
@@ -1214,11 +1291,8 @@ static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_
 		}
 		return;
 	}
-	if (p->resync_pending && b->session < p->min_session) {
-		/* Sent before the peer began to send everything back: what it
-		 * holds may lack our own events, so it must not count. */
+	if (batch_before_resync(p, b))
 		return;
-	}
 	if (b->snapshot) {
 		if (b->snapshot_id != p->snap_recv_id) {
 			if (b->prev != 0) {
@@ -1270,10 +1344,12 @@ static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_
 static void on_ping(wj_repl_t *r, peer_t *p, const Wuji__Ping *ping, int64_t now_ms,
 		    wj_repl_out_t *out)
 {
-	/* A ping of an older epoch was sent before the parent's own restore
-	 * and says nothing of its recovery now. */
+	/* A ping of an older epoch was sent before the peer's own restore
+	 * and says nothing of its recovery now.  Within an epoch a peer says
+	 * `recovering` and then, once, no more (recovering_toward), so a late
+	 * ping can only make us wait longer. */
 	if (p->hello_seen && ping->epoch == p->recv_epoch)
-		parent_recovery(r, p, ping->recovering, ping->log_end);
+		peer_recovery(r, p, ping->recovering, ping->log_end);
 	Wuji__Pong pong = WUJI__PONG__INIT;
 	pong.echo_wall_ms = ping->wall_ms;
 	pong.wall_ms = now_ms;
@@ -1330,7 +1406,7 @@ struct round {
 static bool batch_continues(const peer_t *p, const Wuji__Batch *b)
 {
 	return p->hello_seen && b->epoch == p->recv_epoch && !b->snapshot &&
-	       !(p->resync_pending && b->session < p->min_session) &&
+	       !batch_before_resync(p, b) &&
 	       b->last > p->recv_pos && b->prev <= p->recv_pos;
 }
 
@@ -1440,6 +1516,7 @@ void wj_repl_receive_many(wj_repl_t *r, const wj_repl_in_t *in, size_t n, int64_
 			  wj_repl_out_t *out)
 {
 	struct round rd = {0};
+	r->now_ms = now_ms;
 	for (size_t i = 0; i < n; i++) {
 		peer_t *p = find_peer(r, in[i].peer);
 		if (p == NULL) {
@@ -1491,7 +1568,7 @@ static void send_ping(wj_repl_t *r, peer_t *p, int64_t now_ms, wj_repl_out_t *ou
 	Wuji__Ping ping = WUJI__PING__INIT;
 	ping.wall_ms = now_ms;
 	ping.epoch = r->epoch;
-	ping.recovering = wj_repl_recovering(r);
+	ping.recovering = recovering_toward(r, p);
 	ping.log_end = r->log_end;
 	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
 	m.body_case = WUJI__PEER_MSG__BODY_PING;
@@ -1572,6 +1649,7 @@ static void maintain(wj_repl_t *r, int64_t now_ms)
 
 void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 {
+	r->now_ms = now_ms;
 	wj_txn_t *t = read_txn(r);
 	if (t == NULL)
 		return;
@@ -1733,13 +1811,14 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		wj_store_cursor_get(t, p->code, CURSOR_RESYNC_PENDING, &pending);
 		wj_store_cursor_get(t, p->code, CURSOR_RESYNC_TARGET, &p->resync_target);
 		p->resync_pending = pending != 0;
-		/* Unknown until it says: assume the parent recovers too, so
+		/* Unknown until it says: assume the peer recovers too, so
 		 * that hearing otherwise raises the target to its log end. */
-		p->parent_recovering = p->is_parent && p->resync_pending;
+		p->away_recovering = p->resync_pending;
 	}
 	wj_store_cursor_get(t, 0, CURSOR_RESTORE_MAX, &r->restore_max_seq);
 	wj_txn_abort(t);
 	r->last_maint_ms = now_ms;
+	r->started_ms = r->now_ms = now_ms;
 	*out = r;
 	return 0;
 }
@@ -1764,15 +1843,52 @@ void wj_repl_link_ready(wj_repl_t *r, uint64_t peer)
 		p->last_hello_ms = 0;
 }
 
+/* A resync that holds up our recovery: the parent's always (every
+ * event of ours went up); a child's unless its link is down, or we have
+ * heard nothing from it for the dead interval (since we started, or
+ * since it last spoke).  What a child that is away holds comes back when
+ * it returns; waiting for it would stop the node for as long as a
+ * village is offline.  A child that is reconnecting, or that we have not
+ * heard yet just after a restart, counts: its link is not up yet, but it
+ * may hold events of ours that nobody else has. */
+static bool resync_blocks(const wj_repl_t *r, const peer_t *p)
+{
+	if (!p->resync_pending)
+		return false;
+	if (p->is_parent)
+		return true;
+	switch (p->state) {
+	case WUJI__LINK_STATE__LINK_UP:
+	case WUJI__LINK_STATE__LINK_RESYNC:
+		return true;
+	case WUJI__LINK_STATE__LINK_DOWN:
+		return false;
+	default: {
+		int64_t since = p->last_heard_ms > r->started_ms ? p->last_heard_ms : r->started_ms;
+		return r->now_ms - since < (int64_t)r->o.dead_ms;
+	}
+	}
+}
+
+/* A connected peer restored from an old copy, still getting back what
+ * the restore took from it, or whose log we have not read to where it
+ * stood when it had: it may hand us back events of our own that we lack
+ * too.  We may have been restored along with it from backups that no
+ * hello of ours reveals (what we issued since our backup survives only
+ * beyond it), and a write now could issue a seq it is about to give back.
+ * A peer that merely restarted says `recovering` too until it has met
+ * its peers; that holds up nobody's writes. */
+static bool peer_may_hand_back(const peer_t *p)
+{
+	return p->state == WUJI__LINK_STATE__LINK_UP && p->restored_epoch == p->recv_epoch &&
+	       (p->away_recovering || p->recv_pos < p->away_until);
+}
+
 bool wj_repl_recovering(const wj_repl_t *r)
 {
-	for (size_t i = 0; i < r->n_peers; i++) {
-		const peer_t *p = &r->peers[i];
-		if (p->is_parent)
-			return p->resync_pending;
-		if (p->resync_pending && p->state == WUJI__LINK_STATE__LINK_UP)
+	for (size_t i = 0; i < r->n_peers; i++)
+		if (resync_blocks(r, &r->peers[i]) || peer_may_hand_back(&r->peers[i]))
 			return true;
-	}
 	return false;
 }
 

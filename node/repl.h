@@ -95,9 +95,11 @@ void wj_repl_link_ready(wj_repl_t *r, uint64_t peer);
 void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out);
 
 /* True while this node, restored from an older copy of its store, is
- * still getting back from its parent (or, at the top, from its connected
- * children) what it had: case writes must wait, or they would act on a
- * case as it was before the backup. */
+ * still getting back from its parent and its connected children what it
+ * had, or while a connected peer, restored itself, may still hand back
+ * events of this node's: case writes must wait, or they would act on a
+ * case as it was before the backup, or issue an event seq that a peer's
+ * subtree still holds. */
 bool wj_repl_recovering(const wj_repl_t *r);
 
 /* For node-ctl peers and tree; allocated in a. */

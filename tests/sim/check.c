@@ -9,6 +9,7 @@
  *      be in the history without effect (superseded), which check 1
  *      makes the same at every copy;
  *   5. the catalog and the calendar reached every node, the same;
+ *   6. an event id names the same event at every node that holds it;
  * and every store passes wj_store_verify.  Read straight from each
  * node's store in read transactions: nothing here changes a node. */
 #include <inttypes.h>
@@ -22,6 +23,14 @@
 #include "storage/store.h"
 
 #define MAX_REPORT 40
+
+/* One event id as first seen: its content and where. */
+typedef struct idslot {
+	uint64_t origin, seq;  /* origin 0: free */
+	uint64_t hash;         /* of the packed event */
+	int node;
+	char number[48];
+} idslot_t;
 
 typedef struct cref {
 	bool lost;            /* undone by a restore of its origin: nowhere */
@@ -42,6 +51,8 @@ struct chk {
 	int node;             /* node being scanned */
 	wj_txn_t *t;
 	int reported;
+	idslot_t *ids;        /* every case event seen at any node, by id */
+	size_t ids_cap, n_ids;
 };
 
 static uint64_t hash_str(const char *s)
@@ -144,7 +155,58 @@ static void describe_diff(const Wuji__Case *x, const Wuji__Case *y, char *out, s
 
 struct evcount {
 	uint64_t n, hash;
+	struct chk *k;  /* when set: every id checked against the whole tree */
 };
+
+static void ids_grow(struct chk *k)
+{
+	size_t cap = k->ids_cap ? 2 * k->ids_cap : 1 << 14;
+	idslot_t *ids = calloc(cap, sizeof(*ids));
+	for (size_t i = 0; i < k->ids_cap; i++) {
+		idslot_t *o = &k->ids[i];
+		if (o->origin == 0)
+			continue;
+		size_t h = (size_t)((o->origin * 31 + o->seq) * 0x9e3779b97f4a7c15ULL >> 17);
+		while (ids[h & (cap - 1)].origin)
+			h++;
+		ids[h & (cap - 1)] = *o;
+	}
+	free(k->ids);
+	k->ids = ids;
+	k->ids_cap = cap;
+}
+
+/* Check 6: an event id names one event, whichever node holds it.  Two
+ * events under one id (a seq issued twice after a restore) are a loss
+ * even where each copy of each case is consistent: a node that holds
+ * one drops the other as a duplicate. */
+static void check_id(struct chk *k, const Wuji__Event *ev, uint64_t hash)
+{
+	if (2 * (k->n_ids + 1) > k->ids_cap)
+		ids_grow(k);
+	size_t mask = k->ids_cap - 1;
+	size_t h = (size_t)((ev->origin * 31 + ev->seq) * 0x9e3779b97f4a7c15ULL >> 17);
+	for (;; h++) {
+		idslot_t *s = &k->ids[h & mask];
+		if (s->origin == 0) {
+			*s = (idslot_t){.origin = ev->origin, .seq = ev->seq, .hash = hash,
+					.node = k->node};
+			snprintf(s->number, sizeof(s->number), "%s",
+				 ev->case_number ? ev->case_number : "");
+			k->n_ids++;
+			return;
+		}
+		if (s->origin != ev->origin || s->seq != ev->seq)
+			continue;
+		if (s->hash != hash)
+			FAIL(k, "event %s/%" PRIu64 " is two different events: %s of case %s at "
+			     "%s, another of case %s at %s (a seq issued twice)",
+			     code12(ev->origin), ev->seq, wj_event_name(ev->type),
+			     ev->case_number ? ev->case_number : "", code12(k->S->nodes[k->node].code),
+			     s->number, code12(k->S->nodes[s->node].code));
+		return;
+	}
+}
 
 /* Ids and contents: an event id that names another event at another
  * node (a seq issued twice after a restore) must not pass for the same. */
@@ -155,12 +217,17 @@ static int count_event(Wuji__Event *ev, void *ctx)
 	e->n++;
 	e->hash = (e->hash ^ ev->origin) * 1099511628211ULL;
 	e->hash = (e->hash ^ ev->seq) * 1099511628211ULL;
+	uint64_t own = 1469598103934665603ULL;
 	size_t len = wuji__event__get_packed_size(ev);
 	if (len <= sizeof(buf)) {
 		wuji__event__pack(ev, buf);
-		for (size_t i = 0; i < len; i++)
+		for (size_t i = 0; i < len; i++) {
 			e->hash = (e->hash ^ buf[i]) * 1099511628211ULL;
+			own = (own ^ buf[i]) * 1099511628211ULL;
+		}
 	}
+	if (e->k)
+		check_id(e->k, ev, own);
 	return 0;
 }
 
@@ -232,7 +299,7 @@ static int visit_case(Wuji__Case *cs, void *ctx)
 				     i + 1, j + 1);
 
 	/* 1: the same events and the same state as the origin. */
-	struct evcount e = {0, 1469598103934665603ULL};
+	struct evcount e = {0, 1469598103934665603ULL, k};
 	wj_store_case_events(k->t, cs->number, &k->tmp, count_event, &e, NULL);
 	if (e.n != r->n_events || e.hash != r->ev_hash)
 		FAIL(k, "case %s: node %s holds %" PRIu64 " of its events, the origin %s "
@@ -263,7 +330,11 @@ static int visit_case(Wuji__Case *cs, void *ctx)
 			     (double)(ack->at_ms - S->t0) / 1000);
 		if (h && h->no_effect && self == ack->origin)
 			S->st.superseded++;
-		if (h && h->no_effect && !c->contested)
+		/* A step a restore may have undone may come back without the
+		 * steps it followed (undone too, and nowhere else): then it
+		 * has no effect, the same at every copy (check 1). */
+		if (h && h->no_effect && !c->contested &&
+		    !sim_maybe_undone(S, sim_index(S, ack->origin), ack->at_ms))
 			FAIL(k, "case %s at %s: the acknowledged %s by %s (event %" PRIu64
 			     ", at %.3f s) had no effect (%s), yet the client raced no "
 			     "step against it", cs->number, code12(self),
@@ -444,7 +515,7 @@ int sim_check(sim_t *S)
 			if (S->cases[c].number[0] == '\0' ||
 			    (in_known(&S->cases[c], S->nodes[i].code, &pos) && !k.refs[c].lost))
 				continue;
-			struct evcount e = {0, 0};
+			struct evcount e = {0, 0, &k};
 			wj_store_case_events(t, S->cases[c].number, &k.tmp, count_event, &e, NULL);
 			if (e.n)
 				FAIL(&k, "node %s holds %" PRIu64 " event(s) of case %s, which "
@@ -465,6 +536,7 @@ int sim_check(sim_t *S)
 	}
 	free(k.by_number);
 	free(k.refs);
+	free(k.ids);
 out:
 	wj_arena_free(&k.a);
 	wj_arena_free(&k.tmp);
@@ -582,15 +654,79 @@ out:
 	wj_arena_free(&a);
 }
 
+/* --sabotage reuse: node i stores, under the id of an event it does not
+ * hold, another event of a case it does hold, as a node restored from an
+ * old backup would that issued a seq again while the first event lived
+ * on elsewhere. */
+static bool reuse_id(sim_t *S, int i, const char *number, uint64_t origin, uint64_t seq)
+{
+	wj_arena_t a;
+	wj_arena_init(&a, 1 << 16);
+	wj_txn_t *t;
+	bool done = false;
+	if (wj_txn_begin(wj_service_store(S->nodes[i].svc), true, &t, NULL) != 0)
+		goto out;
+	Wuji__Case *c;
+	Wuji__Event *ev;
+	if (wj_store_event_exists(t, origin, seq) ||
+	    wj_store_case_get(t, number, &a, &c, NULL) != 0 || c->n_history == 0 ||
+	    wj_store_event_get(t, c->history[c->n_history - 1]->origin,
+			       c->history[c->n_history - 1]->seq, &a, &ev, NULL) != 0) {
+		wj_txn_abort(t);
+		goto out;
+	}
+	ev->origin = origin;
+	ev->seq = seq;
+	ev->hlc++;
+	done = wj_store_event_put(t, ev, S->nodes[i].parent >= 0 ?
+				  S->nodes[S->nodes[i].parent].code : 0, NULL, NULL) == 0 &&
+	       wj_txn_commit(t, NULL) == 0;
+	if (!done)
+		wj_txn_abort(t);
+out:
+	wj_arena_free(&a);
+	return done;
+}
+
 /* Breaks the converged tree in one way the checks must notice:
  *   wipe     a county loses its store (and comes back empty, unlinked);
  *   corrupt  one node's copy of a case changes;
  *   forget   every copy of a case loses its newest history entry;
  *   nullify  every copy of a case shows its newest step as without
  *            effect, though nothing raced it (the copies agree);
- *   leak     a village outside a case's routes gets the case. */
+ *   leak     a village outside a case's routes gets the case;
+ *   reuse    a node holds, under the id of another case's event, an
+ *            event of its own case (a seq issued twice). */
 void sim_sabotage(sim_t *S, const char *how, void (*wipe)(sim_t *, int))
 {
+	if (strcmp(how, "reuse") == 0) {
+		for (size_t i = 0; i < S->n_cases; i++) {
+			sim_case_t *c1 = &S->cases[i];
+			if (c1->number[0] == '\0' || c1->n_acks < 2 || c1->contested)
+				continue;
+			const sim_ack_t *ack = &c1->acks[c1->n_acks - 1];
+			for (size_t j = 0; j < S->n_cases; j++) {
+				sim_case_t *c2 = &S->cases[j];
+				size_t pos;
+				if (j == i || c2->number[0] == '\0' || c2->maybe_lost)
+					continue;
+				for (size_t x = 0; x < c2->n_known; x++) {
+					if (in_known(c1, c2->known[x], &pos))
+						continue;
+					int node = sim_index(S, c2->known[x]);
+					if (!reuse_id(S, node, c2->number, ack->origin, ack->seq))
+						continue;
+					fprintf(stderr, "wuji-sim: sabotage: %s holds event %s/%"
+						PRIu64 " (of case %s elsewhere) as an event of "
+						"case %s\n", code12(c2->known[x]),
+						code12(ack->origin), ack->seq, c1->number,
+						c2->number);
+					return;
+				}
+			}
+		}
+		return;
+	}
 	if (strcmp(how, "leak") == 0) {
 		/* A village outside a case's routes gets the case's events. */
 		for (size_t i = 0; i < S->n_cases; i++) {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/division.h"
+#include "core/pbwire.h"
 #include "log.h"
 
 #define T0_MS 1772413200000LL   /* 2026-03-02 09:00 +08:00 */
@@ -329,6 +330,18 @@ static bool link_cut(const sim_t *S, int a, int b)
 	return S->nodes[child].cut_until > S->now;
 }
 
+/* Whether a packed PeerMsg carries a Ping (field 13). */
+static bool peer_msg_is_ping(const uint8_t *data, size_t len)
+{
+	wj_pb_reader_t r;
+	wj_pb_field_t f;
+	wj_pb_reader_init(&r, data, len);
+	while (wj_pb_next(&r, &f) == 1)
+		if (f.number == 13 && f.wire == 2)
+			return true;
+	return false;
+}
+
 static void send_msg(sim_t *S, int from, const wj_repl_msg_t *m)
 {
 	int to = sim_index(S, m->peer);
@@ -349,11 +362,20 @@ static void send_msg(sim_t *S, int from, const wj_repl_msg_t *m)
 	}
 	int copies = S->faults && sim_chance(S, S->o->dup) ? 2 : 1;
 	S->st.dups += (uint64_t)(copies - 1);
+	/* --ping-delay: a ping held back for seconds reaches the peer after
+	 * later messages of the same link, saying what its sender was then
+	 * (recovering or not) when the sender has moved on. */
+	bool ping = S->faults && S->o->ping_delay > 0 && m->len > 0 &&
+		    peer_msg_is_ping(m->data, m->len);
 	for (int k = 0; k < copies; k++) {
 		int64_t delay = 1 + (int64_t)sim_below(S, 50);
 		if (S->faults && sim_chance(S, S->o->reorder)) {
 			delay += 50 + (int64_t)sim_below(S, 450);
 			S->st.reordered++;
+		}
+		if (ping && sim_chance(S, S->o->ping_delay)) {
+			delay += 1000 + (int64_t)sim_below(S, 5000);
+			S->st.pings_held++;
 		}
 		uint8_t *copy = malloc(m->len ? m->len : 1);
 		memcpy(copy, m->data, m->len);
@@ -523,14 +545,14 @@ static void take_backup(sim_t *S, int i)
  * would.  Whatever it wrote since that backup and did not pass on is
  * lost; what it passed on must come back, and it must never reuse an
  * event id or a case number. */
-static void backup_or_restore(sim_t *S, int i)
+static void backup_or_restore(sim_t *S, int i, bool force)
 {
 	sim_node_t *n = &S->nodes[i];
 	char data[200], backup[200], lock[200];
 	snprintf(data, sizeof(data), "%s/data.mdb", n->dir);
 	snprintf(lock, sizeof(lock), "%s/lock.mdb", n->dir);
 	snprintf(backup, sizeof(backup), "%s/backup-%012" PRIu64 ".mdb", S->root_dir, n->code);
-	if (n->has_backup && sim_chance(S, S->o->restore_rate)) {
+	if (n->has_backup && (force || sim_chance(S, S->o->restore_rate))) {
 		if (copy_file(backup, data) != 0) {
 			sim_fail(S, "cannot restore %s from %s", data, backup);
 			return;
@@ -550,17 +572,24 @@ static void backup_or_restore(sim_t *S, int i)
 	}
 }
 
-static void crash(sim_t *S, int i, int64_t down_ms)
+static void crash_ex(sim_t *S, int i, int64_t down_ms, bool restore)
 {
 	sim_node_t *n = &S->nodes[i];
 	node_close(S, i);
 	n->crashes++;
 	S->st.crashes++;
-	if (S->o->restore_rate > 0)
-		backup_or_restore(S, i);
+	if (restore)
+		backup_or_restore(S, i, true);
+	else if (S->o->restore_rate > 0)
+		backup_or_restore(S, i, false);
 	sim_note(S, 1, "crash %012" PRIu64 " for %.1f s", n->code, (double)down_ms / 1000);
 	q_push(S, (qitem_t){.at = S->now + down_ms, .kind = Q_RESTART, .node = i,
 			    .inc_to = n->incarnation});
+}
+
+static void crash(sim_t *S, int i, int64_t down_ms)
+{
+	crash_ex(S, i, down_ms, false);
 }
 
 static void restart(sim_t *S, int i)
@@ -571,9 +600,73 @@ static void restart(sim_t *S, int i)
 	node_open(S, i);
 }
 
+/* --restore-pairs: a node and one of its children (and now and then the
+ * node's parent too) are restored from backups at about the same time,
+ * which independent restores almost never do.  The backups are taken
+ * now, and the link above the group is cut for longer than the group
+ * takes to go down: what the node writes meanwhile reaches only its
+ * children's subtrees, and after the restores survives only below a
+ * node that was itself restored.  What the group issued before must
+ * still never be issued again, and nothing acknowledged outside the
+ * lost spans may be lost. */
+static void restore_group_begin(sim_t *S)
+{
+	/* A node with grandchildren, so that its events can outlive two
+	 * restores one level down. */
+	int n = (int)sim_below(S, S->n_nodes);
+	for (int k = 0; k < 20 && S->nodes[n].level > SIM_LEVELS - 2; k++)
+		n = (int)sim_below(S, S->n_nodes);
+	sim_node_t *N = &S->nodes[n];
+	if (N->level > SIM_LEVELS - 2 || N->n_children == 0 || !N->up)
+		return;
+	int c = N->children[sim_below(S, N->n_children)];
+	int p = N->parent >= 0 && sim_chance(S, 0.3) ? N->parent : -1;
+	if (!S->nodes[c].up || (p >= 0 && !S->nodes[p].up))
+		return;
+	int group[3] = {n, c, p};
+	for (int k = 0; k < 3; k++)
+		if (group[k] >= 0)
+			take_backup(S, group[k]);
+	int top = p >= 0 ? p : n;
+	int64_t wait = 1000 + (int64_t)sim_below(S, 5000);
+	if (S->nodes[top].parent >= 0) {
+		sim_node_t *t = &S->nodes[top];
+		int64_t until = S->now + wait + 1000 + (int64_t)sim_below(S, 8000);
+		if (t->cut_until < until)
+			t->cut_until = until;
+		S->st.partitions++;
+	}
+	char also[48] = "";
+	if (p >= 0)
+		snprintf(also, sizeof(also), " and its parent %012" PRIu64, S->nodes[p].code);
+	sim_note(S, 1, "restore group: backups of %012" PRIu64 ", its child %012" PRIu64
+		 "%s; restores in %.1f s", N->code, S->nodes[c].code, also, (double)wait / 1000);
+	q_push(S, (qitem_t){.at = S->now + wait, .kind = Q_RESTORE_GROUP, .node = n, .from = c,
+			    .third = p});
+}
+
+static void restore_group_end(sim_t *S, const qitem_t *it)
+{
+	int group[3] = {it->node, it->from, it->third};
+	int done = 0;
+	for (int k = 0; k < 3; k++) {
+		int i = group[k];
+		if (i < 0 || !S->nodes[i].up || !S->nodes[i].has_backup)
+			continue;
+		/* Down at about the same time, back in a few seconds, the
+		 * order of their returns drawn too. */
+		crash_ex(S, i, 300 + (int64_t)sim_below(S, 4000), true);
+		done++;
+	}
+	if (done > 1)
+		S->st.group_restores++;
+}
+
 static void fault_step(sim_t *S)
 {
 	double step = FAULT_EVERY_MS / 1000.0;
+	if (S->o->restore_pairs > 0 && sim_chance(S, S->o->restore_pairs * step))
+		restore_group_begin(S);
 	if (sim_chance(S, S->o->crash_rate * step)) {
 		/* Inner nodes carry the traffic of whole subtrees: crash them
 		 * more often than their share. */
@@ -682,9 +775,12 @@ static void trace_msg(sim_t *S, const qitem_t *it, const char *what)
 		snprintf(body, sizeof(body), "undecodable");
 	else if (m->body_case == WUJI__PEER_MSG__BODY_HELLO)
 		snprintf(body, sizeof(body), "hello%s epoch %016" PRIx64 " log_end %" PRIu64
-			 " resume %016" PRIx64 "/%" PRIu64 " your_max_seq %" PRIu64,
+			 " resume %016" PRIx64 "/%" PRIu64 " your_max_seq %" PRIu64 "%s%s%s",
 			 m->hello->is_reply ? "(reply)" : "", m->hello->epoch, m->hello->log_end,
-			 m->hello->resume_epoch, m->hello->resume_after, m->hello->your_max_seq);
+			 m->hello->resume_epoch, m->hello->resume_after, m->hello->your_max_seq,
+			 m->hello->full_resync ? " full_resync" : "",
+			 m->hello->resync_ack ? " resync_ack" : "",
+			 m->hello->recovering ? " recovering" : "");
 	else if (m->body_case == WUJI__PEER_MSG__BODY_BATCH) {
 		size_t n = (size_t)snprintf(body, sizeof(body), "batch%s epoch %016" PRIx64 " (%"
 					    PRIu64 ", %" PRIu64 "] %zu events%s",
@@ -702,13 +798,13 @@ static void trace_msg(sim_t *S, const qitem_t *it, const char *what)
 			 m->ack->snapshot ? "(snapshot)" : "", m->ack->resend ? "(resend)" : "",
 			 m->ack->epoch, m->ack->pos);
 	else if (m->body_case == WUJI__PEER_MSG__BODY_PING)
-		snprintf(body, sizeof(body), "ping");
+		snprintf(body, sizeof(body), "ping epoch %016" PRIx64 " log_end %" PRIu64 "%s",
+			 m->ping->epoch, m->ping->log_end, m->ping->recovering ? " recovering" : "");
 	else if (m->body_case == WUJI__PEER_MSG__BODY_PONG)
 		snprintf(body, sizeof(body), "pong");
 	else if (m->body_case == WUJI__PEER_MSG__BODY_TREE)
 		snprintf(body, sizeof(body), "tree");
-	if (m == NULL || (m->body_case != WUJI__PEER_MSG__BODY_PING &&
-			  m->body_case != WUJI__PEER_MSG__BODY_PONG &&
+	if (m == NULL || (m->body_case != WUJI__PEER_MSG__BODY_PONG &&
 			  m->body_case != WUJI__PEER_MSG__BODY_TREE))
 		fprintf(stderr, "link [%9.3fs] %012" PRIu64 " -> %012" PRIu64 " %s: %s\n",
 			(double)(S->now - S->t0) / 1000, a, b, what, body);
@@ -862,6 +958,10 @@ static int run_loop(sim_t *S)
 		case Q_RESTART:
 			if (S->nodes[it.node].incarnation == it.inc_to)
 				restart(S, it.node);
+			break;
+		case Q_RESTORE_GROUP:
+			if (S->faults)
+				restore_group_end(S, &it);
 			break;
 		case Q_FAULT:
 			if (S->faults) {
@@ -1033,12 +1133,13 @@ static int run_one(const sim_opts_t *o, uint64_t seed, uint64_t *trace)
 		       " events acknowledged, %" PRIu64 " messages (%" PRIu64 " lost, %" PRIu64
 		       " cut, %" PRIu64 " dropped by crashes, %" PRIu64 " duplicated, %" PRIu64
 		        " reordered), %" PRIu64 " crashes, %" PRIu64 " partitions, %" PRIu64
-		       " snapshots, %" PRIu64 " restores, %" PRIu64 " superseded steps, %.1f s "
+		       " snapshots, %" PRIu64 " restores (%" PRIu64 " in groups), %" PRIu64
+		       " pings held, %" PRIu64 " superseded steps, %.1f s "
 		       "simulated, %.1f s real, trace %016" PRIx64 "\n",
 		       seed, S->n_nodes, S->n_cases, events, S->st.msgs, S->st.lost,
 		       S->st.cut_drops, S->st.crash_drops, S->st.dups, S->st.reordered,
 		       S->st.crashes, S->st.partitions, S->st.resyncs, S->st.restores,
-		       S->st.superseded,
+		       S->st.group_restores, S->st.pings_held, S->st.superseded,
 		       (double)(S->now - S->t0) / 1000, real_seconds() - real0, S->trace);
 	else
 		fprintf(stderr, "wuji-sim: seed=%" PRIu64 " failed after %.1f s simulated "
@@ -1093,6 +1194,11 @@ static void usage(FILE *f)
 		"  --partition-rate R  link cuts per simulated second (default 0.3)\n"
 		"  --restore-rate P    share of crashes that come back from an older\n"
 		"                      backup of the store (default 0)\n"
+		"  --restore-pairs R   per simulated second: back up a node and one of\n"
+		"                      its children (at times its parent too), cut the\n"
+		"                      link above them, and a few seconds later restore\n"
+		"                      them all from those backups (default 0)\n"
+		"  --ping-delay P      chance to hold a ping back 1-6 s (default 0)\n"
 		"  --skew MS           each node's clock off by up to MS ms (default 0)\n"
 		"Replication options (small, so that windows, trimming and snapshots\n"
 		"happen):\n"
@@ -1106,9 +1212,9 @@ static void usage(FILE *f)
 		"  --keep              keep /dev/shm/wj-sim-PID after a failure\n"
 		"  --max-real S        give up (and fail) after S s of real time (300)\n"
 		"  --sabotage HOW      self-test of the checks: after a clean run, break\n"
-		"                      the stores (wipe, corrupt, forget, nullify or\n"
-		"                      leak); passes when the checks then find the\n"
-		"                      damage\n"
+		"                      the stores (wipe, corrupt, forget, nullify,\n"
+		"                      leak or reuse); passes when the checks then\n"
+		"                      find the damage\n"
 		"Exit status: 0 when every run passed, 1 when one failed, 2 for bad usage.\n");
 }
 
@@ -1216,9 +1322,9 @@ static int parse_opts(int argc, char **argv, sim_opts_t *o, selection_t *sel, bo
 			o->dump_case = v;
 		} else if (strcmp(a, "--sabotage") == 0) {
 			if (strcmp(v, "wipe") && strcmp(v, "corrupt") && strcmp(v, "forget") &&
-			    strcmp(v, "nullify") && strcmp(v, "leak")) {
+			    strcmp(v, "nullify") && strcmp(v, "leak") && strcmp(v, "reuse")) {
 				fprintf(stderr, "wuji-sim: --sabotage is wipe, corrupt, forget, "
-					"nullify or leak\n");
+					"nullify, leak or reuse\n");
 				return 2;
 			}
 			o->sabotage = v;
@@ -1250,6 +1356,12 @@ static int parse_opts(int argc, char **argv, sim_opts_t *o, selection_t *sel, bo
 				return 2;
 		} else if (strcmp(a, "--restore-rate") == 0) {
 			if (parse_num(a, v, 0, 1, &o->restore_rate))
+				return 2;
+		} else if (strcmp(a, "--restore-pairs") == 0) {
+			if (parse_num(a, v, 0, 10, &o->restore_pairs))
+				return 2;
+		} else if (strcmp(a, "--ping-delay") == 0) {
+			if (parse_num(a, v, 0, 1, &o->ping_delay))
 				return 2;
 		} else if (strcmp(a, "--skew") == 0) {
 			if (parse_num(a, v, 0, 3600000, &d))

@@ -31,6 +31,8 @@ typedef struct sim_opts {
 	double partition_rate;   /* link cuts per simulated second */
 	double snap_crash;       /* chance to crash a node receiving a snapshot batch */
 	double restore_rate;     /* share of restarts from an older backup */
+	double restore_pairs;    /* neighbours restored together, per second */
+	double ping_delay;       /* chance to hold a ping back 1-6 s */
 	int64_t skew_ms;         /* each node's clock is off by up to this */
 	uint32_t batch_events, window_batches;
 	uint64_t log_keep;
@@ -79,13 +81,14 @@ typedef struct sim_node {
 
 /* ------------------------------------------------------ the event queue */
 
-enum qkind { Q_DELIVER, Q_TICK, Q_RESTART, Q_CLIENT, Q_FAULT };
+enum qkind { Q_DELIVER, Q_TICK, Q_RESTART, Q_CLIENT, Q_FAULT, Q_RESTORE_GROUP };
 
 typedef struct qitem {
 	int64_t at;
 	uint64_t order;           /* insertion order: FIFO among equal times */
 	int kind;
 	int node, from;
+	int third;                /* Q_RESTORE_GROUP: a third node, or -1 */
 	uint32_t inc_to, inc_from;
 	uint64_t gen;
 	uint8_t *data;
@@ -124,6 +127,8 @@ typedef struct sim_case {
 typedef struct sim_stats {
 	uint64_t msgs, delivered, lost, dups, reordered, cut_drops, crash_drops;
 	uint64_t crashes, partitions, ticks, resyncs, restores;
+	uint64_t group_restores;  /* --restore-pairs: groups restored together */
+	uint64_t pings_held;      /* --ping-delay */
 	uint64_t submits, commands, refused, events_acked;
 	uint64_t superseded;      /* acknowledged steps without effect, at their origin */
 } sim_stats_t;
@@ -149,6 +154,7 @@ typedef struct sim {
 	int64_t fault_end, client_end, submit_start, submit_every;
 	uint32_t submitted, submit_tries;
 	bool catalog_loaded, calendar_loaded;
+	int64_t calendar_at;      /* when the province acknowledged the load */
 
 	sim_case_t *cases;
 	size_t n_cases, cap_cases;

@@ -18,6 +18,7 @@
 #include "core/names.h"
 #include "core/route.h"
 #include "sim.h"
+#include "storage/store.h"
 
 #define ACTIONS_PER_STEP 16
 
@@ -178,11 +179,40 @@ static Wuji__Reply *command(sim_t *S, sim_case_t *c, int node, Wuji__Command *cm
 	return rep;
 }
 
+static int count_year(Wuji__CalendarYear *y, void *ctx)
+{
+	(void)y;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/* A restore of the province from a backup older than the calendar load
+ * may undo it everywhere: the load reached nobody before (a cut, or the
+ * cities restored along with it).  The operator loads it again once the
+ * province is back with its peers and still lacks it. */
+static void calendar_lost(sim_t *S, int prov)
+{
+	if (!S->calendar_loaded || S->nodes[prov].syncing ||
+	    !sim_maybe_undone(S, prov, S->calendar_at))
+		return;
+	wj_txn_t *t;
+	size_t years = 0;
+	if (wj_txn_begin(wj_service_store(S->nodes[prov].svc), false, &t, NULL) != 0)
+		return;
+	wj_store_calendar_scan(t, &S->req_arena, count_year, &years, NULL);
+	wj_txn_abort(t);
+	if (years == 0) {
+		sim_note(S, 1, "the province lost the calendar in a restore: loading it again");
+		S->calendar_loaded = false;
+	}
+}
+
 static void load_files(sim_t *S)
 {
 	int prov = 0;
 	if (!S->nodes[prov].up)
 		return;
+	calendar_lost(S, prov);
 	bool cal_due = !S->o->late_calendar || S->now >= S->submit_start + 15000;
 	if (!S->calendar_loaded && cal_due) {
 		Wuji__CalendarLoadRequest cl = WUJI__CALENDAR_LOAD_REQUEST__INIT;
@@ -193,6 +223,7 @@ static void load_files(sim_t *S)
 		Wuji__Reply *rep = sim_request(S, prov, &req);
 		if (ok(rep)) {
 			S->calendar_loaded = true;
+			S->calendar_at = S->now;
 			sim_note(S, 1, "calendar loaded at the province");
 		} else if (rep) {
 			sim_fail(S, "the province refused the calendar: %s", rep->error);
