@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "core/names.h"
@@ -116,6 +117,7 @@ struct wj_store {
 	int dir_fd;           /* flock()ed while a writer has the store */
 	bool read_only;
 	uintptr_t map_start, map_end;  /* data.mdb's mapping, once looked up */
+	bool map_looked_up;
 	char dir[];
 };
 
@@ -915,23 +917,29 @@ int wj_store_meta(wj_txn_t *t, wj_store_meta_t *out)
 }
 
 /* LMDB does not say where it mapped the file (me_mapaddr is set only for
- * MDB_FIXEDMAP), so the mapping is looked up once in /proc/self/maps. */
+ * MDB_FIXEDMAP), so the mapping is looked up once in /proc/self/maps, by
+ * the data file's device and inode: its path there is the kernel's, not
+ * the data_dir of the config (a trailing slash or a symlink differ). */
 static void find_map(wj_store_t *s)
 {
-	char want[PATH_MAX + 16], line[PATH_MAX + 128];
-	snprintf(want, sizeof(want), "%s/data.mdb", s->dir);
+	struct stat st;
+	mdb_filehandle_t fd;
+	char line[PATH_MAX + 128];
+
+	s->map_looked_up = true;
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+		return;
 	FILE *f = fopen("/proc/self/maps", "r");
 	if (f == NULL)
 		return;
 	while (fgets(line, sizeof(line), f)) {
-		char *nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		size_t n = strlen(line), w = strlen(want);
-		if (n < w || strcmp(line + n - w, want) != 0)
+		unsigned long start, end, ino;
+		unsigned maj, min;
+		if (sscanf(line, "%lx-%lx %*s %*x %x:%x %lu", &start, &end, &maj, &min, &ino) != 5 ||
+		    ino != (unsigned long)st.st_ino || maj != major(st.st_dev) ||
+		    min != minor(st.st_dev))
 			continue;
-		unsigned long start, end;
-		if (sscanf(line, "%lx-%lx", &start, &end) == 2 && end - start > s->map_end - s->map_start) {
+		if (end - start > s->map_end - s->map_start) {
 			s->map_start = start;
 			s->map_end = end;
 		}
@@ -939,15 +947,17 @@ static void find_map(wj_store_t *s)
 	fclose(f);
 }
 
-void wj_store_release_pages(wj_store_t *s)
+int wj_store_release_pages(wj_store_t *s)
 {
-	if (s->map_start == 0)
+	if (!s->map_looked_up)
 		find_map(s);
+	if (s->map_start == 0)
+		return -1;
 	/* The map is read-only and shared (writes go through pwrite), so
 	 * dropping its pages loses nothing: they come back from the page
 	 * cache on the next read. */
-	if (s->map_start != 0)
-		madvise((void *)s->map_start, s->map_end - s->map_start, MADV_DONTNEED);
+	madvise((void *)s->map_start, s->map_end - s->map_start, MADV_DONTNEED);
+	return 0;
 }
 
 int wj_store_save_hlc(wj_txn_t *t, uint64_t hlc, wj_err_t *err)

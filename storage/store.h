@@ -209,8 +209,10 @@ int wj_store_calendar_scan(wj_txn_t *t, wj_arena_t *a, wj_year_visit_cb cb,
 /* Drops the store's mapped pages from this process's resident memory
  * (they stay in the kernel's page cache and come back on the next read).
  * A village node calls it now and then to stay within its memory budget
- * on a weak PC.  Call it outside any transaction. */
-void wj_store_release_pages(wj_store_t *s);
+ * on a weak PC.  Safe inside a read transaction (its pages fault back
+ * in).  -1 when this process's mapping of the store cannot be found (no
+ * /proc): nothing is released, ever. */
+int wj_store_release_pages(wj_store_t *s);
 /* The id of the last committed write transaction (LMDB's txnid), read
  * without a transaction: it changes when anything was stored. */
 uint64_t wj_store_last_commit(wj_store_t *s);

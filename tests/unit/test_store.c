@@ -2008,6 +2008,38 @@ static void test_changelog_trim_cap(void **state)
 	commit(t);
 }
 
+/* ---------------------------------------------------- page release */
+
+/* A village drops its mapped pages now and then: the mapping must be
+ * found however data_dir is spelled (it was looked up by path, and a
+ * trailing slash or a symlink made the release a silent no-op). */
+static void test_release_pages_finds_the_map(void **state)
+{
+	struct fx *f = *state;
+	char link[128], slash[128];
+	const char *spellings[3];
+
+	snprintf(link, sizeof(link), "%s/link", f->tmp);
+	snprintf(slash, sizeof(slash), "%s/", f->dir);
+	spellings[0] = f->dir;
+	spellings[1] = slash;
+	spellings[2] = link;
+	assert_int_equal(mkdir(f->dir, 0700), 0);
+	assert_int_equal(symlink(f->dir, link), 0);
+	for (int i = 0; i < 3; i++) {
+		wj_store_opts_t o = { .node = NODE_A };
+		wj_err_t err = { 0 };
+		wj_store_t *s = NULL;
+
+		if (wj_store_open(spellings[i], &o, &s, &err))
+			fail_msg("open %s: %s", spellings[i], err.msg);
+		if (wj_store_release_pages(s) != 0)
+			fail_msg("no mapping found for the store opened as %s", spellings[i]);
+		assert_int_equal(wj_store_release_pages(s), 0);
+		wj_store_close(s);
+	}
+}
+
 /* ------------------------------------------------------------ layout */
 
 static void be32(unsigned char *p, uint32_t v)
@@ -2333,6 +2365,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cursors, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_changelog_trim, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_release_pages_finds_the_map, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_changelog_trim_cap, setup,
 						teardown),
