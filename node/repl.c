@@ -179,7 +179,9 @@ struct wj_repl {
 	int64_t last_release_ms;
 	uint64_t released_at;       /* log_end at the last page release */
 	bool heap_grown;            /* busy since the last malloc_trim */
-	uint32_t reads_since_release; /* events read from the store since */
+	uint32_t reads_since_shed;  /* events read since pages were last dropped */
+	bool read_since_release;    /* events read since the tick's last release */
+	bool shed_warned;
 	wj_arena_t scratch;         /* one received message at a time */
 	wj_arena_t route_scratch;   /* one routing decision at a time */
 };
@@ -201,6 +203,17 @@ void wj_repl_out_init(wj_repl_out_t *out, wj_arena_t *arena)
 static bool light_node(const wj_repl_t *r)
 {
 	return wj_division_level(r->self) == WUJI__LEVEL__VILLAGE;
+}
+
+/* Drops the store's mapped pages (a village's memory budget); says once
+ * when this process cannot. */
+static void shed_pages(wj_repl_t *r)
+{
+	if (wj_store_release_pages(r->store) != 0 && !r->shed_warned) {
+		wj_warn("repl: this process's mapping of the store is not in /proc/self/maps "
+			"(is /proc mounted?): the village's memory budget cannot be kept");
+		r->shed_warned = true;
+	}
 }
 
 static void want_tick(wj_repl_out_t *out, int64_t at)
@@ -424,9 +437,12 @@ static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t f
 	 * sending or counting thousands would map most of its store.  The
 	 * pointers to events read so far stay valid (the map stays, the
 	 * read transaction keeps the pages), they are only faulted in again. */
-	if (light_node(c->r) && ++c->r->reads_since_release >= SHED_EVERY) {
-		wj_store_release_pages(c->r->store);
-		c->r->reads_since_release = 0;
+	if (light_node(c->r)) {
+		c->r->read_since_release = true;
+		if (++c->r->reads_since_shed >= SHED_EVERY) {
+			shed_pages(c->r);
+			c->r->reads_since_shed = 0;
+		}
 	}
 	struct raw_event ev;
 	if (wj_store_event_raw(c->t, origin, seq, &ev.data, &ev.len, NULL) != 0)
@@ -1640,7 +1656,7 @@ static void maintain(wj_repl_t *r, int64_t now_ms)
 		}
 		total += removed;
 		if (removed && light_node(r))
-			wj_store_release_pages(r->store);
+			shed_pages(r);
 	}
 	if (total)
 		wj_debug("repl: trimmed %" PRIu64 " change-log entries up to %" PRIu64, total,
@@ -1699,7 +1715,7 @@ void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 	 * of megabytes in between. */
 	if (light_node(r)) {
 		int64_t since = now_ms - r->last_release_ms;
-		bool busy = r->log_end != r->released_at || r->reads_since_release > 0;
+		bool busy = r->log_end != r->released_at || r->read_since_release;
 		if (since >= 1000 || (since >= RELEASE_BUSY_MS && busy)) {
 			/* Once a burst (of cases, or of sending) is over, the
 			 * heap it grew (batches, replies) is free but stays
@@ -1710,10 +1726,11 @@ void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 				malloc_trim(0);
 				r->heap_grown = false;
 			}
-			wj_store_release_pages(r->store);
+			shed_pages(r);
 			r->last_release_ms = now_ms;
 			r->released_at = r->log_end;
-			r->reads_since_release = 0;
+			r->read_since_release = false;
+			r->reads_since_shed = 0;
 		}
 		/* Busy now: likely busy at the next look as well. */
 		want_tick(out, r->last_release_ms + (busy ? RELEASE_BUSY_MS : 1000));
