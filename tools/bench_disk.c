@@ -90,12 +90,16 @@ int wj_disk_fsync_baseline(const char *dir, struct wj_disk_fsync *out, char *err
 	memset(block, 'w', sizeof(block));
 	if (pwrite(fd, block, sizeof(block), 0) == (ssize_t)sizeof(block))
 		fdatasync(fd);
+	errno = 0;
 	out->n = fsync_series(fd, false, &out->p50, &out->p99);
-	fsync_series(fd, true, &out->ap50, &out->ap99);
+	if (out->n == FSYNC_SAMPLES && fsync_series(fd, true, &out->ap50, &out->ap99) < FSYNC_SAMPLES)
+		out->n = 0;
+	int e = errno;
 	close(fd);
 	unlink(path);
 	if (out->n < FSYNC_SAMPLES)
-		return fail(err, err_len, "write or fdatasync on %s failed", path);
+		return fail(err, err_len, "write or fdatasync on %s failed: %s", path,
+			    e ? strerror(e) : "short write");
 	return 0;
 }
 
@@ -184,10 +188,11 @@ static int stage_open(struct stage *s, const char *dir, unsigned i, char *err, s
 	snprintf(path, sizeof(path), "%s/chain-probe-%u", dir, i);
 	s->data_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	s->meta_fd = s->data_fd < 0 ? -1 : open(path, O_WRONLY | O_DSYNC | O_CLOEXEC);
-	if (s->meta_fd >= 0)
-		unlink(path);
+	int e = errno;
+	if (s->data_fd >= 0)
+		unlink(path);   /* open, it lives on until closed */
 	if (s->data_fd < 0 || s->meta_fd < 0)
-		return fail(err, err_len, "cannot create %s: %s", path, strerror(errno));
+		return fail(err, err_len, "cannot create %s: %s", path, strerror(e));
 	if (pwrite(s->data_fd, page, PAGE, 0) != PAGE || fdatasync(s->data_fd) < 0)
 		return fail(err, err_len, "cannot write %s: %s", path, strerror(errno));
 	s->end = PAGE;
@@ -239,6 +244,12 @@ int wj_disk_chain_floor(const char *dir, unsigned stages, unsigned rate, unsigne
 			started++;
 	}
 
+	/* The first pipe is written without blocking: were the chain slower
+	 * than the rate, a blocking write would stop this thread reading the
+	 * last pipe, the stages would fill it and stop, and nothing would
+	 * move again. */
+	if (rc == 0 && fcntl(first_in, F_SETFL, O_NONBLOCK) < 0)
+		rc = fail(err, err_len, "pipe: %s", strerror(errno));
 	if (rc == 0) {
 		const int64_t period = 1000000000LL / rate;
 		const int64_t t0 = wj_bench_now_ns() + 10000000LL;
@@ -254,25 +265,33 @@ int wj_disk_chain_floor(const char *dir, unsigned stages, unsigned rate, unsigne
 					  "%d s", out->n, tokens, CHAIN_DRAIN_S);
 				break;
 			}
+			bool full = false;
 			while (sent < tokens && t0 + (int64_t)sent * period <= now) {
 				int64_t due = t0 + (int64_t)sent * period;
 
-				if (!write_all(first_in, &due, sizeof(due)))
+				if (write(first_in, &due, sizeof(due)) != (ssize_t)sizeof(due)) {
+					full = true;   /* EAGAIN: sent when there is room */
 					break;
+				}
 				sent++;
 			}
-			int64_t wait = sent < tokens ? t0 + (int64_t)sent * period - now
-						     : deadline - now;
-			struct pollfd pfd = { .fd = last_out, .events = POLLIN };
+			int64_t wait = sent < tokens && !full ? t0 + (int64_t)sent * period - now
+							       : deadline - now;
+			struct pollfd pfd[2] = {
+				{ .fd = last_out, .events = POLLIN },
+				{ .fd = first_in, .events = full ? POLLOUT : 0 },
+			};
 			int ms = wait > 0 ? (int)((wait + 999999) / 1000000) : 0;
 
-			if (poll(&pfd, 1, ms) <= 0)
+			if (poll(pfd, 2, ms) <= 0 || !(pfd[0].revents & (POLLIN | POLLHUP)))
 				continue;
 			int64_t buf[TOKENS_PER_READ];
 			ssize_t n = read(last_out, buf, sizeof(buf));
 
-			if (n <= 0)
-				break;   /* a stage gave up: its error says why */
+			if (n <= 0) {
+				rc = fail(err, err_len, "chain: the last stage stopped");
+				break;
+			}
 			now = wj_bench_now_ns();
 			for (size_t k = 0; k < (size_t)n / sizeof(int64_t) && out->n < tokens; k++)
 				lat[out->n++] = now - buf[k];
@@ -280,13 +299,27 @@ int wj_disk_chain_floor(const char *dir, unsigned stages, unsigned rate, unsigne
 	}
 	if (first_in >= 0)
 		close(first_in);   /* the stages end one after the other */
+	for (unsigned i = started; i < stages; i++) {
+		if (st[i].out >= 0)
+			close(st[i].out);   /* never started: nobody else will */
+		st[i].out = -1;
+	}
+	/* Whatever is still in the chain comes out before the stages can
+	 * end: read it to the end (bounded, in case a stage is stuck in a
+	 * write to a disk that does not answer). */
+	for (int64_t end = wj_bench_now_ns() + CHAIN_DRAIN_S * 1000000000LL;
+	     last_out >= 0 && started > 0 && wj_bench_now_ns() < end;) {
+		struct pollfd pfd = { .fd = last_out, .events = POLLIN };
+		char sink[PIPE_BUF];
+
+		if (poll(&pfd, 1, 100) > 0 && read(last_out, sink, sizeof(sink)) <= 0)
+			break;
+	}
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(st[i].thread, NULL);
 	for (unsigned i = 0; i < stages; i++) {
 		if (rc == 0 && st[i].error)
 			rc = fail(err, err_len, "chain stage %u: %s", i, strerror(st[i].error));
-		if (i >= started && st[i].out >= 0)
-			close(st[i].out);
 		if (st[i].in >= 0)
 			close(st[i].in);
 		if (st[i].data_fd >= 0)
@@ -296,7 +329,8 @@ int wj_disk_chain_floor(const char *dir, unsigned stages, unsigned rate, unsigne
 	}
 	if (last_out >= 0)
 		close(last_out);
-	dist_ms(lat, out->n, &out->p50, &out->p99, &out->max);
+	if (rc == 0)
+		dist_ms(lat, out->n, &out->p50, &out->p99, &out->max);
 	free(lat);
 	return rc;
 }

@@ -2250,7 +2250,7 @@ out:
  * other (village to province), at W1's rate, with nothing else in the
  * way (bench_disk.c).  Run while the tree is idle, just before the
  * latency phase, so both see the disk in the same state. */
-static void disk_chain(const struct topts *o, const struct tree *t, struct wj_disk_chain *c)
+static int disk_chain(const struct topts *o, const struct tree *t, struct wj_disk_chain *c)
 {
 	uint64_t tokens = (uint64_t)o->rate * DISK_CHAIN_S;
 	char err[256];
@@ -2260,11 +2260,12 @@ static void disk_chain(const struct topts *o, const struct tree *t, struct wj_di
 	if (wj_disk_chain_floor(t->dir, 5, o->rate, (unsigned)(tokens ? tokens : 1), c, err,
 				sizeof(err)) < 0) {
 		say("disk chain: %s", err);
-		return;
+		return -1;
 	}
 	say("disk chain: %zu tokens through 5 durable commits in a row at %u"
 	    "/s: p50 %.2f ms, p99 %.2f ms, max %.2f ms", c->n, o->rate, c->p50, c->p99,
 	    c->max);
+	return 0;
 }
 
 struct common {
@@ -2356,6 +2357,7 @@ static void w1(const struct topts *o, const struct tree *t,
 	wj_arena_t a;
 	pthread_t tid;
 	struct wj_disk_chain chain = { NAN, NAN, NAN, 0, 0, 0 };
+	bool chain_failed = false;
 	double secs = NAN, rps = NAN;
 	int target;
 	int rc = -1;
@@ -2419,7 +2421,7 @@ static void w1(const struct topts *o, const struct tree *t,
 			 lv == WUJI__LEVEL__COUNTY ? t->county :
 			 lv == WUJI__LEVEL__CITY ? t->city : t->province;
 		sleep_ns(NS_PER_S / 2);  /* let the tree go idle */
-		disk_chain(o, t, &chain);
+		chain_failed = disk_chain(o, t, &chain) < 0;
 		cpu_take(t, &c1);
 		rc = w1_latency(o, t, &g, cm->ticket, target, &lr);
 		cm->ticket += lr.sent;
@@ -2472,9 +2474,9 @@ out:
 	jnum(&j, "disk_chain_max_ms", chain.max, 3);
 	add_cpu(&j, t, &cpu0);
 	ju64(&j, "errors", atomic_load(&f.failed) + lr.failed +
-	     (rc < 0 ? 1 : 0));
+	     (rc < 0 ? 1 : 0) + chain_failed);
 	emit(&j);
-	if (rc < 0 || atomic_load(&f.failed) || lr.failed)
+	if (rc < 0 || atomic_load(&f.failed) || lr.failed || chain_failed)
 		cm->failed = true;
 	for (int i = 0; i < 4; i++)
 		arrival_close(&v[i]);
