@@ -184,8 +184,8 @@ static bool drain_up(wj_links_t *l)
 		zmq_msg_t msg;
 		zmq_msg_init(&msg);
 		if (zmq_msg_recv(&msg, l->up, ZMQ_DONTWAIT) < 0) {
-			zmq_msg_close(&msg);
 			empty = errno != EINTR;
+			zmq_msg_close(&msg);
 			break;
 		}
 		bool more = zmq_msg_more(&msg);
@@ -213,8 +213,8 @@ static bool drain_children(wj_links_t *l)
 		zmq_msg_t id, body;
 		zmq_msg_init(&id);
 		if (zmq_msg_recv(&id, l->children, ZMQ_DONTWAIT) < 0) {
-			zmq_msg_close(&id);
 			empty = errno != EINTR;
+			zmq_msg_close(&id);
 			break;
 		}
 		zmq_msg_init(&body);
@@ -334,8 +334,8 @@ static bool drain_monitor(wj_links_t *l)
 		zmq_msg_t ev, addr;
 		zmq_msg_init(&ev);
 		if (zmq_msg_recv(&ev, l->mon, ZMQ_DONTWAIT) < 0) {
-			zmq_msg_close(&ev);
 			empty = errno != EINTR;
+			zmq_msg_close(&ev);
 			break;
 		}
 		zmq_msg_init(&addr);

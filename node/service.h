@@ -18,10 +18,12 @@
 #include "proto/wuji.pb-c.h"
 
 #define WJ_REQUEST_MAX (16u << 20)  /* bytes; larger requests are refused */
-/* Bytes an event from another node may pack to.  The largest real one
- * (a catalog item or a submission with 64 materials and 16 tasks at the
- * longest names) stays under 48 KiB.  Fields this version does not know
- * are kept and passed on, so that a newer node's events cross older
+/* Bytes an event applied from outside a case request may pack to: one
+ * from another node, or a catalog or calendar event loaded here (case
+ * events made here are bounded by request validation).  The largest real
+ * one (a catalog item or a submission with 64 materials and 16 tasks at
+ * the longest names) stays under 48 KiB.  Fields this version does not
+ * know are kept and passed on, so that a newer node's events cross older
  * ones whole; this bounds what a peer can make every ancestor store. */
 #define WJ_EVENT_BYTES_MAX (128u << 10)
 
