@@ -1067,6 +1067,11 @@ int wj_store_raise_seq(wj_txn_t *t, uint64_t at_least, wj_err_t *err)
 	return meta_put(t, META_LAST_SEQ, at_least, err);
 }
 
+int wj_store_serial(wj_txn_t *t, wj_date_t day, uint32_t *last, wj_err_t *err)
+{
+	return serial_get(t, day, last, err);
+}
+
 int wj_store_raise_serial(wj_txn_t *t, wj_date_t day, uint32_t at_least,
 			  wj_err_t *err)
 {
@@ -1843,6 +1848,31 @@ int wj_store_case_events(wj_txn_t *t, const char *number, wj_arena_t *a,
 	cs.plen = strlen(number) + 2;
 	return scan(t, DB_INDEX, prefix, cs.plen, prefix, cs.plen, false,
 		    visit_case_event, &cs, err);
+}
+
+int wj_store_origin_next_seq(wj_txn_t *t, uint64_t origin, uint64_t after, uint64_t *seq)
+{
+	unsigned char kb[16];
+	MDB_val k = { 16, kb }, v;
+	MDB_cursor *cur;
+	int rc;
+
+	*seq = 0;
+	if (after == UINT64_MAX)
+		return 0;
+	rc = mdb_cursor_open(t->txn, t->s->dbi[DB_EVENTS], &cur);
+	if (rc)
+		return lmdb_error(t->s, rc, NULL, "reading the events");
+	event_key(kb, origin, after + 1);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == 16 && get_be64(k.mv_data) == origin)
+		*seq = get_be64((unsigned char *)k.mv_data + 8);
+	else if (rc == 0 || rc == MDB_NOTFOUND)
+		rc = 0;
+	else
+		rc = lmdb_error(t->s, rc, NULL, "reading the events");
+	mdb_cursor_close(cur);
+	return rc;
 }
 
 /* O(log n): the last key before (origin + 1, 0) is this origin's highest

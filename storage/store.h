@@ -155,6 +155,10 @@ int wj_store_case_events(wj_txn_t *t, const char *number, wj_arena_t *a,
 /* Highest seq of the events originated by `origin` stored here; 0 when
  * none. */
 int wj_store_origin_max_seq(wj_txn_t *t, uint64_t origin, uint64_t *seq);
+/* The lowest seq above `after` of the events of `origin` stored here; 0
+ * when none.  An origin's seqs need not be contiguous: a node restored
+ * from a backup skips a range of them. */
+int wj_store_origin_next_seq(wj_txn_t *t, uint64_t origin, uint64_t after, uint64_t *seq);
 
 /* Restore from a backup.  A node restored from an old copy of its store
  * learns from its peers what it had issued before; it must never issue
@@ -162,6 +166,8 @@ int wj_store_origin_max_seq(wj_txn_t *t, uint64_t origin, uint64_t *seq);
 int wj_store_raise_seq(wj_txn_t *t, uint64_t at_least, wj_err_t *err);
 int wj_store_raise_serial(wj_txn_t *t, wj_date_t day, uint32_t at_least,
 			  wj_err_t *err);
+/* The last case serial allocated on a day (0 if none). */
+int wj_store_serial(wj_txn_t *t, wj_date_t day, uint32_t *last, wj_err_t *err);
 /* The largest case number starting with prefix, into buf ("" if none). */
 int wj_store_last_case_with_prefix(wj_txn_t *t, const char *prefix,
 				   char *buf, size_t size);

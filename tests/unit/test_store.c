@@ -1612,6 +1612,23 @@ static void test_origin_max_seq(void **state)
 	assert_true(max_seq(t, o + 4) == 0);     /* after every origin */
 	assert_true(max_seq(t, 0) == 0);
 	assert_true(max_seq(t, UINT64_MAX) == 0);
+	/* Stepping through an origin's seqs, over the gaps. */
+	static const uint64_t sorted_o[] = { 2, 5, 9, 255, 256, 300 };
+	uint64_t q = 0;
+	for (i = 0; i < sizeof(sorted_o) / sizeof(sorted_o[0]); i++) {
+		assert_int_equal(wj_store_origin_next_seq(t, o, q, &q), 0);
+		assert_true(q == sorted_o[i]);
+	}
+	assert_int_equal(wj_store_origin_next_seq(t, o, q, &q), 0);
+	assert_true(q == 0);                     /* not the next origin's */
+	assert_int_equal(wj_store_origin_next_seq(t, o - 1, 7, &q), 0);
+	assert_true(q == 1000);
+	assert_int_equal(wj_store_origin_next_seq(t, o + 2, 0, &q), 0);
+	assert_true(q == 0);
+	assert_int_equal(wj_store_origin_next_seq(t, o + 4, 0, &q), 0);
+	assert_true(q == 0);                     /* after every origin */
+	assert_int_equal(wj_store_origin_next_seq(t, o, UINT64_MAX, &q), 0);
+	assert_true(q == 0);
 	wj_txn_abort(t);
 
 	t = begin(f, true);
@@ -1648,6 +1665,10 @@ static void test_raise(void **state)
 	assert_int_equal(serial, 1);
 	assert_int_equal(wj_store_raise_serial(t, 20260213, 70000, &err), 0);
 	assert_int_equal(wj_store_raise_serial(t, 20260213, 5, &err), 0);
+	assert_int_equal(wj_store_serial(t, 20260213, &serial, &err), 0);
+	assert_int_equal(serial, 70000);
+	assert_int_equal(wj_store_serial(t, 20260214, &serial, &err), 0);
+	assert_int_equal(serial, 0);
 	/* A day never used starts from the raised value. */
 	assert_int_equal(wj_store_raise_serial(t, 20260301, 12, &err), 0);
 	assert_int_equal(wj_store_raise_serial(t, 20260213, 0, &err), 0);
