@@ -174,7 +174,10 @@ struct wj_repl {
 	int64_t last_maint_ms;
 	struct route_slot *routes;  /* participants by case number */
 	uint64_t snap_counter;
-	uint64_t restore_max_seq;   /* own events children may hand back */
+	uint64_t restore_max_seq;   /* own events children may hand back: up to
+				       the end of the gap left at the last restore */
+	uint64_t restore_gap_from;  /* where that gap begins: the last own seq
+				       known when the restore was found */
 	int64_t started_ms, now_ms; /* when this process began; the latest time given */
 	int64_t last_release_ms;
 	uint64_t released_at;       /* log_end at the last page release */
@@ -189,7 +192,8 @@ struct wj_repl {
 /* Cursor slots of our own beyond store.h's, kept per peer. */
 #define CURSOR_RESYNC_PENDING 16
 #define CURSOR_RESYNC_TARGET 17
-#define CURSOR_RESTORE_MAX 18     /* peer 0: highest own seq peers hold */
+#define CURSOR_RESTORE_MAX 18     /* peer 0: own seqs children may hand back */
+#define CURSOR_RESTORE_GAP_FROM 19 /* peer 0: the seqs skipped at restores start above */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -836,10 +840,56 @@ static void send_ack(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pos, 
 	emit(r, out, p, &m);
 }
 
+/* After a restore, the seqs and case serials we issue next start this far
+ * beyond the highest any connected peer holds of ours.  What we issued
+ * after our backup may survive only beyond a link that is down through
+ * our whole recovery (a decision that reached a village but not, its
+ * link down, our parent); a village may stay away for a week, so we do
+ * not wait for it, and an id issued again would then name two events.
+ *
+ * Seqs: 2^20 (about a million) is more events than a county issues in
+ * the weeks a backup may be older than its restore, yet at most 2^28
+ * restores fit below the 2^48 a hello may claim.  Nothing counts on an
+ * origin's seqs being contiguous: events are found by id, logs by their
+ * own positions.
+ *
+ * Serials: a day's serial has 6 digits (numbers compare as strings), so
+ * the gap must leave room for the rest of the day: 1000 cases numbered
+ * here today past the last one a peer holds, and never beyond 999999,
+ * which leaves room for about a thousand restores a day.  Only the day
+ * of the clock and the day of the last case a peer reported are raised:
+ * submissions take the wall clock's day, so no case of an earlier day is
+ * numbered again unless the clock steps back past midnight. */
+#define RESTORE_SEQ_GAP (UINT64_C(1) << 20)
+#define RESTORE_SERIAL_GAP 1000u
+#define SERIAL_MAX 999999u
+
+/* Raises day's serial to `at_least` (what a peer holds) and then past
+ * the gap, within the six digits. */
+static int raise_serial_gap(wj_txn_t *t, wj_date_t day, uint32_t at_least, wj_err_t *err)
+{
+	if (!wj_date_valid(day))
+		return 0;
+	uint32_t last = 0;
+	int rc = wj_store_serial(t, day, &last, err);
+	if (rc != 0)
+		return rc;
+	if (at_least > last)
+		last = at_least;
+	if (last < SERIAL_MAX)
+		last = last + RESTORE_SERIAL_GAP < SERIAL_MAX ? last + RESTORE_SERIAL_GAP
+							       : SERIAL_MAX;
+	return wj_store_raise_serial(t, day, last, err);
+}
+
 /* Our peers remember more of what we issued than our store does: the
  * store was restored from an older copy.  Never issue those ids again,
- * and take a new epoch so that every peer reads our log from its start. */
-static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t peer)
+ * nor the ones we may have issued after our backup that only a peer out
+ * of reach holds (see RESTORE_SEQ_GAP), and take a new epoch so that
+ * every peer reads our log from its start.  `told` is the highest seq of
+ * ours the peer holds, 0 when its claim was not believed. */
+static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t told,
+				 uint64_t peer, int64_t now_ms)
 {
 	wj_txn_t *t;
 	wj_err_t err = {0};
@@ -847,25 +897,37 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t pe
 		wj_error("repl: cannot recover from a restore: %s", err.msg);
 		return;
 	}
-	int rc = wj_store_raise_seq(t, h->your_max_seq, &err);
+	wj_store_meta_t meta = {0};
+	int rc = wj_store_meta(t, &meta);
+	uint64_t base = told > meta.last_seq ? told : meta.last_seq;
+	uint64_t gap_end = base < UINT64_MAX - RESTORE_SEQ_GAP ? base + RESTORE_SEQ_GAP
+							       : UINT64_MAX;
+	if (rc == 0)
+		rc = wj_store_raise_seq(t, gap_end, &err);
+	else
+		wj_err_set(&err, rc, "cannot read the store's counters");
 	uint64_t origin;
-	wj_date_t day;
+	wj_date_t day = 0, today = wj_date_from_unix(now_ms / 1000);
 	if (rc == 0 && h->your_max_case && h->your_max_case[0] &&
-	    wj_case_number_parse(h->your_max_case, &origin, &day, NULL) == 0) {
-		const char *serial = strrchr(h->your_max_case, '-');
-		if (serial)
-			rc = wj_store_raise_serial(t, day, (uint32_t)strtoul(serial + 1, NULL, 10),
-						   &err);
+	    wj_case_number_parse(h->your_max_case, &origin, &day, NULL) == 0 &&
+	    origin == r->self) {
+		const char *dash = strrchr(h->your_max_case, '-');
+		unsigned long v = dash ? strtoul(dash + 1, NULL, 10) : 0;
+		rc = raise_serial_gap(t, day, v > UINT32_MAX ? UINT32_MAX : (uint32_t)v, &err);
 	}
+	if (rc == 0 && today != day)
+		rc = raise_serial_gap(t, today, 0, &err);
 	uint64_t epoch = 0;
 	if (rc == 0)
 		rc = wj_store_new_epoch(t, &epoch, &err);
 	/* Ask every peer for what it has of ours, until its log has been read
 	 * to where it stands now; survives a crash during the recovery. */
-	uint64_t restore_max = h->your_max_seq > r->restore_max_seq ? h->your_max_seq
-								      : r->restore_max_seq;
+	uint64_t restore_max = gap_end > r->restore_max_seq ? gap_end : r->restore_max_seq;
+	uint64_t gap_from = base;
 	if (rc == 0)
 		rc = wj_store_cursor_put(t, 0, CURSOR_RESTORE_MAX, restore_max, &err);
+	if (rc == 0)
+		rc = wj_store_cursor_put(t, 0, CURSOR_RESTORE_GAP_FROM, gap_from, &err);
 	for (size_t i = 0; rc == 0 && i < r->n_peers; i++) {
 		rc = wj_store_cursor_put(t, r->peers[i].code, CURSOR_RESYNC_PENDING, 1, &err);
 		if (rc == 0)
@@ -881,10 +943,13 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t pe
 	}
 	wj_warn("repl: %012" PRIu64 " holds events up to seq %" PRIu64 " from this node, "
 		"but this node's store ended at %" PRIu64 ": it was restored from an older "
-		"copy. Those seqs will not be reused; new epoch %016" PRIx64 "; peers will "
-		"send back what was lost", peer, h->your_max_seq, r->last_seq, epoch);
+		"copy. Those seqs will not be reused, nor the next %" PRIu64 " (new events "
+		"from %" PRIu64 "), nor the next %u case serials of today; new epoch %016"
+		PRIx64 "; peers will send back what was lost", peer, told, meta.last_seq,
+		RESTORE_SEQ_GAP, gap_end + 1, RESTORE_SERIAL_GAP, epoch);
 	r->epoch = epoch;
 	r->restore_max_seq = restore_max;
+	r->restore_gap_from = gap_from;
 	for (size_t i = 0; i < r->n_peers; i++) {
 		r->peers[i].hello_seen = false;
 		r->peers[i].last_hello_ms = 0;
@@ -995,7 +1060,7 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 			(h->resume_epoch == r->epoch && h->resume_after > known_end);
 	if (restored) {
 		wj_txn_abort(t);
-		recover_from_restore(r, h, p->code);
+		recover_from_restore(r, h, plausible ? h->your_max_seq : 0, p->code, now_ms);
 		t = read_txn(r);
 		if (t == NULL)
 			return;
@@ -1203,7 +1268,7 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 			const struct raw_event *packed, uint64_t new_pos, int64_t now_ms,
 			wj_arena_t *a, wj_err_t *err)
 {
-	size_t refused = 0;
+	size_t refused = 0, in_gap = 0;
 	for (size_t i = 0; i < b->n_events; i++) {
 		const Wuji__Event *ev = b->events[i];
 		/* Our own events, back from below after a restore: those its
@@ -1217,6 +1282,16 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 			      !wj_store_event_exists(t, ev->origin, ev->seq);
 		bool own_back = ev->origin == r->self &&
 				(ev->seq <= r->restore_max_seq || p->resync_pending || beyond);
+		/* One of the seqs the restore skipped: issued after our backup,
+		 * beyond what the peer that revealed the restore held (the
+		 * gap is there for events like it). */
+		if (ev->origin == r->self && ev->seq > r->restore_gap_from &&
+		    ev->seq <= r->restore_max_seq &&
+		    !wj_store_event_exists(t, ev->origin, ev->seq) && in_gap++ == 0)
+			wj_info("repl: %012" PRIu64 " handed back event %" PRIu64 " of this node, "
+				"from the seqs the restore left unissued (%" PRIu64 "..%" PRIu64
+				"): it was issued after the backup", p->code, ev->seq,
+				r->restore_gap_from + 1, r->restore_max_seq);
 		if (beyond && !p->is_parent)
 			wj_warn("repl: child %012" PRIu64 " handed back event %" PRIu64 " of this "
 				"node, beyond the last one it knows of (%" PRIu64 "): this node was "
@@ -1833,6 +1908,7 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		p->away_recovering = p->resync_pending;
 	}
 	wj_store_cursor_get(t, 0, CURSOR_RESTORE_MAX, &r->restore_max_seq);
+	wj_store_cursor_get(t, 0, CURSOR_RESTORE_GAP_FROM, &r->restore_gap_from);
 	wj_txn_abort(t);
 	r->last_maint_ms = now_ms;
 	r->started_ms = r->now_ms = now_ms;

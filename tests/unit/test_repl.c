@@ -13,6 +13,7 @@
 
 #include "repl.h"
 #include "service.h"
+#include "storage/store.h"
 
 #define PROVINCE 330000000000ULL
 #define CITY_A 330100000000ULL
@@ -154,10 +155,277 @@ static void test_recovering_said_once(void **state)
 	assert_int_equal(tick(f, T0 + 7600, CITY_B), 0);
 }
 
+
+/* ------------------------------------------- restores with a child away */
+
+static void close_node(struct fixture *f)
+{
+	wj_service_set_repl(f->svc, NULL);
+	wj_repl_free(f->repl);
+	wj_service_close(f->svc);
+	f->repl = NULL;
+	f->svc = NULL;
+}
+
+static void open_node(struct fixture *f, int64_t now)
+{
+	wj_service_opts_t so = {.node = PROVINCE, .data_dir = f->dir, .yellow_days = 1};
+	wj_err_t err = {0};
+	assert_int_equal(wj_service_open(&so, &f->svc, &err), 0);
+	static const uint64_t children[] = {CITY_A, CITY_B};
+	wj_repl_opts_t ro = {.children = children, .n_children = 2};
+	assert_int_equal(wj_repl_new(f->svc, &ro, now, &f->repl, &err), 0);
+	wj_service_set_repl(f->svc, f->repl);
+}
+
+/* Replaces the directory `to` with a copy of `from` (NULL: removes it). */
+static void copy_dir(const char *from, const char *to)
+{
+	char cmd[256];
+	if (from)
+		snprintf(cmd, sizeof(cmd), "rm -rf %s && cp -a %s %s", to, from, to);
+	else
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", to);
+	assert_int_equal(system(cmd), 0);
+}
+
+static Wuji__Reply *request(struct fixture *f, Wuji__Request *req, int64_t now)
+{
+	static uint64_t id;
+	req->id = ++id;
+	wj_service_req_t r = {0};
+	size_t len = wuji__request__get_packed_size(req);
+	uint8_t *buf = wj_arena_alloc(&f->arena, len + 1);
+	r.data = buf;
+	r.len = wuji__request__pack(req, buf);
+	wj_service_batch(f->svc, &r, 1, now, &f->arena);
+	Wuji__Reply *rep = wuji__reply__unpack(&f->arena.pb, r.reply_len, r.reply);
+	assert_non_null(rep);
+	return rep;
+}
+
+static void load_catalog(struct fixture *f, int64_t now)
+{
+	wj_arena_t *a = &f->arena;
+	Wuji__CatalogItem *it = wj_arena_alloc(a, sizeof(*it));
+	wuji__catalog_item__init(it);
+	it->code = wj_arena_strdup(a, "XK-001");
+	it->name = wj_arena_strdup(a, "个体工商户设立登记");
+	it->kind = WUJI__ITEM_KIND__ITEM_PROMISED;
+	it->promised_days = 5;
+	it->statutory_days = 15;
+	Wuji__CatalogTask **t = wj_arena_push(a, &it->tasks, &it->n_tasks, sizeof(*t));
+	*t = wj_arena_alloc(a, sizeof(**t));
+	wuji__catalog_task__init(*t);
+	(*t)->department = wj_arena_strdup(a, "省市场监督管理局");
+	(*t)->level = WUJI__LEVEL__PROVINCE;
+	Wuji__CatalogLoadRequest *cl = wj_arena_alloc(a, sizeof(*cl));
+	wuji__catalog_load_request__init(cl);
+	cl->catalog = wj_arena_alloc(a, sizeof(*cl->catalog));
+	wuji__catalog__init(cl->catalog);
+	Wuji__CatalogItem **slot = wj_arena_push(a, &cl->catalog->items, &cl->catalog->n_items,
+						 sizeof(*slot));
+	*slot = it;
+	Wuji__Request *r = wj_arena_alloc(a, sizeof(*r));
+	wuji__request__init(r);
+	r->op_case = WUJI__REQUEST__OP_CATALOG_LOAD;
+	r->catalog_load = cl;
+	Wuji__Reply *rep = request(f, r, now);
+	assert_int_equal(rep->code, WUJI__ERROR_CODE__OK);
+}
+
+/* Submits a case at the node and returns its submission event. */
+static Wuji__Event *submit(struct fixture *f, const char *applicant, int64_t now)
+{
+	wj_arena_t *a = &f->arena;
+	Wuji__SubmitRequest *s = wj_arena_alloc(a, sizeof(*s));
+	wuji__submit_request__init(s);
+	s->item_code = wj_arena_strdup(a, "XK-001");
+	s->applicant = wj_arena_alloc(a, sizeof(*s->applicant));
+	wuji__applicant__init(s->applicant);
+	s->applicant->name = wj_arena_strdup(a, applicant);
+	Wuji__Request *r = wj_arena_alloc(a, sizeof(*r));
+	wuji__request__init(r);
+	r->op_case = WUJI__REQUEST__OP_SUBMIT;
+	r->submit = s;
+	Wuji__Reply *rep = request(f, r, now);
+	if (rep->code != WUJI__ERROR_CODE__OK)
+		fail_msg("submission refused: %s", rep->error);
+	wj_txn_t *t;
+	wj_err_t err = {0};
+	assert_int_equal(wj_txn_begin(wj_service_store(f->svc), false, &t, &err), 0);
+	Wuji__Case *c;
+	assert_int_equal(wj_store_case_get(t, rep->number, a, &c, &err), 0);
+	assert_true(c->n_history >= 1);
+	Wuji__Event *ev;
+	assert_int_equal(wj_store_event_get(t, c->history[0]->origin, c->history[0]->seq, a, &ev,
+					    &err), 0);
+	wj_txn_abort(t);
+	assert_int_equal(ev->type, WUJI__EVENT_TYPE__EV_SUBMITTED);
+	return ev;
+}
+
+/* The node's event with that id, NULL if it has none. */
+static Wuji__Event *event_at_node(struct fixture *f, uint64_t seq)
+{
+	wj_txn_t *t;
+	wj_err_t err = {0};
+	assert_int_equal(wj_txn_begin(wj_service_store(f->svc), false, &t, &err), 0);
+	Wuji__Event *ev = NULL;
+	if (wj_store_event_get(t, PROVINCE, seq, &f->arena, &ev, &err) != 0)
+		ev = NULL;
+	wj_txn_abort(t);
+	return ev;
+}
+
+static bool case_at_node(struct fixture *f, const char *number)
+{
+	wj_txn_t *t;
+	wj_err_t err = {0};
+	assert_int_equal(wj_txn_begin(wj_service_store(f->svc), false, &t, &err), 0);
+	Wuji__Case *c;
+	bool found = wj_store_case_get(t, number, &f->arena, &c, &err) == 0;
+	wj_txn_abort(t);
+	return found;
+}
+
+/* The epoch the node's last hello to `to` in out gives, 0 if none. */
+static uint64_t hello_epoch(struct fixture *f, const wj_repl_out_t *out, uint64_t to)
+{
+	uint64_t epoch = 0;
+	for (size_t i = 0; i < out->n_msgs; i++) {
+		if (out->msgs[i].peer != to)
+			continue;
+		Wuji__PeerMsg *m = wuji__peer_msg__unpack(&f->arena.pb, out->msgs[i].len,
+							  out->msgs[i].data);
+		assert_non_null(m);
+		if (m->body_case == WUJI__PEER_MSG__BODY_HELLO)
+			epoch = m->hello->epoch;
+	}
+	return epoch;
+}
+
+/* A child, asked for everything back after the node's restore, hands
+ * back `ev` (its log holds just that): the resync acknowledgement, then
+ * the batch. */
+static void child_hands_back(struct fixture *f, uint64_t child, uint64_t epoch,
+			     uint64_t node_epoch, Wuji__Event *ev, int64_t now)
+{
+	wj_repl_out_t out;
+	Wuji__Hello h = WUJI__HELLO__INIT;
+	h.node = child;
+	h.epoch = epoch;
+	h.log_end = 1;
+	h.resume_epoch = node_epoch;
+	h.your_max_seq = ev->seq;
+	h.your_max_case = ev->case_number;
+	h.wall_ms = now;
+	h.is_reply = true;
+	h.resync_ack = true;
+	h.resync_from = 0;
+	h.resync_session = 1;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
+	m.hello = &h;
+	send_to(f, child, &m, now, &out);
+
+	Wuji__Batch b = WUJI__BATCH__INIT;
+	b.epoch = epoch;
+	b.prev = 0;
+	b.last = 1;
+	b.session = 1;
+	b.n_events = 1;
+	b.events = &ev;
+	Wuji__PeerMsg bm = WUJI__PEER_MSG__INIT;
+	bm.body_case = WUJI__PEER_MSG__BODY_BATCH;
+	bm.batch = &b;
+	send_to(f, child, &bm, now + 1, &out);
+}
+
+/* The province's backup holds its first case.  After it, case 2 went
+ * down to city A, and case 3 to city B alone (A's link was down).  The
+ * province is restored from the backup while B is away, and takes case
+ * writes once A has handed case 2 back: waiting for B, who may stay away
+ * for a week, is not an option.  Its next case must take neither the
+ * seq nor the number of case 3, which B still holds: when B comes back,
+ * both cases live at the province, each under its own ids. */
+static void test_restore_skips_ids_held_beyond_a_down_link(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	char backup[80];
+	snprintf(backup, sizeof(backup), "%s.backup", f->dir);
+
+	/* Long enough after the start that no peer unheard of holds the
+	 * province's writes back. */
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	Wuji__Event *ev1 = submit(f, "张一", now);
+	close_node(f);
+	copy_dir(f->dir, backup);
+	open_node(f, now);
+	now += 10000;
+	Wuji__Event *ev2 = submit(f, "张二", now);
+	Wuji__Event *ev3 = submit(f, "张三", now);
+	assert_true(ev1->seq < ev2->seq && ev2->seq < ev3->seq);
+
+	/* Restored from the backup. */
+	close_node(f);
+	copy_dir(backup, f->dir);
+	copy_dir(NULL, backup);
+	now += 10000;
+	open_node(f, now);
+	assert_null(event_at_node(f, ev2->seq));
+
+	/* City A tells; the province recovers and takes writes once A has
+	 * handed case 2 back. */
+	Wuji__Hello h = WUJI__HELLO__INIT;
+	h.node = CITY_A;
+	h.epoch = 0xa1;
+	h.log_end = 1;
+	h.your_max_seq = ev2->seq;
+	h.your_max_case = ev2->case_number;
+	h.wall_ms = now;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
+	m.hello = &h;
+	send_to(f, CITY_A, &m, now, &out);
+	assert_true(wj_repl_recovering(f->repl));
+	uint64_t epoch = hello_epoch(f, &out, CITY_A);
+	assert_int_not_equal(epoch, 0);
+	child_hands_back(f, CITY_A, 0xa1, epoch, ev2, now + 10);
+	assert_non_null(event_at_node(f, ev2->seq));
+	now += 10000;
+	assert_int_equal(tick(f, now, CITY_A), 0);
+	assert_false(wj_repl_recovering(f->repl));
+
+	Wuji__Event *ev4 = submit(f, "张四", now);
+	assert_true(ev4->seq > ev3->seq);
+	assert_string_not_equal(ev4->case_number, ev3->case_number);
+
+	/* B is back, with case 3. */
+	now += 1000;
+	h.node = CITY_B;
+	h.epoch = 0xb1;
+	h.your_max_seq = ev3->seq;
+	h.your_max_case = ev3->case_number;
+	h.wall_ms = now;
+	send_to(f, CITY_B, &m, now, &out);
+	child_hands_back(f, CITY_B, 0xb1, epoch, ev3, now + 10);
+	Wuji__Event *back = event_at_node(f, ev3->seq);
+	assert_non_null(back);
+	assert_string_equal(back->case_number, ev3->case_number);
+	assert_true(case_at_node(f, ev3->case_number));
+	assert_true(case_at_node(f, ev4->case_number));
+	assert_non_null(event_at_node(f, ev4->seq));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_recovering_said_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_skips_ids_held_beyond_a_down_link,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
