@@ -795,7 +795,9 @@ void sim_dump_origin(sim_t *S, uint64_t origin)
 		if (max)
 			fprintf(stderr, "  %s holds events of %s up to seq %" PRIu64 " (its last_seq %"
 				PRIu64 "):\n", code12(S->nodes[i].code), code12(origin), max, m.last_seq);
-		for (uint64_t q = 1; q <= max; q++) {
+		/* Seqs skip the gap a restore leaves: step from one stored to
+		 * the next. */
+		for (uint64_t q = 0; wj_store_origin_next_seq(t, origin, q, &q) == 0 && q != 0;) {
 			Wuji__Event *ev;
 			if (wj_store_event_get(t, origin, q, &a, &ev, NULL) == 0)
 				fprintf(stderr, "    %" PRIu64 " %s %s hlc %" PRIu64 ".%" PRIu64 "\n", q,
