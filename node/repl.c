@@ -52,6 +52,7 @@
 #include "storage/store.h"
 
 #define INFLIGHT_MAX 64
+#define RESTORED_GATE_MAX_MS (10 * 60 * 1000) /* see peer_may_hand_back */
 #define RELEASE_BUSY_MS 2      /* a busy village drops its mapped pages */
 #define BATCH_BYTES_FIRST (32u << 10) /* budget before any acknowledgement */
 #define BATCH_BYTES_MIN 4096
@@ -130,8 +131,12 @@ typedef struct peer {
 	 * (this epoch of its log; 0 when nothing is owed). */
 	uint64_t away_until;
 	/* The epoch of its log in which it asked us for everything back
-	 * (restored from an old copy itself), 0 if none. */
+	 * (restored from an old copy itself), 0 if none or once it can hand
+	 * back nothing more (persisted, with away_until: a crash of ours
+	 * must not forget it while it may still hand back events of ours). */
 	uint64_t restored_epoch;
+	int64_t restored_since_ms;  /* when we heard it, or started */
+	bool restored_gate_warned;
 	/* We told it we had recovered, in this epoch: from then on we say so
 	 * (see recovering_toward). */
 	bool toward_done;
@@ -178,6 +183,7 @@ struct wj_repl {
 				       the end of the gap left at the last restore */
 	uint64_t restore_gap_from;  /* where that gap begins: the last own seq
 				       known when the restore was found */
+	bool restore_seen;          /* recovered from a restore in this run */
 	int64_t started_ms, now_ms; /* when this process began; the latest time given */
 	int64_t last_release_ms;
 	uint64_t released_at;       /* log_end at the last page release */
@@ -194,6 +200,8 @@ struct wj_repl {
 #define CURSOR_RESYNC_TARGET 17
 #define CURSOR_RESTORE_MAX 18     /* peer 0: own seqs children may hand back */
 #define CURSOR_RESTORE_GAP_FROM 19 /* peer 0: the seqs skipped at restores start above */
+#define CURSOR_RESTORED_EPOCH 20   /* restored_epoch */
+#define CURSOR_AWAY_UNTIL 21       /* away_until */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -862,7 +870,7 @@ static void send_ack(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pos, 
  * numbered again unless the clock steps back past midnight. */
 #define RESTORE_SEQ_GAP (UINT64_C(1) << 20)
 #define RESTORE_SERIAL_GAP 1000u
-#define SERIAL_MAX 999999u
+#define SERIAL_MAX WJ_SERIAL_MAX
 
 /* Raises day's serial to `at_least` (what a peer holds) and then past
  * the gap, within the six digits. */
@@ -908,12 +916,16 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t to
 		wj_err_set(&err, rc, "cannot read the store's counters");
 	uint64_t origin;
 	wj_date_t day = 0, today = wj_date_from_unix(now_ms / 1000);
+	/* The peer's last case of ours: a day to come, or a serial past six
+	 * digits, no node has numbered; never believed. */
 	if (rc == 0 && h->your_max_case && h->your_max_case[0] &&
 	    wj_case_number_parse(h->your_max_case, &origin, &day, NULL) == 0 &&
-	    origin == r->self) {
+	    origin == r->self && day <= wj_date_add_days(today, 1)) {
 		const char *dash = strrchr(h->your_max_case, '-');
 		unsigned long v = dash ? strtoul(dash + 1, NULL, 10) : 0;
-		rc = raise_serial_gap(t, day, v > UINT32_MAX ? UINT32_MAX : (uint32_t)v, &err);
+		rc = raise_serial_gap(t, day, v > SERIAL_MAX ? SERIAL_MAX : (uint32_t)v, &err);
+	} else {
+		day = 0;
 	}
 	if (rc == 0 && today != day)
 		rc = raise_serial_gap(t, today, 0, &err);
@@ -950,6 +962,7 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t to
 	r->epoch = epoch;
 	r->restore_max_seq = restore_max;
 	r->restore_gap_from = gap_from;
+	r->restore_seen = true;
 	for (size_t i = 0; i < r->n_peers; i++) {
 		r->peers[i].hello_seen = false;
 		r->peers[i].last_hello_ms = 0;
@@ -984,6 +997,25 @@ static void persist_recv(wj_repl_t *r, peer_t *p)
 {
 	persist_pair(r, p, WJ_CURSOR_RECV_EPOCH, p->recv_epoch, WJ_CURSOR_RECV_POS, p->recv_pos,
 		     "position");
+}
+
+static void persist_restored(wj_repl_t *r, peer_t *p)
+{
+	persist_pair(r, p, CURSOR_RESTORED_EPOCH, p->restored_epoch, CURSOR_AWAY_UNTIL,
+		     p->away_until, "restore");
+}
+
+/* A restored peer that has recovered, and whose log we have read to
+ * where it stood then, can hand back nothing more: stop watching it.
+ * Otherwise every later ordinary restart of it (it says `recovering`
+ * until it has met its peers) would hold up our writes again. */
+static void restored_peer_check(wj_repl_t *r, peer_t *p)
+{
+	if (p->restored_epoch != 0 && !p->away_recovering && p->recv_pos >= p->away_until) {
+		p->restored_epoch = 0;
+		p->away_until = 0;
+		persist_restored(r, p);
+	}
 }
 
 static void persist_resync(wj_repl_t *r, peer_t *p)
@@ -1030,6 +1062,8 @@ static void peer_recovery(wj_repl_t *r, peer_t *p, bool recovering, uint64_t log
 		return;
 	p->away_recovering = false;
 	p->away_until = log_end;
+	if (p->restored_epoch != 0)
+		persist_restored(r, p);
 	if (p->resync_pending && p->resync_target && log_end > p->resync_target) {
 		p->resync_target = log_end;
 		persist_resync(r, p);
@@ -1046,7 +1080,7 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	refresh_log(r, t);
 	/* A claim beyond any plausible count is a peer's bug or malice, not
 	 * a restore: believing it would exhaust our seqs. */
-	bool plausible = h->your_max_seq < (UINT64_C(1) << 48);
+	bool plausible = h->your_max_seq < WJ_SEQ_PLAUSIBLE_MAX;
 	if (!plausible)
 		wj_warn("repl: %012" PRIu64 " claims to hold seq %" PRIu64 " of ours: ignored",
 			p->code, h->your_max_seq);
@@ -1058,6 +1092,16 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	uint64_t known_end = p->sent ? r->log_end : r->start_log_end;
 	bool restored = (plausible && h->your_max_seq > r->last_seq) ||
 			(h->resume_epoch == r->epoch && h->resume_after > known_end);
+	/* A store is swapped for an older copy only while the node is
+	 * stopped: a second restore seen in one run is a peer's bug or
+	 * malice, and each one believed would cost a new epoch (every peer
+	 * reads our log again) and a gap in our seqs and serials. */
+	if (restored && r->restore_seen) {
+		wj_warn("repl: %012" PRIu64 " says again that this node lost events (seq %" PRIu64
+			", log position %" PRIu64 "): ignored, this run already recovered "
+			"from a restore", p->code, h->your_max_seq, h->resume_after);
+		restored = false;
+	}
 	if (restored) {
 		wj_txn_abort(t);
 		recover_from_restore(r, h, plausible ? h->your_max_seq : 0, p->code, now_ms);
@@ -1100,8 +1144,12 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 			reset_outgoing(p, start);
 	}
 	bool ack_resync = false;
-	if (h->full_resync)
+	if (h->full_resync && p->restored_epoch != h->epoch) {
 		p->restored_epoch = h->epoch;
+		p->restored_since_ms = now_ms;
+		p->restored_gate_warned = false;
+		persist_restored(r, p);
+	}
 	if (h->full_resync) {
 		/* The peer lost what it had: echo everything we hold for it,
 		 * its own events included, from where it says it is. */
@@ -1124,6 +1172,7 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 		check_resync_done(r, p);
 	}
 	peer_recovery(r, p, h->recovering, h->log_end);
+	restored_peer_check(r, p);
 	if (p->acked != start && !p->snapshot) {
 		p->acked = start;
 		p->acked_dirty = true;
@@ -1272,16 +1321,30 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 	for (size_t i = 0; i < b->n_events; i++) {
 		const Wuji__Event *ev = b->events[i];
 		/* Our own events, back from below after a restore: those its
-		 * hello said it holds, any while we read its log back (it may
-		 * have got them back from its own children since), and any
-		 * beyond what we know we issued: we were restored from a
-		 * backup older than it though no hello told us (the child was
-		 * restored too, and got it back from below only now). */
+		 * hello said it holds (and the gap past them), and any while
+		 * we read its log back (it may have got them back from its own
+		 * children since, even beyond what we know we issued: we were
+		 * restored from a backup older than it though no hello told
+		 * us). */
 		bool beyond = ev->origin == r->self && ev->seq > r->last_seq &&
 			      ev->seq > r->restore_max_seq &&
 			      !wj_store_event_exists(t, ev->origin, ev->seq);
 		bool own_back = ev->origin == r->self &&
-				(ev->seq <= r->restore_max_seq || p->resync_pending || beyond);
+				(ev->seq <= r->restore_max_seq || p->resync_pending);
+		if (beyond && !own_back && !p->is_parent) {
+			/* Not while we read its log back after a restore: a
+			 * child speaks only for its own area, and one that
+			 * could hand us "our" events at any time could make
+			 * up our decisions, or use up our seqs and serials.
+			 * An honest child holding such an event would have
+			 * said so in its hello, and we would be recovering. */
+			if (refused++ == 0)
+				wj_warn("repl: child %012" PRIu64 " sent event %" PRIu64 " of this "
+					"node, beyond the last one it issued (%" PRIu64 "), while "
+					"nothing is being handed back: refused", p->code, ev->seq,
+					r->last_seq);
+			continue;
+		}
 		/* One of the seqs the restore skipped: issued after our backup,
 		 * beyond what the peer that revealed the restore held (the
 		 * gap is there for events like it). */
@@ -1439,8 +1502,10 @@ static void on_ping(wj_repl_t *r, peer_t *p, const Wuji__Ping *ping, int64_t now
 	 * and says nothing of its recovery now.  Within an epoch a peer says
 	 * `recovering` and then, once, no more (recovering_toward), so a late
 	 * ping can only make us wait longer. */
-	if (p->hello_seen && ping->epoch == p->recv_epoch)
+	if (p->hello_seen && ping->epoch == p->recv_epoch) {
 		peer_recovery(r, p, ping->recovering, ping->log_end);
+		restored_peer_check(r, p);
+	}
 	Wuji__Pong pong = WUJI__PONG__INIT;
 	pong.echo_wall_ms = ping->wall_ms;
 	pong.wall_ms = now_ms;
@@ -1752,6 +1817,17 @@ void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 				r->o.dead_ms);
 			link_lost(p);
 		}
+		restored_peer_check(r, p);
+		if (p->restored_epoch != 0 && !p->restored_gate_warned &&
+		    now_ms - p->restored_since_ms >= RESTORED_GATE_MAX_MS) {
+			wj_warn("repl: %012" PRIu64 " was restored from an old copy and has not "
+				"finished getting back what it lost after %d minutes: case writes "
+				"here no longer wait for it; if it still holds events of this node "
+				"issued after this node's own backup, their ids may be issued again "
+				"(check it with node-ctl peers there)", p->code,
+				RESTORED_GATE_MAX_MS / 60000);
+			p->restored_gate_warned = true;
+		}
 		if (!p->hello_seen) {
 			if (now_ms - p->last_hello_ms >= r->o.hello_ms)
 				send_hello(r, t, p, now_ms, false, out);
@@ -1905,9 +1981,12 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		wj_store_cursor_get(t, p->code, CURSOR_RESYNC_PENDING, &pending);
 		wj_store_cursor_get(t, p->code, CURSOR_RESYNC_TARGET, &p->resync_target);
 		p->resync_pending = pending != 0;
+		wj_store_cursor_get(t, p->code, CURSOR_RESTORED_EPOCH, &p->restored_epoch);
+		wj_store_cursor_get(t, p->code, CURSOR_AWAY_UNTIL, &p->away_until);
+		p->restored_since_ms = now_ms;
 		/* Unknown until it says: assume the peer recovers too, so
 		 * that hearing otherwise raises the target to its log end. */
-		p->away_recovering = p->resync_pending;
+		p->away_recovering = p->resync_pending || p->restored_epoch != 0;
 	}
 	wj_store_cursor_get(t, 0, CURSOR_RESTORE_MAX, &r->restore_max_seq);
 	wj_store_cursor_get(t, 0, CURSOR_RESTORE_GAP_FROM, &r->restore_gap_from);
@@ -1965,24 +2044,30 @@ static bool resync_blocks(const wj_repl_t *r, const peer_t *p)
 	}
 }
 
-/* A connected peer restored from an old copy, still getting back what
- * the restore took from it, or whose log we have not read to where it
- * stood when it had: it may hand us back events of our own that we lack
- * too.  We may have been restored along with it from backups that no
- * hello of ours reveals (what we issued since our backup survives only
- * beyond it), and a write now could issue a seq it is about to give back.
- * A peer that merely restarted says `recovering` too until it has met
- * its peers; that holds up nobody's writes. */
-static bool peer_may_hand_back(const peer_t *p)
+/* A peer restored from an old copy, still getting back what the restore
+ * took from it, or whose log we have not read to where it stood when it
+ * had: it may hand us back events of our own that we lack too.  We may
+ * have been restored along with it from backups that no hello of ours
+ * reveals (what we issued since our backup survives only beyond it), and
+ * a write now could issue a seq it is about to give back (the gate holds
+ * from its hello on, after a restart of ours too: what we know of it is
+ * persisted).  A peer that merely restarted says `recovering` too until
+ * it has met its peers; that holds up nobody's writes
+ * (restored_peer_check).  And the wait is bounded: a restored neighbour
+ * that never finishes (stuck, or lying) must not stop this node for
+ * good; past RESTORED_GATE_MAX_MS the operator is told. */
+static bool peer_may_hand_back(const wj_repl_t *r, const peer_t *p)
 {
-	return p->state == WUJI__LINK_STATE__LINK_UP && p->restored_epoch == p->recv_epoch &&
-	       (p->away_recovering || p->recv_pos < p->away_until);
+	return p->state == WUJI__LINK_STATE__LINK_UP && p->restored_epoch != 0 &&
+	       p->restored_epoch == p->recv_epoch &&
+	       (p->away_recovering || p->recv_pos < p->away_until) &&
+	       r->now_ms - p->restored_since_ms < RESTORED_GATE_MAX_MS;
 }
 
 bool wj_repl_recovering(const wj_repl_t *r)
 {
 	for (size_t i = 0; i < r->n_peers; i++)
-		if (resync_blocks(r, &r->peers[i]) || peer_may_hand_back(&r->peers[i]))
+		if (resync_blocks(r, &r->peers[i]) || peer_may_hand_back(r, &r->peers[i]))
 			return true;
 	return false;
 }

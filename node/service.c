@@ -374,6 +374,20 @@ int wj_service_apply_packed(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 			    int64_t now_ms, wj_arena_t *a, bool *fresh, wj_err_t *err)
 {
 	*fresh = false;
+	if (ev->origin == s->node && from != 0) {
+		/* Our own event, back from a peer: its seq and case serial
+		 * will be raised past, so a claim no node could have issued
+		 * would exhaust them (a 7-digit serial also sorts wrong). */
+		const char *dash = ev->case_number ? strrchr(ev->case_number, '-') : NULL;
+		if (ev->seq >= WJ_SEQ_PLAUSIBLE_MAX ||
+		    (ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED && dash &&
+		     strtoul(dash + 1, NULL, 10) > WJ_SERIAL_MAX))
+			return wj_err_set(err, WJ_EINVAL,
+					  "an event of this node came back with seq %llu, case %s: "
+					  "beyond anything this node can have issued",
+					  (unsigned long long)ev->seq,
+					  ev->case_number ? ev->case_number : "-");
+	}
 	size_t bytes = packed ? packed_len : wuji__event__get_packed_size(ev);
 	if (bytes > WJ_EVENT_BYTES_MAX)
 		return wj_err_set(err, WJ_EINVAL,

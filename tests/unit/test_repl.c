@@ -14,6 +14,7 @@
 #include "repl.h"
 #include "service.h"
 #include "storage/store.h"
+#include "core/case.h"
 
 #define PROVINCE 330000000000ULL
 #define CITY_A 330100000000ULL
@@ -420,11 +421,243 @@ static void test_restore_skips_ids_held_beyond_a_down_link(void **state)
 	assert_non_null(event_at_node(f, ev4->seq));
 }
 
+/* ----------------------------------- claims of restored or lying peers */
+
+static void hello_ex(struct fixture *f, uint64_t from, uint64_t epoch, bool full_resync,
+		     bool recovering, uint64_t log_end, uint64_t resume_epoch,
+		     uint64_t resume_after, uint64_t your_max_seq, const char *your_max_case,
+		     int64_t now, wj_repl_out_t *out)
+{
+	Wuji__Hello h = WUJI__HELLO__INIT;
+	h.node = from;
+	h.epoch = epoch;
+	h.log_end = log_end;
+	h.full_resync = full_resync;
+	h.recovering = recovering;
+	h.resume_epoch = resume_epoch;
+	h.resume_after = resume_after;
+	h.your_max_seq = your_max_seq;
+	h.your_max_case = (char *)(your_max_case ? your_max_case : "");
+	h.wall_ms = now;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
+	m.hello = &h;
+	send_to(f, from, &m, now, out);
+}
+
+static int submit_code(struct fixture *f, const char *applicant, int64_t now)
+{
+	wj_arena_t *a = &f->arena;
+	Wuji__SubmitRequest *s = wj_arena_alloc(a, sizeof(*s));
+	wuji__submit_request__init(s);
+	s->item_code = wj_arena_strdup(a, "XK-001");
+	s->applicant = wj_arena_alloc(a, sizeof(*s->applicant));
+	wuji__applicant__init(s->applicant);
+	s->applicant->name = wj_arena_strdup(a, applicant);
+	Wuji__Request *r = wj_arena_alloc(a, sizeof(*r));
+	wuji__request__init(r);
+	r->op_case = WUJI__REQUEST__OP_SUBMIT;
+	r->submit = s;
+	Wuji__Reply *rep = request(f, r, now);
+	return rep->code;
+}
+
+/* The province was never restored.  City A was restored once (its hello
+ * asked for everything back) and has recovered.  Later A merely restarts,
+ * and says `recovering` until it has met its own children: that must not
+ * hold up the province's writes (it did, on every later restart of A,
+ * until the province had read A's whole log). */
+static void test_restart_of_once_restored_child_blocks_nobody(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	/* A restored: full_resync, nothing else to wait for. */
+	hello_ex(f, CITY_A, 0xa1, true, false, 3, 0, 0, 0, NULL, now, &out);
+	hello_ex(f, CITY_B, 0xb1, false, false, 3, 0, 0, 0, NULL, now, &out);
+	assert_false(wj_repl_recovering(f->repl));
+	assert_int_equal(submit_code(f, "before", now), WUJI__ERROR_CODE__OK);
+	/* Hours later A restarts, same epoch, its log far ahead of what we
+	 * have read of it. */
+	now += 3600 * 1000;
+	hello_ex(f, CITY_A, 0xa1, false, true, 1000000, 0, 0, 0, NULL, now, &out);
+	hello_ex(f, CITY_B, 0xb1, false, false, 3, 0, 0, 0, NULL, now, &out);
+	assert_false(wj_repl_recovering(f->repl));
+	assert_int_equal(submit_code(f, "during A's restart", now), WUJI__ERROR_CODE__OK);
+}
+
+/* No restore anywhere.  City A sends, in an ordinary batch, an event
+ * claiming the province as origin, seq UINT64_MAX, case serial
+ * 4294967295.  A child speaks only for its own area: it is refused, and
+ * the province's next case takes the next seq and serial. */
+static void test_child_cannot_hand_back_our_events_unasked(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	Wuji__Event *ev1 = submit(f, "张一", now);
+	hello_ex(f, CITY_A, 0xa1, false, false, 1, 0, 0, 0, NULL, now, &out);
+	hello_ex(f, CITY_B, 0xb1, false, false, 1, 0, 0, 0, NULL, now, &out);
+	assert_false(wj_repl_recovering(f->repl));
+
+	Wuji__Event forged = *ev1;
+	Wuji__Event *fp = &forged;
+	forged.seq = UINT64_MAX;
+	char num[64];
+	snprintf(num, sizeof(num), "%.21s-4294967295", ev1->case_number);
+	forged.case_number = num;
+	Wuji__Batch b = WUJI__BATCH__INIT;
+	b.epoch = 0xa1;
+	b.prev = 0;
+	b.last = 1;
+	b.session = 1;
+	b.n_events = 1;
+	b.events = &fp;
+	Wuji__PeerMsg bm = WUJI__PEER_MSG__INIT;
+	bm.body_case = WUJI__PEER_MSG__BODY_BATCH;
+	bm.batch = &b;
+	send_to(f, CITY_A, &bm, now + 1, &out);
+	assert_null(event_at_node(f, UINT64_MAX));
+	Wuji__Event *ev2 = submit(f, "张二", now + 2);
+	assert_true(ev2->seq > ev1->seq && ev2->seq < ev1->seq + 10);
+	assert_string_not_equal(ev2->case_number, num);
+}
+
+/* A child claims, again and again, to have read our log beyond its end
+ * in our current epoch, the last time with a case serial past six
+ * digits.  A store is swapped only while the node is stopped: the first
+ * claim is a restore (new epoch, a gap of 2^20 seqs and 1000 serials),
+ * the others are ignored, so they cannot use up our seqs and serials. */
+static void test_restore_believed_once_a_run(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	Wuji__Event *ev1 = submit(f, "张一", now);
+	hello_ex(f, CITY_A, 0xa1, false, false, 1, 0, 0, 0, NULL, now, &out);
+	uint64_t epoch = hello_epoch(f, &out, CITY_A);
+	assert_int_not_equal(epoch, 0);
+	wj_date_t day;
+	uint64_t o;
+	assert_int_equal(wj_case_number_parse(ev1->case_number, &o, &day, NULL), 0);
+	uint64_t epochs[6] = {epoch};
+	for (int i = 1; i <= 5; i++) {
+		now += 100;
+		hello_ex(f, CITY_A, 0xa1, false, false, 1, epoch, UINT64_C(1) << 40, 0, NULL,
+			 now, &out);
+		uint64_t e = hello_epoch(f, &out, CITY_A);
+		epochs[i] = e ? e : epoch;
+		epoch = epochs[i];
+	}
+	assert_int_not_equal(epochs[1], epochs[0]);   /* the first: a restore */
+	assert_int_equal(epochs[5], epochs[1]);       /* the rest: ignored */
+	char num[64];
+	snprintf(num, sizeof(num), "%.21s-4294967295", ev1->case_number);
+	hello_ex(f, CITY_A, 0xa1, false, false, 1, epoch, UINT64_C(1) << 40,
+		 (UINT64_C(1) << 40), num, now + 100, &out);
+
+	wj_txn_t *t;
+	wj_err_t err = {0};
+	assert_int_equal(wj_txn_begin(wj_service_store(f->svc), false, &t, &err), 0);
+	uint32_t serial = 0;
+	assert_int_equal(wj_store_serial(t, day, &serial, &err), 0);
+	wj_store_meta_t meta = {0};
+	assert_int_equal(wj_store_meta(t, &meta), 0);
+	wj_txn_abort(t);
+	assert_true(serial <= 1 + 1000);
+	assert_true(meta.last_seq <= ev1->seq + (UINT64_C(1) << 20));
+}
+
+/* The first restore of a run believes a peer's last case of ours only
+ * within six digits: a claim of serial 4294967295 leaves the day at
+ * 999999 at most, never past it (a 7-digit serial sorts wrong). */
+static void test_restore_claim_clamped(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	Wuji__Event *ev1 = submit(f, "张一", now);
+	wj_date_t day;
+	uint64_t o;
+	assert_int_equal(wj_case_number_parse(ev1->case_number, &o, &day, NULL), 0);
+	char num[64];
+	snprintf(num, sizeof(num), "%.21s-4294967295", ev1->case_number);
+	hello_ex(f, CITY_A, 0xa1, false, false, 1, 0, 0, ev1->seq + 5, num, now, &out);
+	wj_txn_t *t;
+	wj_err_t err = {0};
+	assert_int_equal(wj_txn_begin(wj_service_store(f->svc), false, &t, &err), 0);
+	uint32_t serial = 0;
+	assert_int_equal(wj_store_serial(t, day, &serial, &err), 0);
+	wj_txn_abort(t);
+	assert_true(serial >= 1 && serial <= WJ_SERIAL_MAX);
+}
+
+/* Province P and city A restored together from backups; P's case 2
+ * (issued after P's backup) survives only below A.  No hello reveals P's
+ * restore.  A, recovering from its children, tells P (full_resync,
+ * recovering): P's writes wait (peer_may_hand_back).  P then restarts (a
+ * crash): it must still wait (it did not: what it knew of A was in
+ * memory only, and it issued case 2's seq and number again). */
+static void test_restart_keeps_waiting_for_restored_neighbour(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	char backup[80];
+	snprintf(backup, sizeof(backup), "%s.backup", f->dir);
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	Wuji__Event *ev1 = submit(f, "张一", now);
+	(void)ev1;
+	close_node(f);
+	copy_dir(f->dir, backup);
+	open_node(f, now);
+	now += 10000;
+	Wuji__Event *ev2 = submit(f, "张二", now);
+	close_node(f);
+	copy_dir(backup, f->dir);
+	copy_dir(NULL, backup);
+	now += 10000;
+	open_node(f, now);
+	assert_null(event_at_node(f, ev2->seq));
+
+	/* A, restored too, asks for everything back and is recovering. */
+	hello_ex(f, CITY_A, 0xa2, true, true, 3, 0, 0, 0, NULL, now, &out);
+	hello_ex(f, CITY_B, 0xb1, false, false, 3, 0, 0, 0, NULL, now, &out);
+	now += 6000;
+	assert_true(wj_repl_recovering(f->repl));
+	/* A's resync with us is done; A still recovering from its children. */
+	hello_ex(f, CITY_A, 0xa2, false, true, 3, 0, 0, 0, NULL, now, &out);
+	assert_true(wj_repl_recovering(f->repl));
+
+	/* P crashes and restarts. */
+	close_node(f);
+	now += 2000;
+	open_node(f, now);
+	hello_ex(f, CITY_A, 0xa2, false, true, 3, 0, 0, 0, NULL, now, &out);
+	hello_ex(f, CITY_B, 0xb1, false, false, 3, 0, 0, 0, NULL, now, &out);
+	/* The gate holds: nothing issued under case 2's seq. */
+	assert_true(wj_repl_recovering(f->repl));
+	assert_int_not_equal(submit_code(f, "张四", now + 10), WUJI__ERROR_CODE__OK);
+	assert_null(event_at_node(f, ev2->seq));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_recovering_said_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_skips_ids_held_beyond_a_down_link,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_of_once_restored_child_blocks_nobody,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_child_cannot_hand_back_our_events_unasked,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_believed_once_a_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_claim_clamped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_keeps_waiting_for_restored_neighbour,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
