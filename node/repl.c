@@ -1979,8 +1979,14 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		p->wire = p->scanned = p->acked;
 		uint64_t pending = 0;
 		wj_store_cursor_get(t, p->code, CURSOR_RESYNC_PENDING, &pending);
-		wj_store_cursor_get(t, p->code, CURSOR_RESYNC_TARGET, &p->resync_target);
 		p->resync_pending = pending != 0;
+		/* A resync under way when we stopped starts over from the
+		 * peer's acknowledgement: which of its sessions echoes
+		 * everything is known only from that (min_session), and a
+		 * batch of an older session taken now could move our position
+		 * past events of ours it skipped.  Until then our hellos ask
+		 * again (tick) and its batches wait (batch_before_resync). */
+		p->resync_target = 0;
 		wj_store_cursor_get(t, p->code, CURSOR_RESTORED_EPOCH, &p->restored_epoch);
 		wj_store_cursor_get(t, p->code, CURSOR_AWAY_UNTIL, &p->away_until);
 		p->restored_since_ms = now_ms;
