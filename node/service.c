@@ -374,20 +374,21 @@ int wj_service_apply_packed(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 			    int64_t now_ms, wj_arena_t *a, bool *fresh, wj_err_t *err)
 {
 	*fresh = false;
-	if (ev->origin == s->node && from != 0) {
-		/* Our own event, back from a peer: its seq and case serial
-		 * will be raised past, so a claim no node could have issued
-		 * would exhaust them (a 7-digit serial also sorts wrong). */
-		const char *dash = ev->case_number ? strrchr(ev->case_number, '-') : NULL;
-		if (ev->seq >= WJ_SEQ_PLAUSIBLE_MAX ||
-		    (ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED && dash &&
-		     strtoul(dash + 1, NULL, 10) > WJ_SERIAL_MAX))
-			return wj_err_set(err, WJ_EINVAL,
-					  "an event of this node came back with seq %llu, case %s: "
-					  "beyond anything this node can have issued",
-					  (unsigned long long)ev->seq,
-					  ev->case_number ? ev->case_number : "-");
-	}
+	/* Our own event, back from a peer: its seq and case serial will be
+	 * raised past, so a claim no node could have issued would exhaust
+	 * them (a 7-digit serial also sorts wrong). */
+	bool own = ev->origin == s->node && from != 0;
+	wj_date_t own_day = 0;
+	uint32_t own_serial = 0;
+	if (own && ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED &&
+	    wj_case_number_split(ev->case_number, NULL, &own_day, &own_serial, NULL) != 0)
+		own_serial = 0;   /* check_event says what is wrong with it */
+	if (own && (ev->seq >= WJ_SEQ_PLAUSIBLE_MAX || own_serial > WJ_SERIAL_MAX))
+		return wj_err_set(err, WJ_EINVAL,
+				  "an event of this node came back with seq %llu, case %s: "
+				  "beyond anything this node can have issued",
+				  (unsigned long long)ev->seq,
+				  ev->case_number ? ev->case_number : "-");
 	size_t bytes = packed ? packed_len : wuji__event__get_packed_size(ev);
 	if (bytes > WJ_EVENT_BYTES_MAX)
 		return wj_err_set(err, WJ_EINVAL,
@@ -407,18 +408,13 @@ int wj_service_apply_packed(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 	if (rc != 0)
 		return rc;
 	*fresh = true;
-	if (ev->origin == s->node && from != 0) {
+	if (own) {
 		/* One of our own events, back from a peer after this store was
 		 * restored from an older copy: never issue its seq, or its case
 		 * number, again. */
 		rc = wj_store_raise_seq(t, ev->seq, err);
-		uint64_t o;
-		wj_date_t day;
-		const char *serial = ev->case_number ? strrchr(ev->case_number, '-') : NULL;
-		if (rc == 0 && ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED && serial &&
-		    wj_case_number_parse(ev->case_number, &o, &day, NULL) == 0)
-			rc = wj_store_raise_serial(t, day, (uint32_t)strtoul(serial + 1, NULL, 10),
-						   err);
+		if (rc == 0 && own_serial)
+			rc = wj_store_raise_serial(t, own_day, own_serial, err);
 		if (rc != 0)
 			return rc;
 	}

@@ -231,6 +231,12 @@ static bool all_digits(const char *s, size_t n)
 int wj_case_number_parse(const char *s, uint64_t *origin, wj_date_t *day,
 			 wj_err_t *err)
 {
+	return wj_case_number_split(s, origin, day, NULL, err);
+}
+
+int wj_case_number_split(const char *s, uint64_t *origin, wj_date_t *day,
+			 uint32_t *serial_out, wj_err_t *err)
+{
 	static const char shape[] = "a case number looks like "
 		"330106000000-20260213-000001 (origin node, date, serial)";
 	uint64_t code = 0, serial = 0;
@@ -279,6 +285,8 @@ int wj_case_number_parse(const char *s, uint64_t *origin, wj_date_t *day,
 		*origin = code;
 	if (day)
 		*day = d;
+	if (serial_out)
+		*serial_out = (uint32_t)serial;
 	return 0;
 }
 

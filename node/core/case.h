@@ -48,6 +48,9 @@ int wj_case_number_format(char *buf, size_t size, uint64_t origin,
 /* Validates the shape and returns the origin code and date. */
 int wj_case_number_parse(const char *s, uint64_t *origin, wj_date_t *day,
 			 wj_err_t *err);
+/* The same, and the serial (any out pointer may be NULL). */
+int wj_case_number_split(const char *s, uint64_t *origin, wj_date_t *day,
+			 uint32_t *serial, wj_err_t *err);
 
 /* Builds EV_SUBMITTED for a new case numbered `number` (allocated by the
  * caller) from the catalog item.  Refuses a missing applicant name, an

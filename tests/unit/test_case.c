@@ -477,6 +477,14 @@ static void test_number(void **state)
 	assert_int_equal(wj_case_number_parse("330106001201-20261231-1234567",
 					      &origin, &day, &err), 0);
 	assert_int_equal(origin, VILLAGE);
+	{
+		uint32_t serial = 0;
+
+		assert_int_equal(wj_case_number_split("330106001201-20261231-1234567",
+						      NULL, &day, &serial, &err), 0);
+		assert_int_equal(day, 20261231);
+		assert_int_equal(serial, 1234567);
+	}
 
 	/* Every refusal leaves the outputs alone. */
 	origin = 7;
