@@ -118,7 +118,8 @@ typedef struct peer {
 	uint64_t recv_epoch, recv_pos;
 	uint64_t snap_recv, snap_recv_id;
 	/* We were restored from an old copy: until this peer's log has been
-	 * read up to resync_target, ask it for everything (persisted). */
+	 * read up to resync_target, ask it for everything (pending is
+	 * persisted; the target comes from the peer's acknowledgement). */
 	uint64_t resync_target;
 	bool resync_pending;
 	/* It said that what it sends us may still lack events it is itself
@@ -191,13 +192,15 @@ struct wj_repl {
 	uint32_t reads_since_shed;  /* events read since pages were last dropped */
 	bool read_since_release;    /* events read since the tick's last release */
 	bool shed_warned;
+	bool light;                 /* a village (light_node) */
 	wj_arena_t scratch;         /* one received message at a time */
 	wj_arena_t route_scratch;   /* one routing decision at a time */
 };
 
 /* Cursor slots of our own beyond store.h's, kept per peer. */
 #define CURSOR_RESYNC_PENDING 16
-#define CURSOR_RESYNC_TARGET 17
+/* 17: the resync target, no longer kept (a resync restarts from the
+ * peer's acknowledgement); not to be reused. */
 #define CURSOR_RESTORE_MAX 18     /* peer 0: own seqs children may hand back */
 #define CURSOR_RESTORE_GAP_FROM 19 /* peer 0: the seqs skipped at restores start above */
 #define CURSOR_RESTORED_EPOCH 20   /* restored_epoch */
@@ -211,10 +214,11 @@ void wj_repl_out_init(wj_repl_out_t *out, wj_arena_t *arena)
 	out->arena = arena;
 }
 
-/* A village runs the light node: small memory budget, weak PC. */
+/* A village runs the light node: small memory budget, weak PC.  Asked
+ * per event read, so the answer is kept (a node's level never changes). */
 static bool light_node(const wj_repl_t *r)
 {
-	return wj_division_level(r->self) == WUJI__LEVEL__VILLAGE;
+	return r->light;
 }
 
 /* Drops the store's mapped pages (a village's memory budget); says once
@@ -918,15 +922,13 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t to
 	wj_date_t day = 0, today = wj_date_from_unix(now_ms / 1000);
 	/* The peer's last case of ours: a day to come, or a serial past six
 	 * digits, no node has numbered; never believed. */
+	uint32_t claimed = 0;
 	if (rc == 0 && h->your_max_case && h->your_max_case[0] &&
-	    wj_case_number_parse(h->your_max_case, &origin, &day, NULL) == 0 &&
-	    origin == r->self && day <= wj_date_add_days(today, 1)) {
-		const char *dash = strrchr(h->your_max_case, '-');
-		unsigned long v = dash ? strtoul(dash + 1, NULL, 10) : 0;
-		rc = raise_serial_gap(t, day, v > SERIAL_MAX ? SERIAL_MAX : (uint32_t)v, &err);
-	} else {
+	    wj_case_number_split(h->your_max_case, &origin, &day, &claimed, NULL) == 0 &&
+	    origin == r->self && day <= wj_date_add_days(today, 1))
+		rc = raise_serial_gap(t, day, claimed > SERIAL_MAX ? SERIAL_MAX : claimed, &err);
+	else
 		day = 0;
-	}
 	if (rc == 0 && today != day)
 		rc = raise_serial_gap(t, today, 0, &err);
 	uint64_t epoch = 0;
@@ -940,11 +942,8 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t to
 		rc = wj_store_cursor_put(t, 0, CURSOR_RESTORE_MAX, restore_max, &err);
 	if (rc == 0)
 		rc = wj_store_cursor_put(t, 0, CURSOR_RESTORE_GAP_FROM, gap_from, &err);
-	for (size_t i = 0; rc == 0 && i < r->n_peers; i++) {
+	for (size_t i = 0; rc == 0 && i < r->n_peers; i++)
 		rc = wj_store_cursor_put(t, r->peers[i].code, CURSOR_RESYNC_PENDING, 1, &err);
-		if (rc == 0)
-			rc = wj_store_cursor_put(t, r->peers[i].code, CURSOR_RESYNC_TARGET, 0, &err);
-	}
 	if (rc == 0)
 		rc = wj_txn_commit(t, &err);
 	else
@@ -974,16 +973,22 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t to
 	}
 }
 
-/* Writes two cursors of a peer in a transaction of their own (and its
+struct cursor_val {
+	uint64_t slot, value;
+};
+
+/* Writes cursors of a peer in a transaction of their own (and its
  * fsync): for state that changes at hellos, not per batch. */
-static void persist_pair(wj_repl_t *r, peer_t *p, uint64_t slot1, uint64_t v1,
-			 uint64_t slot2, uint64_t v2, const char *what)
+static void persist_cursors(wj_repl_t *r, peer_t *p, const char *what,
+			    const struct cursor_val *cv, size_t n)
 {
 	wj_txn_t *t;
 	wj_err_t err = {0};
 	if (wj_txn_begin(r->store, true, &t, &err) == 0) {
-		if (wj_store_cursor_put(t, p->code, slot1, v1, &err) == 0 &&
-		    wj_store_cursor_put(t, p->code, slot2, v2, &err) == 0)
+		int rc = 0;
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			rc = wj_store_cursor_put(t, p->code, cv[i].slot, cv[i].value, &err);
+		if (rc == 0)
 			wj_txn_commit(t, &err);
 		else
 			wj_txn_abort(t);
@@ -995,14 +1000,16 @@ static void persist_pair(wj_repl_t *r, peer_t *p, uint64_t slot1, uint64_t v1,
 
 static void persist_recv(wj_repl_t *r, peer_t *p)
 {
-	persist_pair(r, p, WJ_CURSOR_RECV_EPOCH, p->recv_epoch, WJ_CURSOR_RECV_POS, p->recv_pos,
-		     "position");
+	persist_cursors(r, p, "position",
+			(struct cursor_val[]){{WJ_CURSOR_RECV_EPOCH, p->recv_epoch},
+					      {WJ_CURSOR_RECV_POS, p->recv_pos}}, 2);
 }
 
 static void persist_restored(wj_repl_t *r, peer_t *p)
 {
-	persist_pair(r, p, CURSOR_RESTORED_EPOCH, p->restored_epoch, CURSOR_AWAY_UNTIL,
-		     p->away_until, "restore");
+	persist_cursors(r, p, "restore",
+			(struct cursor_val[]){{CURSOR_RESTORED_EPOCH, p->restored_epoch},
+					      {CURSOR_AWAY_UNTIL, p->away_until}}, 2);
 }
 
 /* A restored peer that has recovered, and whose log we have read to
@@ -1018,10 +1025,12 @@ static void restored_peer_check(wj_repl_t *r, peer_t *p)
 	}
 }
 
+/* Only whether a resync is pending survives a restart: its target comes
+ * from the peer's next acknowledgement (see wj_repl_new). */
 static void persist_resync(wj_repl_t *r, peer_t *p)
 {
-	persist_pair(r, p, CURSOR_RESYNC_PENDING, p->resync_pending, CURSOR_RESYNC_TARGET,
-		     p->resync_target, "resync");
+	persist_cursors(r, p, "resync",
+			(struct cursor_val[]){{CURSOR_RESYNC_PENDING, p->resync_pending}}, 1);
 }
 
 /* A resync after a restore is done once the peer's log has been read up
@@ -1064,10 +1073,8 @@ static void peer_recovery(wj_repl_t *r, peer_t *p, bool recovering, uint64_t log
 	p->away_until = log_end;
 	if (p->restored_epoch != 0)
 		persist_restored(r, p);
-	if (p->resync_pending && p->resync_target && log_end > p->resync_target) {
+	if (p->resync_pending && p->resync_target && log_end > p->resync_target)
 		p->resync_target = log_end;
-		persist_resync(r, p);
-	}
 	check_resync_done(r, p);
 }
 
@@ -1168,7 +1175,6 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 		p->min_session = h->resync_session;
 		p->resync_target = h->log_end ? h->log_end : 1;
 		persist_recv(r, p);
-		persist_resync(r, p);
 		check_resync_done(r, p);
 	}
 	peer_recovery(r, p, h->recovering, h->log_end);
@@ -1753,14 +1759,41 @@ static void send_tree(wj_repl_t *r, peer_t *p, int64_t now_ms, wj_repl_out_t *ou
 #define TRIM_STEP 100000
 #define TRIM_STEPS_MAX 64
 
-/* Persists lazy acknowledgements and trims the change log: entries every
- * peer has acknowledged go, and so do entries older than log_keep, even
- * if a peer that has been away long still needs them (it will get a
- * snapshot). */
+/* Where the change log may be trimmed up to: entries every peer has
+ * acknowledged go, and so do entries older than log_keep, even if a peer
+ * that has been away long still needs them (it will get a snapshot). */
+static uint64_t trim_bound(const wj_repl_t *r)
+{
+	uint64_t keep_from = r->log_end;
+	for (size_t i = 0; i < r->n_peers; i++) {
+		const peer_t *p = &r->peers[i];
+		uint64_t need = p->snapshot ? p->snap_end : p->acked;
+		if (need < keep_from)
+			keep_from = need;
+	}
+	uint64_t floor = r->log_end > r->o.log_keep ? r->log_end - r->o.log_keep : 0;
+	return keep_from > floor ? keep_from : floor;
+}
+
+static void persist_lazy_acks(wj_repl_t *r, wj_txn_t *t, wj_err_t *err)
+{
+	for (size_t i = 0; i < r->n_peers; i++) {
+		peer_t *p = &r->peers[i];
+		if (p->acked_dirty) {
+			wj_store_cursor_put(t, p->code, WJ_CURSOR_ACKED, p->acked, err);
+			wj_store_cursor_put(t, p->code, WJ_CURSOR_ACKED_EPOCH, r->epoch, err);
+			p->acked_dirty = false;
+		}
+	}
+}
+
+/* Persists lazy acknowledgements (in the first step's transaction) and
+ * trims the change log, a step per transaction. */
 static void maintain(wj_repl_t *r, int64_t now_ms)
 {
 	const uint64_t step = light_node(r) ? TRIM_STEP_LIGHT : TRIM_STEP;
-	uint64_t upto = 0, removed = 0, total = 0;
+	const uint64_t upto = trim_bound(r);
+	uint64_t removed = 0, total = 0;
 	wj_err_t err = {0};
 	wj_txn_t *t;
 
@@ -1768,25 +1801,8 @@ static void maintain(wj_repl_t *r, int64_t now_ms)
 	for (int i = 0; i < TRIM_STEPS_MAX && (i == 0 || removed == step); i++) {
 		if (wj_txn_begin(r->store, true, &t, &err) != 0)
 			break;
-		if (i == 0) {
-			uint64_t keep_from = r->log_end;
-			for (size_t j = 0; j < r->n_peers; j++) {
-				peer_t *p = &r->peers[j];
-				if (p->acked_dirty) {
-					wj_store_cursor_put(t, p->code, WJ_CURSOR_ACKED, p->acked,
-							    &err);
-					wj_store_cursor_put(t, p->code, WJ_CURSOR_ACKED_EPOCH,
-							    r->epoch, &err);
-					p->acked_dirty = false;
-				}
-				uint64_t need = p->snapshot ? p->snap_end : p->acked;
-				if (need < keep_from)
-					keep_from = need;
-			}
-			uint64_t floor = r->log_end > r->o.log_keep ? r->log_end - r->o.log_keep
-								    : 0;
-			upto = keep_from > floor ? keep_from : floor;
-		}
+		if (i == 0)
+			persist_lazy_acks(r, t, &err);
 		removed = 0;
 		if (r->n_peers > 0 && upto >= r->log_first)
 			wj_store_changelog_trim(t, upto, step, &removed, &err);
@@ -1906,6 +1922,7 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 	wj_arena_init(&r->route_scratch, 16 * 1024);
 	r->store = wj_service_store(svc);
 	r->self = wj_service_node(svc);
+	r->light = wj_division_level(r->self) == WUJI__LEVEL__VILLAGE;
 	r->o = *o;
 #define DEFAULT(f, v) if (r->o.f == 0) r->o.f = (v)
 	DEFAULT(batch_events, light_node(r) ? 128 : 512);
