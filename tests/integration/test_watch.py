@@ -17,18 +17,7 @@ import wjtest  # noqa: E402
 from wjtest import (COUNTY, ITEM_SIMPLE, NodeTest, ctl_argv,  # noqa: E402
                     pb_bytes, pb_decode, pb_uint, reply_fields)
 
-try:
-    import zmq
-except ImportError:
-    if os.path.exists('/usr/bin/python3') and \
-            os.environ.get('WJ_REEXEC') != '1' and \
-            os.path.realpath(sys.executable) != \
-            os.path.realpath('/usr/bin/python3'):
-        os.environ['WJ_REEXEC'] = '1'
-        os.execv('/usr/bin/python3', ['/usr/bin/python3'] + sys.argv)
-    sys.stderr.write('test_watch: the zmq module is missing; install '
-                     'python3-zmq (apt-get install -y python3-zmq)\n')
-    sys.exit(1)
+wjtest.import_zmq('test_watch')   # raw requests below
 
 WAIT_S = 20        # bound on every wait for a watcher's output
 OK, E_BAD_REQUEST, E_BUSY = 0, 1, 7
@@ -116,29 +105,16 @@ class WatchTest(NodeTest):
         n = self.new_node(COUNTY)
         n.write_config('log_level: info\nbatch_max: 1\n')
         n.start()
-        zctx = zmq.Context()
-        s = zctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.RCVTIMEO, WAIT_S * 1000)
-        s.connect(n.endpoint)
-        try:
+        with wjtest.control_socket(n.endpoint, WAIT_S) as s:
             s.send(req_watch(1, after=1 << 40, wait_ms=60000))
             s.send(req_watch(2, after=1 << 40, wait_ms=300))
             rid, code, error, _ = reply_fields(s.recv())
             self.assertEqual((rid, code), (2, OK), error)
-        finally:
-            s.close(linger=0)
-            zctx.term()
         self.assertEqual(n.stop(), 0, n.log_text())
 
     def test_raw_requests(self):
         n = self.start_node(COUNTY)
-        zctx = zmq.Context()
-        s = zctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.RCVTIMEO, WAIT_S * 1000)
-        s.connect(n.endpoint)
-        try:
+        with wjtest.control_socket(n.endpoint, WAIT_S) as s:
             # Too long a wait, too many entries: refused with a reason.
             for req, what in ((req_watch(1, wait_ms=600000), 'wait'),
                               (req_watch(2, max_=1000000), 'max')):
@@ -173,9 +149,6 @@ class WatchTest(NodeTest):
             self.assertEqual(busy, 300 - 256)
             self.assertEqual(self.ok(n, 'status').rc, 0)
             # Then the node stops cleanly with the others still held.
-        finally:
-            s.close(linger=0)
-            zctx.term()
         self.assertEqual(n.stop(), 0, n.log_text())
 
 

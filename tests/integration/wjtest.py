@@ -15,6 +15,7 @@ $WJ_BUILD_DIR) under the source root.  WJ_KEEP=1 keeps the temporary
 directories (daemon logs included) for a post-mortem.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -1086,6 +1087,24 @@ def req_submit(item_code, name, req_id=2, materials=()):
     return pb_uint(1, req_id) + pb_bytes(11, body)
 
 
+@contextlib.contextmanager
+def control_socket(endpoint, timeout):
+    """A DEALER on a node's control endpoint, for raw requests; every
+    receive waits at most `timeout` seconds (zmq.Again when it ran out).
+    Needs the zmq module (import_zmq)."""
+    import zmq
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
+    s.connect(endpoint)
+    try:
+        yield s
+    finally:
+        s.close(linger=0)
+        ctx.term()
+
+
 def submit_many(endpoint, item_code, names, materials=(), window=256,
                 timeout=60.0):
     """Submits one case per name through one pipelined control connection
@@ -1094,14 +1113,9 @@ def submit_many(endpoint, item_code, names, materials=(), window=256,
     AssertionError on a refusal, or when the node stops answering for
     `timeout` seconds.  Needs the zmq module (import_zmq)."""
     import zmq
-    ctx = zmq.Context()
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.LINGER, 0)
-    s.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
-    s.connect(endpoint)
     numbers = [None] * len(names)
     sent = done = 0
-    try:
+    with control_socket(endpoint, timeout) as s:
         while done < len(names):
             while sent < len(names) and sent - done < window:
                 s.send(req_submit(item_code, names[sent], sent + 1,
@@ -1118,9 +1132,6 @@ def submit_many(endpoint, item_code, names, materials=(), window=256,
                                      % (rid, code, error))
             numbers[rid - 1] = number
             done += 1
-    finally:
-        s.close(linger=0)
-        ctx.term()
     return numbers
 
 

@@ -89,19 +89,37 @@ static void send_to(struct fixture *f, uint64_t from, Wuji__PeerMsg *m, int64_t 
 	wj_repl_receive(f->repl, from, buf, len, now, out);
 }
 
-static void hello_from(struct fixture *f, uint64_t from, uint64_t epoch, uint64_t your_max_seq,
-		       int64_t now, wj_repl_out_t *out)
+static void send_hello(struct fixture *f, Wuji__Hello *h, int64_t now, wj_repl_out_t *out)
+{
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
+	m.hello = h;
+	send_to(f, h->node, &m, now, out);
+}
+
+static void hello_ex(struct fixture *f, uint64_t from, uint64_t epoch, bool full_resync,
+		     bool recovering, uint64_t log_end, uint64_t resume_epoch,
+		     uint64_t resume_after, uint64_t your_max_seq, const char *your_max_case,
+		     int64_t now, wj_repl_out_t *out)
 {
 	Wuji__Hello h = WUJI__HELLO__INIT;
 	h.node = from;
 	h.epoch = epoch;
-	h.log_end = 3;
+	h.log_end = log_end;
+	h.full_resync = full_resync;
+	h.recovering = recovering;
+	h.resume_epoch = resume_epoch;
+	h.resume_after = resume_after;
 	h.your_max_seq = your_max_seq;
+	h.your_max_case = (char *)(your_max_case ? your_max_case : "");
 	h.wall_ms = now;
-	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
-	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
-	m.hello = &h;
-	send_to(f, from, &m, now, out);
+	send_hello(f, &h, now, out);
+}
+
+static void hello_from(struct fixture *f, uint64_t from, uint64_t epoch, uint64_t your_max_seq,
+		       int64_t now, wj_repl_out_t *out)
+{
+	hello_ex(f, from, epoch, false, false, 3, 0, 0, your_max_seq, NULL, now, out);
 }
 
 static void ping_from(struct fixture *f, uint64_t from, int64_t now, wj_repl_out_t *out)
@@ -235,8 +253,8 @@ static void load_catalog(struct fixture *f, int64_t now)
 	assert_int_equal(rep->code, WUJI__ERROR_CODE__OK);
 }
 
-/* Submits a case at the node and returns its submission event. */
-static Wuji__Event *submit(struct fixture *f, const char *applicant, int64_t now)
+/* Asks the node to submit a case; its reply. */
+static Wuji__Reply *submit_reply(struct fixture *f, const char *applicant, int64_t now)
 {
 	wj_arena_t *a = &f->arena;
 	Wuji__SubmitRequest *s = wj_arena_alloc(a, sizeof(*s));
@@ -249,7 +267,14 @@ static Wuji__Event *submit(struct fixture *f, const char *applicant, int64_t now
 	wuji__request__init(r);
 	r->op_case = WUJI__REQUEST__OP_SUBMIT;
 	r->submit = s;
-	Wuji__Reply *rep = request(f, r, now);
+	return request(f, r, now);
+}
+
+/* Submits a case at the node and returns its submission event. */
+static Wuji__Event *submit(struct fixture *f, const char *applicant, int64_t now)
+{
+	wj_arena_t *a = &f->arena;
+	Wuji__Reply *rep = submit_reply(f, applicant, now);
 	if (rep->code != WUJI__ERROR_CODE__OK)
 		fail_msg("submission refused: %s", rep->error);
 	wj_txn_t *t;
@@ -325,10 +350,7 @@ static void child_hands_back(struct fixture *f, uint64_t child, uint64_t epoch,
 	h.resync_ack = true;
 	h.resync_from = 0;
 	h.resync_session = 1;
-	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
-	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
-	m.hello = &h;
-	send_to(f, child, &m, now, &out);
+	send_hello(f, &h, now, &out);
 
 	Wuji__Batch b = WUJI__BATCH__INIT;
 	b.epoch = epoch;
@@ -380,17 +402,7 @@ static void test_restore_skips_ids_held_beyond_a_down_link(void **state)
 
 	/* City A tells; the province recovers and takes writes once A has
 	 * handed case 2 back. */
-	Wuji__Hello h = WUJI__HELLO__INIT;
-	h.node = CITY_A;
-	h.epoch = 0xa1;
-	h.log_end = 1;
-	h.your_max_seq = ev2->seq;
-	h.your_max_case = ev2->case_number;
-	h.wall_ms = now;
-	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
-	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
-	m.hello = &h;
-	send_to(f, CITY_A, &m, now, &out);
+	hello_ex(f, CITY_A, 0xa1, false, false, 1, 0, 0, ev2->seq, ev2->case_number, now, &out);
 	assert_true(wj_repl_recovering(f->repl));
 	uint64_t epoch = hello_epoch(f, &out, CITY_A);
 	assert_int_not_equal(epoch, 0);
@@ -406,12 +418,7 @@ static void test_restore_skips_ids_held_beyond_a_down_link(void **state)
 
 	/* B is back, with case 3. */
 	now += 1000;
-	h.node = CITY_B;
-	h.epoch = 0xb1;
-	h.your_max_seq = ev3->seq;
-	h.your_max_case = ev3->case_number;
-	h.wall_ms = now;
-	send_to(f, CITY_B, &m, now, &out);
+	hello_ex(f, CITY_B, 0xb1, false, false, 1, 0, 0, ev3->seq, ev3->case_number, now, &out);
 	child_hands_back(f, CITY_B, 0xb1, epoch, ev3, now + 10);
 	Wuji__Event *back = event_at_node(f, ev3->seq);
 	assert_non_null(back);
@@ -423,43 +430,9 @@ static void test_restore_skips_ids_held_beyond_a_down_link(void **state)
 
 /* ----------------------------------- claims of restored or lying peers */
 
-static void hello_ex(struct fixture *f, uint64_t from, uint64_t epoch, bool full_resync,
-		     bool recovering, uint64_t log_end, uint64_t resume_epoch,
-		     uint64_t resume_after, uint64_t your_max_seq, const char *your_max_case,
-		     int64_t now, wj_repl_out_t *out)
-{
-	Wuji__Hello h = WUJI__HELLO__INIT;
-	h.node = from;
-	h.epoch = epoch;
-	h.log_end = log_end;
-	h.full_resync = full_resync;
-	h.recovering = recovering;
-	h.resume_epoch = resume_epoch;
-	h.resume_after = resume_after;
-	h.your_max_seq = your_max_seq;
-	h.your_max_case = (char *)(your_max_case ? your_max_case : "");
-	h.wall_ms = now;
-	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
-	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
-	m.hello = &h;
-	send_to(f, from, &m, now, out);
-}
-
 static int submit_code(struct fixture *f, const char *applicant, int64_t now)
 {
-	wj_arena_t *a = &f->arena;
-	Wuji__SubmitRequest *s = wj_arena_alloc(a, sizeof(*s));
-	wuji__submit_request__init(s);
-	s->item_code = wj_arena_strdup(a, "XK-001");
-	s->applicant = wj_arena_alloc(a, sizeof(*s->applicant));
-	wuji__applicant__init(s->applicant);
-	s->applicant->name = wj_arena_strdup(a, applicant);
-	Wuji__Request *r = wj_arena_alloc(a, sizeof(*r));
-	wuji__request__init(r);
-	r->op_case = WUJI__REQUEST__OP_SUBMIT;
-	r->submit = s;
-	Wuji__Reply *rep = request(f, r, now);
-	return rep->code;
+	return submit_reply(f, applicant, now)->code;
 }
 
 /* The province was never restored.  City A was restored once (its hello
