@@ -264,7 +264,7 @@ int main(int argc, char **argv)
 		}
 		wj_service_set_repl(svc, repl);
 	}
-	if (wj_control_start(d.loop, cfg.control, svc, cfg.batch_max, &d.control, &err) != 0) {
+	if (wj_control_start(d.loop, cfg.control, svc, wj_config_batch_max(&cfg), &d.control, &err) != 0) {
 		wj_error("%s", err.msg);
 		wj_links_stop(d.links);
 		uv_run(d.loop, UV_RUN_DEFAULT);

@@ -18,7 +18,7 @@ typedef struct wj_config {
 	char control[WJ_PATH_MAX];        /* control endpoint, e.g. ipc:///run/wuji/control */
 	uint64_t map_size_mb;             /* LMDB map size */
 	uint32_t yellow_days;             /* warning when this many working days or fewer remain */
-	uint32_t batch_max;               /* requests per group commit */
+	uint32_t batch_max;               /* requests per group commit; 0: by level */
 	char log_level[16];               /* error warn info debug */
 	/* Replication (issue 3), parsed now so configs can carry them. */
 	char listen[WJ_PATH_MAX];         /* endpoint for children; "" = none */
@@ -72,3 +72,6 @@ int wj_config_parse(wj_config_t *c, const char *file, const char *buf,
 /* Reads and parses a file (the only function here that does I/O; it lives
  * with the parser because both tools need exactly this). */
 int wj_config_load(wj_config_t *c, const char *path, wj_err_t *err);
+/* Requests per group commit: batch_max when set, else by the node's
+ * level (a village takes smaller batches to stay within its memory). */
+uint32_t wj_config_batch_max(const wj_config_t *c);

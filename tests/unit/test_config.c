@@ -87,7 +87,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.control, "ipc:///run/wuji/control");
 	assert_int_equal(c.map_size_mb, 1024);
 	assert_int_equal(c.yellow_days, 1);
-	assert_int_equal(c.batch_max, 1024);
+	assert_int_equal(c.batch_max, 0);
 	assert_string_equal(c.log_level, "info");
 	assert_string_equal(c.listen, "");
 	assert_string_equal(c.parent, "");
@@ -97,6 +97,32 @@ static void test_defaults(void **state)
 	assert_string_equal(c.children_file, "");
 	assert_int_equal(c.skew_warn_ms, 2000);
 	assert_int_equal(c.log_keep, 1000000);
+}
+
+/* Unset, batch_max follows the level: a village's burst of requests must
+ * fit its 16 MB; a set value wins everywhere. */
+static void test_batch_max_by_level(void **state)
+{
+	wj_config_t c;
+	wj_err_t err = {0};
+
+	(void)state;
+	wj_config_defaults(&c);
+	if (parse(&c, "id: 330106001201\n", &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(wj_config_batch_max(&c), 128);
+	wj_config_defaults(&c);
+	if (parse(&c, "id: 330106001000\n", &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(wj_config_batch_max(&c), 1024);
+	wj_config_defaults(&c);
+	if (parse(&c, "id: 330000000000\n", &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(wj_config_batch_max(&c), 1024);
+	wj_config_defaults(&c);
+	if (parse(&c, "id: 330106001201\nbatch_max: 600\n", &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(wj_config_batch_max(&c), 600);
 }
 
 static void test_reference_file(void **state)
@@ -678,6 +704,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_batch_max_by_level),
 		cmocka_unit_test(test_reference_file),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_unknown_key),
