@@ -53,6 +53,9 @@
 
 #define INFLIGHT_MAX 64
 #define RESTORED_GATE_MAX_MS (10 * 60 * 1000) /* see peer_may_hand_back */
+/* Unacknowledged requests for everything back (one a hello interval:
+ * 30 s by default) before we say the peer may never answer. */
+#define RESYNC_UNANSWERED_WARN 60
 #define RELEASE_BUSY_MS 2      /* a busy village drops its mapped pages */
 #define BATCH_BYTES_FIRST (32u << 10) /* budget before any acknowledgement */
 #define BATCH_BYTES_MIN 4096
@@ -122,6 +125,11 @@ typedef struct peer {
 	 * persisted; the target comes from the peer's acknowledgement). */
 	uint64_t resync_target;
 	bool resync_pending;
+	/* Hellos asking for everything back that the peer, answering our
+	 * hellos, has not acknowledged: a peer of a build older than the
+	 * resync never will, and its batches are held back meanwhile. */
+	uint32_t resync_unanswered;
+	bool resync_unanswered_warned;
 	/* It said that what it sends us may still lack events it is itself
 	 * getting back, from the rest of the tree, after a restore (or we
 	 * have not heard otherwise since our resync began): see
@@ -798,6 +806,21 @@ static bool recovering_toward(wj_repl_t *r, peer_t *q)
 	return false;
 }
 
+/* The peer answers our hellos but not our request for everything back:
+ * say so once, in the log and in node-ctl peers (resync_unanswered). */
+static void count_unanswered_resync(peer_t *p)
+{
+	p->resync_unanswered++;
+	if (p->resync_unanswered == RESYNC_UNANSWERED_WARN && !p->resync_unanswered_warned) {
+		wj_warn("repl: %012" PRIu64 " has not acknowledged %u requests to send back "
+			"everything it holds for this node (restored from an old copy); its "
+			"batches are held back until it does: does it run an older wuji? "
+			"Upgrade it (node-ctl status there shows its version)", p->code,
+			RESYNC_UNANSWERED_WARN);
+		p->resync_unanswered_warned = true;
+	}
+}
+
 static void send_hello_ex(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, bool is_reply,
 			  bool resync_ack, uint64_t resync_from, wj_repl_out_t *out);
 
@@ -826,6 +849,8 @@ static void send_hello_ex(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, 
 	h.wall_ms = now_ms;
 	h.is_reply = is_reply;
 	h.full_resync = p->resync_pending;
+	if (h.full_resync && p->resync_target == 0 && p->hello_seen)
+		count_unanswered_resync(p);
 	h.resync_ack = resync_ack;
 	h.resync_from = resync_from;
 	h.resync_session = resync_ack ? p->session : 0;
@@ -1174,6 +1199,8 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 			p->recv_pos = h->resync_from;
 		p->min_session = h->resync_session;
 		p->resync_target = h->log_end ? h->log_end : 1;
+		p->resync_unanswered = 0;
+		p->resync_unanswered_warned = false;
 		persist_recv(r, p);
 		check_resync_done(r, p);
 	}
@@ -2116,6 +2143,22 @@ static uint64_t backlog_of(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms)
 	return c.count;
 }
 
+/* What an operator should look at on this link, "" when nothing. */
+static char *peer_warning(const peer_t *p, int64_t now_ms, wj_arena_t *a)
+{
+	if (p->resync_pending && p->resync_target == 0 &&
+	    p->resync_unanswered >= RESYNC_UNANSWERED_WARN)
+		return wj_arena_printf(a, "has not acknowledged %u requests to send back "
+				       "what it holds for this node; its batches are held "
+				       "back: upgrade it if it runs an older wuji",
+				       p->resync_unanswered);
+	if (p->restored_epoch != 0 && now_ms - p->restored_since_ms >= RESTORED_GATE_MAX_MS)
+		return wj_arena_printf(a, "restored from an old copy %lld minutes ago and "
+				       "not yet recovered: case writes here no longer wait "
+				       "for it", (long long)((now_ms - p->restored_since_ms) / 60000));
+	return "";
+}
+
 Wuji__PeerList *wj_repl_peers(wj_repl_t *r, int64_t now_ms, wj_arena_t *a)
 {
 	Wuji__PeerList *l = wj_arena_alloc(a, sizeof(*l));
@@ -2144,6 +2187,7 @@ Wuji__PeerList *wj_repl_peers(wj_repl_t *r, int64_t now_ms, wj_arena_t *a)
 		pi->skew_ms = p->skew_known ? p->skew_ms : 0;
 		pi->received = p->recv_pos;
 		pi->resyncs = p->resyncs;
+		pi->warning = peer_warning(p, now_ms, a);
 		Wuji__PeerInfo **slot = wj_arena_push(a, &l->peers, &l->n_peers, sizeof(*slot));
 		*slot = pi;
 	}

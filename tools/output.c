@@ -647,6 +647,8 @@ json_t *wj_output_peers_json(const Wuji__PeerList *l)
 				    jint(p->skew_ms) : json_null());
 		json_object_set_new(o, "received", juint(p->received));
 		json_object_set_new(o, "resyncs", juint(p->resyncs));
+		json_object_set_new(o, "warning", p->warning && p->warning[0] ?
+				    json_string(p->warning) : json_null());
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -1377,6 +1379,15 @@ void wj_output_peers_text(FILE *f, const Wuji__PeerList *l)
 		"acknowledged / our last; RECEIVED: the peer's position we "
 		"have applied; SKEW: the parent's clock minus ours (warning "
 		"past %lld ms)\n", (long long)l->skew_bound_ms);
+	for (size_t i = 0; i < l->n_peers; i++) {
+		const Wuji__PeerInfo *p = l->peers[i];
+		char code[13];
+
+		if (!p->warning || !p->warning[0])
+			continue;
+		wj_division_format(p->node, code);
+		fprintf(f, "warning: %s %s\n", code, p->warning);
+	}
 }
 
 void wj_output_tree_text(FILE *f, const Wuji__TreeReport *rep)

@@ -365,6 +365,28 @@ static void child_hands_back(struct fixture *f, uint64_t child, uint64_t epoch,
 	send_to(f, child, &bm, now + 1, &out);
 }
 
+/* Backs the node up, takes a case from `applicant`, and restores the
+ * node from the backup (10 s later each): returns the case's event, which
+ * the node no longer holds. */
+static Wuji__Event *case_lost_to_restore(struct fixture *f, const char *applicant,
+					  int64_t *now)
+{
+	char backup[80];
+	snprintf(backup, sizeof(backup), "%s.backup", f->dir);
+	close_node(f);
+	copy_dir(f->dir, backup);
+	open_node(f, *now);
+	*now += 10000;
+	Wuji__Event *ev = submit(f, applicant, *now);
+	close_node(f);
+	copy_dir(backup, f->dir);
+	copy_dir(NULL, backup);
+	*now += 10000;
+	open_node(f, *now);
+	assert_null(event_at_node(f, ev->seq));
+	return ev;
+}
+
 /* The province's backup holds its first case.  After it, case 2 went
  * down to city A, and case 3 to city B alone (A's link was down).  The
  * province is restored from the backup while B is away, and takes case
@@ -579,23 +601,10 @@ static void test_restart_keeps_waiting_for_restored_neighbour(void **state)
 {
 	struct fixture *f = *state;
 	wj_repl_out_t out;
-	char backup[80];
-	snprintf(backup, sizeof(backup), "%s.backup", f->dir);
 	int64_t now = T0 + 10000;
 	load_catalog(f, now);
-	Wuji__Event *ev1 = submit(f, "张一", now);
-	(void)ev1;
-	close_node(f);
-	copy_dir(f->dir, backup);
-	open_node(f, now);
-	now += 10000;
-	Wuji__Event *ev2 = submit(f, "张二", now);
-	close_node(f);
-	copy_dir(backup, f->dir);
-	copy_dir(NULL, backup);
-	now += 10000;
-	open_node(f, now);
-	assert_null(event_at_node(f, ev2->seq));
+	submit(f, "张一", now);
+	Wuji__Event *ev2 = case_lost_to_restore(f, "张二", &now);
 
 	/* A, restored too, asks for everything back and is recovering. */
 	hello_ex(f, CITY_A, 0xa2, true, true, 3, 0, 0, 0, NULL, now, &out);
@@ -618,6 +627,64 @@ static void test_restart_keeps_waiting_for_restored_neighbour(void **state)
 	assert_null(event_at_node(f, ev2->seq));
 }
 
+/* ------------------------------------------- a peer that never answers */
+
+static const char *peer_warning_of(struct fixture *f, uint64_t node, int64_t now)
+{
+	Wuji__PeerList *l = wj_repl_peers(f->repl, now, &f->arena);
+	for (size_t i = 0; i < l->n_peers; i++)
+		if (l->peers[i]->node == node)
+			return l->peers[i]->warning ? l->peers[i]->warning : "";
+	fail_msg("no peer %012llu in node-ctl peers", (unsigned long long)node);
+	return NULL;
+}
+
+/* The province, restored, asks its children for everything back and
+ * holds their batches until they acknowledge.  City A answers hellos
+ * and pings but never the request (a build from before it): node-ctl
+ * peers must say so after a while, not hold A's batches back silently;
+ * B, never connected, is no such case.  Once A acknowledges, the warning
+ * goes. */
+static void test_unanswered_resync_shows_in_peers(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	Wuji__Event *ev1 = case_lost_to_restore(f, "张一", &now);
+
+	/* A holds case 1, which the restored province lost. */
+	hello_ex(f, CITY_A, 0xa1, false, false, 1, 0, 0, ev1->seq, ev1->case_number, now, &out);
+	assert_true(wj_repl_recovering(f->repl));
+	uint64_t epoch = hello_epoch(f, &out, CITY_A);
+	assert_int_not_equal(epoch, 0);
+	assert_string_equal(peer_warning_of(f, CITY_A, now), "");
+
+	/* 10 s of A answering everything but the request: not yet. */
+	for (int i = 0; i < 20; i++) {
+		now += 500;
+		ping_from(f, CITY_A, now, &out);
+		tick(f, now, CITY_A);
+	}
+	assert_string_equal(peer_warning_of(f, CITY_A, now), "");
+	/* A minute: it is said, for A only. */
+	for (int i = 0; i < 100; i++) {
+		now += 500;
+		ping_from(f, CITY_A, now, &out);
+		tick(f, now, CITY_A);
+	}
+	const char *w = peer_warning_of(f, CITY_A, now);
+	assert_non_null(strstr(w, "has not acknowledged"));
+	assert_non_null(strstr(w, "older wuji"));
+	assert_string_equal(peer_warning_of(f, CITY_B, now), "");
+	assert_null(event_at_node(f, ev1->seq));
+
+	/* A, upgraded, acknowledges and hands case 1 back. */
+	child_hands_back(f, CITY_A, 0xa1, epoch, ev1, now + 1100);
+	assert_non_null(event_at_node(f, ev1->seq));
+	assert_string_equal(peer_warning_of(f, CITY_A, now + 1200), "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -632,6 +699,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_claim_clamped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_waiting_for_restored_neighbour,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unanswered_resync_shows_in_peers, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
