@@ -884,22 +884,32 @@ static void send_ack(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pos, 
  * link down, our parent); a village may stay away for a week, so we do
  * not wait for it, and an id issued again would then name two events.
  *
- * Seqs: 2^20 (about a million) is more events than a county issues in
- * the weeks a backup may be older than its restore, yet at most 2^28
+ * Seqs: 2^32 is more events than any node issues in the life of a backup
+ * (a busy county issues a few thousand a day: 2^20 lasted a year there,
+ * and a province's or a city's busiest weeks come closer), yet 2^16
  * restores fit below the 2^48 a hello may claim.  Nothing counts on an
  * origin's seqs being contiguous: events are found by id, logs by their
  * own positions.
  *
  * Serials: a day's serial has 6 digits (numbers compare as strings), so
- * the gap must leave room for the rest of the day: 1000 cases numbered
- * here today past the last one a peer holds, and never beyond 999999,
- * which leaves room for about a thousand restores a day.  Only the day
- * of the clock and the day of the last case a peer reported are raised:
+ * the gap must leave room for the rest of the day: half of what is left
+ * of today's 999999 past the last one a peer holds, and at least 1000.
+ * A node restored from last night's backup may have numbered all of
+ * today's cases since; no centre numbers half a million in a day, and a
+ * second restore the same day still finds a quarter.  Only the day of
+ * the clock and the day of the last case a peer reported are raised:
  * submissions take the wall clock's day, so no case of an earlier day is
  * numbered again unless the clock steps back past midnight. */
-#define RESTORE_SEQ_GAP (UINT64_C(1) << 20)
-#define RESTORE_SERIAL_GAP 1000u
+#define RESTORE_SEQ_GAP (UINT64_C(1) << 32)
+#define RESTORE_SERIAL_GAP_MIN 1000u
 #define SERIAL_MAX WJ_SERIAL_MAX
+
+/* The serials skipped past `last`, the last a peer holds of a day. */
+static uint32_t restore_serial_gap(uint32_t last)
+{
+	uint32_t half = (SERIAL_MAX - last) / 2;
+	return half > RESTORE_SERIAL_GAP_MIN ? half : RESTORE_SERIAL_GAP_MIN;
+}
 
 /* Raises day's serial to `at_least` (what a peer holds) and then past
  * the gap, within the six digits. */
@@ -913,9 +923,11 @@ static int raise_serial_gap(wj_txn_t *t, wj_date_t day, uint32_t at_least, wj_er
 		return rc;
 	if (at_least > last)
 		last = at_least;
-	if (last < SERIAL_MAX)
-		last = last + RESTORE_SERIAL_GAP < SERIAL_MAX ? last + RESTORE_SERIAL_GAP
-							       : SERIAL_MAX;
+	if (last > SERIAL_MAX)
+		last = SERIAL_MAX;
+	last += restore_serial_gap(last);
+	if (last > SERIAL_MAX)
+		last = SERIAL_MAX;
 	return wj_store_raise_serial(t, day, last, err);
 }
 
@@ -980,9 +992,10 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t to
 	wj_warn("repl: %012" PRIu64 " holds events up to seq %" PRIu64 " from this node, "
 		"but this node's store ended at %" PRIu64 ": it was restored from an older "
 		"copy. Those seqs will not be reused, nor the next %" PRIu64 " (new events "
-		"from %" PRIu64 "), nor the next %u case serials of today; new epoch %016"
-		PRIx64 "; peers will send back what was lost", peer, told, meta.last_seq,
-		RESTORE_SEQ_GAP, gap_end + 1, RESTORE_SERIAL_GAP, epoch);
+		"from %" PRIu64 "), and today's case serials go on past half of what is "
+		"left of the day's 999999; new epoch %016" PRIx64 "; peers will send back "
+		"what was lost", peer, told, meta.last_seq, RESTORE_SEQ_GAP, gap_end + 1,
+		epoch);
 	r->epoch = epoch;
 	r->restore_max_seq = restore_max;
 	r->restore_gap_from = gap_from;
