@@ -53,9 +53,11 @@
 
 #define INFLIGHT_MAX 64
 #define RESTORED_GATE_MAX_MS (10 * 60 * 1000) /* see peer_may_hand_back */
-/* Unacknowledged requests for everything back (one a hello interval:
- * 30 s by default) before we say the peer may never answer. */
-#define RESYNC_UNANSWERED_WARN 60
+/* Unacknowledged requests for everything back, over at least this long,
+ * before we say the peer may never answer (a request is repeated every
+ * hello interval, or every tick when the node is idle). */
+#define RESYNC_UNANSWERED_WARN 10
+#define RESYNC_UNANSWERED_WARN_MS 30000
 #define RELEASE_BUSY_MS 2      /* a busy village drops its mapped pages */
 #define BATCH_BYTES_FIRST (32u << 10) /* budget before any acknowledgement */
 #define BATCH_BYTES_MIN 4096
@@ -129,6 +131,7 @@ typedef struct peer {
 	 * hellos, has not acknowledged: a peer of a build older than the
 	 * resync never will, and its batches are held back meanwhile. */
 	uint32_t resync_unanswered;
+	int64_t resync_asked_ms;    /* the first of them */
 	bool resync_unanswered_warned;
 	/* It said that what it sends us may still lack events it is itself
 	 * getting back, from the rest of the tree, after a restore (or we
@@ -806,17 +809,25 @@ static bool recovering_toward(wj_repl_t *r, peer_t *q)
 	return false;
 }
 
-/* The peer answers our hellos but not our request for everything back:
- * say so once, in the log and in node-ctl peers (resync_unanswered). */
-static void count_unanswered_resync(peer_t *p)
+static bool resync_ignored(const peer_t *p, int64_t now_ms)
 {
-	p->resync_unanswered++;
-	if (p->resync_unanswered == RESYNC_UNANSWERED_WARN && !p->resync_unanswered_warned) {
-		wj_warn("repl: %012" PRIu64 " has not acknowledged %u requests to send back "
-			"everything it holds for this node (restored from an old copy); its "
-			"batches are held back until it does: does it run an older wuji? "
-			"Upgrade it (node-ctl status there shows its version)", p->code,
-			RESYNC_UNANSWERED_WARN);
+	return p->resync_pending && p->resync_target == 0 &&
+	       p->resync_unanswered >= RESYNC_UNANSWERED_WARN &&
+	       now_ms - p->resync_asked_ms >= RESYNC_UNANSWERED_WARN_MS;
+}
+
+/* The peer answers our hellos but not our request for everything back:
+ * say so once, in the log and in node-ctl peers (peer_warning). */
+static void count_unanswered_resync(peer_t *p, int64_t now_ms)
+{
+	if (p->resync_unanswered++ == 0)
+		p->resync_asked_ms = now_ms;
+	if (resync_ignored(p, now_ms) && !p->resync_unanswered_warned) {
+		wj_warn("repl: %012" PRIu64 " has not acknowledged %u requests over %lld s to "
+			"send back everything it holds for this node (restored from an old "
+			"copy); its batches are held back until it does: does it run an older "
+			"wuji? Upgrade it (node-ctl status there shows its version)", p->code,
+			p->resync_unanswered, (long long)((now_ms - p->resync_asked_ms) / 1000));
 		p->resync_unanswered_warned = true;
 	}
 }
@@ -850,7 +861,7 @@ static void send_hello_ex(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, 
 	h.is_reply = is_reply;
 	h.full_resync = p->resync_pending;
 	if (h.full_resync && p->resync_target == 0 && p->hello_seen)
-		count_unanswered_resync(p);
+		count_unanswered_resync(p, now_ms);
 	h.resync_ack = resync_ack;
 	h.resync_from = resync_from;
 	h.resync_session = resync_ack ? p->session : 0;
@@ -892,28 +903,35 @@ static void send_ack(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pos, 
  * own positions.
  *
  * Serials: a day's serial has 6 digits (numbers compare as strings), so
- * the gap must leave room for the rest of the day: half of what is left
- * of today's 999999 past the last one a peer holds, and at least 1000.
- * A node restored from last night's backup may have numbered all of
- * today's cases since; no centre numbers half a million in a day, and a
- * second restore the same day still finds a quarter.  Only the day of
- * the clock and the day of the last case a peer reported are raised:
- * submissions take the wall clock's day, so no case of an earlier day is
- * numbered again unless the clock steps back past midnight. */
+ * the gap must leave room for the rest of the day.  A node restored from
+ * last night's backup may have numbered all of today's cases since: today
+ * skips 100,000 (more than the busiest centre numbers in a day), or half
+ * of what is left of the day's 999999 once that is less, and at least
+ * 1,000; nine restores in a day still leave room.  The store refuses a
+ * serial past 999999 (no case is numbered there that day) rather than
+ * issue a seventh digit.  Only the day of the clock and the day of the
+ * last case a peer reported are raised, the latter (yesterday, or
+ * tomorrow by a skewed clock) by 1,000: submissions take the wall
+ * clock's day, so no case of an earlier day is numbered again unless the
+ * clock steps back past midnight. */
 #define RESTORE_SEQ_GAP (UINT64_C(1) << 32)
+#define RESTORE_SERIAL_GAP_TODAY 100000u
 #define RESTORE_SERIAL_GAP_MIN 1000u
-#define SERIAL_MAX WJ_SERIAL_MAX
+#define SERIAL_MAX WJ_STORE_SERIAL_MAX
 
 /* The serials skipped past `last`, the last a peer holds of a day. */
-static uint32_t restore_serial_gap(uint32_t last)
+static uint32_t restore_serial_gap(uint32_t last, bool today)
 {
-	uint32_t half = (SERIAL_MAX - last) / 2;
-	return half > RESTORE_SERIAL_GAP_MIN ? half : RESTORE_SERIAL_GAP_MIN;
+	uint32_t gap = today ? (SERIAL_MAX - last) / 2 : 0;
+	if (gap > RESTORE_SERIAL_GAP_TODAY)
+		gap = RESTORE_SERIAL_GAP_TODAY;
+	return gap > RESTORE_SERIAL_GAP_MIN ? gap : RESTORE_SERIAL_GAP_MIN;
 }
 
 /* Raises day's serial to `at_least` (what a peer holds) and then past
  * the gap, within the six digits. */
-static int raise_serial_gap(wj_txn_t *t, wj_date_t day, uint32_t at_least, wj_err_t *err)
+static int raise_serial_gap(wj_txn_t *t, wj_date_t day, bool today, uint32_t at_least,
+			    wj_err_t *err)
 {
 	if (!wj_date_valid(day))
 		return 0;
@@ -925,7 +943,7 @@ static int raise_serial_gap(wj_txn_t *t, wj_date_t day, uint32_t at_least, wj_er
 		last = at_least;
 	if (last > SERIAL_MAX)
 		last = SERIAL_MAX;
-	last += restore_serial_gap(last);
+	last += restore_serial_gap(last, today);
 	if (last > SERIAL_MAX)
 		last = SERIAL_MAX;
 	return wj_store_raise_serial(t, day, last, err);
@@ -963,11 +981,12 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t to
 	if (rc == 0 && h->your_max_case && h->your_max_case[0] &&
 	    wj_case_number_split(h->your_max_case, &origin, &day, &claimed, NULL) == 0 &&
 	    origin == r->self && day <= wj_date_add_days(today, 1))
-		rc = raise_serial_gap(t, day, claimed > SERIAL_MAX ? SERIAL_MAX : claimed, &err);
+		rc = raise_serial_gap(t, day, day == today,
+				      claimed > SERIAL_MAX ? SERIAL_MAX : claimed, &err);
 	else
 		day = 0;
 	if (rc == 0 && today != day)
-		rc = raise_serial_gap(t, today, 0, &err);
+		rc = raise_serial_gap(t, today, true, 0, &err);
 	uint64_t epoch = 0;
 	if (rc == 0)
 		rc = wj_store_new_epoch(t, &epoch, &err);
@@ -992,10 +1011,10 @@ static void recover_from_restore(wj_repl_t *r, const Wuji__Hello *h, uint64_t to
 	wj_warn("repl: %012" PRIu64 " holds events up to seq %" PRIu64 " from this node, "
 		"but this node's store ended at %" PRIu64 ": it was restored from an older "
 		"copy. Those seqs will not be reused, nor the next %" PRIu64 " (new events "
-		"from %" PRIu64 "), and today's case serials go on past half of what is "
-		"left of the day's 999999; new epoch %016" PRIx64 "; peers will send back "
-		"what was lost", peer, told, meta.last_seq, RESTORE_SEQ_GAP, gap_end + 1,
-		epoch);
+		"from %" PRIu64 "), and today's case serials skip %u or half of what is "
+		"left of the day; new epoch %016" PRIx64 "; peers will send back what was "
+		"lost", peer, told, meta.last_seq, RESTORE_SEQ_GAP, gap_end + 1,
+		RESTORE_SERIAL_GAP_TODAY, epoch);
 	r->epoch = epoch;
 	r->restore_max_seq = restore_max;
 	r->restore_gap_from = gap_from;
@@ -1124,8 +1143,9 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 		return;
 	refresh_log(r, t);
 	/* A claim beyond any plausible count is a peer's bug or malice, not
-	 * a restore: believing it would exhaust our seqs. */
-	bool plausible = h->your_max_seq < WJ_SEQ_PLAUSIBLE_MAX;
+	 * a restore: believing it would exhaust our seqs (and the gap after
+	 * it must keep our own seqs below what the service accepts). */
+	bool plausible = h->your_max_seq < WJ_SEQ_PLAUSIBLE_MAX - RESTORE_SEQ_GAP;
 	if (!plausible)
 		wj_warn("repl: %012" PRIu64 " claims to hold seq %" PRIu64 " of ours: ignored",
 			p->code, h->your_max_seq);
@@ -2159,16 +2179,17 @@ static uint64_t backlog_of(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms)
 /* What an operator should look at on this link, "" when nothing. */
 static char *peer_warning(const peer_t *p, int64_t now_ms, wj_arena_t *a)
 {
-	if (p->resync_pending && p->resync_target == 0 &&
-	    p->resync_unanswered >= RESYNC_UNANSWERED_WARN)
-		return wj_arena_printf(a, "has not acknowledged %u requests to send back "
-				       "what it holds for this node; its batches are held "
-				       "back: upgrade it if it runs an older wuji",
-				       p->resync_unanswered);
+	if (resync_ignored(p, now_ms))
+		return wj_arena_printf(a, "has not acknowledged %u requests over %lld s to "
+				       "send back what it holds for this node; its batches "
+				       "are held back: upgrade it if it runs an older wuji",
+				       p->resync_unanswered,
+				       (long long)((now_ms - p->resync_asked_ms) / 1000));
 	if (p->restored_epoch != 0 && now_ms - p->restored_since_ms >= RESTORED_GATE_MAX_MS)
-		return wj_arena_printf(a, "restored from an old copy %lld minutes ago and "
-				       "not yet recovered: case writes here no longer wait "
-				       "for it", (long long)((now_ms - p->restored_since_ms) / 60000));
+		return wj_arena_printf(a, "restored from an old copy and not recovered "
+				       "%lld minutes after this node learned of it (or "
+				       "started): case writes here no longer wait for it",
+				       (long long)((now_ms - p->restored_since_ms) / 60000));
 	return "";
 }
 

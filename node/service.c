@@ -383,7 +383,7 @@ int wj_service_apply_packed(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 	if (own && ev->type == WUJI__EVENT_TYPE__EV_SUBMITTED &&
 	    wj_case_number_split(ev->case_number, NULL, &own_day, &own_serial, NULL) != 0)
 		own_serial = 0;   /* check_event says what is wrong with it */
-	if (own && (ev->seq >= WJ_SEQ_PLAUSIBLE_MAX || own_serial > WJ_SERIAL_MAX))
+	if (own && (ev->seq >= WJ_SEQ_PLAUSIBLE_MAX || own_serial > WJ_STORE_SERIAL_MAX))
 		return wj_err_set(err, WJ_EINVAL,
 				  "an event of this node came back with seq %llu, case %s: "
 				  "beyond anything this node can have issued",

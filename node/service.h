@@ -26,10 +26,10 @@
  * know are kept and passed on, so that a newer node's events cross older
  * ones whole; this bounds what a peer can make every ancestor store. */
 #define WJ_EVENT_BYTES_MAX (128u << 10)
-/* Beyond these no node issues a seq or a day's case serial (6 digits):
- * a peer's claim past them is a bug or malice, never believed. */
+/* Beyond this no node issues a seq (nor a day's case serial past
+ * WJ_STORE_SERIAL_MAX): a peer's claim past them is a bug or malice,
+ * never believed. */
 #define WJ_SEQ_PLAUSIBLE_MAX (UINT64_C(1) << 48)
-#define WJ_SERIAL_MAX 999999u
 
 typedef struct wj_service wj_service_t;
 

@@ -1043,10 +1043,11 @@ int wj_store_next_serial(wj_txn_t *t, wj_date_t day, uint32_t *serial,
 
 	if ((rc = serial_get(t, day, &last, err)))
 		return rc;
-	if (last == UINT32_MAX)
+	if (last >= WJ_STORE_SERIAL_MAX)
 		return wj_err_set(err, WJ_EINVAL,
-			"day %d has used every case serial: no more cases can "
-			"be numbered today", (int)day);
+			"day %d has used every case serial (%u): no more cases "
+			"can be numbered here that day", (int)day,
+			WJ_STORE_SERIAL_MAX);
 	if ((rc = serial_put(t, day, last + 1, err)))
 		return rc;
 	*serial = last + 1;

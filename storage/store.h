@@ -89,7 +89,11 @@ int wj_store_meta(wj_txn_t *t, wj_store_meta_t *out);
 int wj_store_save_hlc(wj_txn_t *t, uint64_t hlc, wj_err_t *err);
 /* Allocates the next local event seq (origin = this node). */
 int wj_store_next_seq(wj_txn_t *t, uint64_t *seq, wj_err_t *err);
-/* Allocates the next case serial of a day (starts at 1). */
+/* A day's case serial has six digits in a case number (numbers compare
+ * as strings). */
+#define WJ_STORE_SERIAL_MAX 999999u
+/* Allocates the next case serial of a day (starts at 1); WJ_EINVAL once
+ * the day's WJ_STORE_SERIAL_MAX are used. */
 int wj_store_next_serial(wj_txn_t *t, wj_date_t day, uint32_t *serial,
 			 wj_err_t *err);
 

@@ -1688,6 +1688,14 @@ static void test_raise(void **state)
 	assert_int_equal(serial, 13);
 	assert_int_equal(wj_store_next_serial(t, 20260302, &serial, &err), 0);
 	assert_int_equal(serial, 1);
+	/* A day's serial has six digits: the last is 999999, then none. */
+	assert_int_equal(wj_store_raise_serial(t, 20260303, WJ_STORE_SERIAL_MAX - 1, &err), 0);
+	assert_int_equal(wj_store_next_serial(t, 20260303, &serial, &err), 0);
+	assert_int_equal(serial, 999999);
+	assert_int_equal(wj_store_next_serial(t, 20260303, &serial, &err), WJ_EINVAL);
+	assert_non_null(strstr(err.msg, "every case serial"));
+	assert_int_equal(wj_store_serial(t, 20260303, &serial, &err), 0);
+	assert_int_equal(serial, 999999);
 	commit(t);
 
 	/* Aborted raises are not kept. */
