@@ -24,6 +24,7 @@
 #define CHAIN_TOKENS_MAX 100000
 #define CHAIN_DRAIN_S 10         /* after the last token is due */
 #define TOKENS_PER_READ (PIPE_BUF / sizeof(int64_t))
+#define SCATTER_REGION_PAGES 1024 /* 4 MiB written before the chain runs */
 
 static int fail(char *err, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -109,6 +110,8 @@ struct stage {
 	int in, out;             /* pipe ends: tokens (int64_t due times) */
 	int data_fd, meta_fd;    /* one file, twice: as LMDB opens data.mdb */
 	off_t end;
+	unsigned scatter;        /* pages overwritten per commit */
+	unsigned seed;
 	int error;               /* errno of the first failed write or sync */
 	pthread_t thread;
 };
@@ -130,13 +133,20 @@ static bool write_all(int fd, const void *buf, size_t len)
 	return true;
 }
 
-/* One durable commit of k tokens: a page each appended, fdatasync, then
- * the meta page through the O_DSYNC descriptor (LMDB's order: the data a
- * meta page points to is on disk before the meta page). */
+/* One durable commit of k tokens: `scatter` pages overwritten here and
+ * there and a page a token appended, fdatasync, then the meta page
+ * through the O_DSYNC descriptor (LMDB's order: the data a meta page
+ * points to is on disk before the meta page). */
 static void stage_commit(struct stage *s, size_t k)
 {
 	static const char page[PAGE];
 
+	for (unsigned i = 0; i < s->scatter && !s->error; i++) {
+		off_t at = (off_t)(1 + rand_r(&s->seed) % SCATTER_REGION_PAGES) * PAGE;
+
+		if (pwrite(s->data_fd, page, PAGE, at) != PAGE)
+			s->error = errno ? errno : EIO;
+	}
 	for (size_t i = 0; i < k && !s->error; i++, s->end += PAGE)
 		if (pwrite(s->data_fd, page, PAGE, s->end) != PAGE)
 			s->error = errno ? errno : EIO;
@@ -193,21 +203,25 @@ static int stage_open(struct stage *s, const char *dir, unsigned i, char *err, s
 		unlink(path);   /* open, it lives on until closed */
 	if (s->data_fd < 0 || s->meta_fd < 0)
 		return fail(err, err_len, "cannot create %s: %s", path, strerror(e));
-	if (pwrite(s->data_fd, page, PAGE, 0) != PAGE || fdatasync(s->data_fd) < 0)
+	/* The meta page, then the region scattered writes land in. */
+	s->end = 0;
+	for (unsigned p = 0; p < (s->scatter ? 1 + SCATTER_REGION_PAGES : 1); p++, s->end += PAGE)
+		if (pwrite(s->data_fd, page, PAGE, s->end) != PAGE)
+			return fail(err, err_len, "cannot write %s: %s", path, strerror(errno));
+	if (fdatasync(s->data_fd) < 0)
 		return fail(err, err_len, "cannot write %s: %s", path, strerror(errno));
-	s->end = PAGE;
 	return 0;
 }
 
 int wj_disk_chain_floor(const char *dir, unsigned stages, unsigned rate, unsigned tokens,
-			struct wj_disk_chain *out, char *err, size_t err_len)
+			unsigned scatter, struct wj_disk_chain *out, char *err, size_t err_len)
 {
 	struct stage st[CHAIN_STAGES_MAX];
 	int first_in = -1, last_out = -1, rc = 0;
 	unsigned started = 0;
 	int64_t *lat = NULL;
 
-	*out = (struct wj_disk_chain){ NAN, NAN, NAN, 0, stages, rate };
+	*out = (struct wj_disk_chain){ NAN, NAN, NAN, 0, stages, rate, scatter };
 	if (stages == 0 || stages > CHAIN_STAGES_MAX || rate == 0 || tokens == 0 ||
 	    tokens > CHAIN_TOKENS_MAX)
 		return fail(err, err_len, "chain: 1-%d stages, a rate and 1-%d tokens",
@@ -216,7 +230,8 @@ int wj_disk_chain_floor(const char *dir, unsigned stages, unsigned rate, unsigne
 	if (!lat)
 		return fail(err, err_len, "out of memory");
 	for (unsigned i = 0; i < stages; i++)
-		st[i] = (struct stage){ .in = -1, .out = -1, .data_fd = -1, .meta_fd = -1 };
+		st[i] = (struct stage){ .in = -1, .out = -1, .data_fd = -1, .meta_fd = -1,
+					.scatter = scatter, .seed = 0x5eed + i };
 
 	/* Pipes: main -> stage 0 -> ... -> stage n-1 -> main. */
 	for (unsigned i = 0; i <= stages && rc == 0; i++) {

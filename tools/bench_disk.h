@@ -24,14 +24,20 @@ int wj_disk_fsync_baseline(const char *dir, struct wj_disk_fsync *out, char *err
  * written through an O_DSYNC descriptor) and hands them on.  Latency is
  * from a token's due time to its leaving the last stage: what durable
  * storage at every level costs on this disk, with no network, CURVE or
- * protobuf in the way. */
+ * protobuf in the way.
+ *
+ * `scatter` more pages per commit are overwritten at random places in
+ * a region of the file written beforehand, as a B-tree store rewrites the
+ * leaf and branch pages one commit touches (LMDB copies them on write
+ * into pages freed earlier, all over the file): 0 gives the bare floor of
+ * one page a token. */
 struct wj_disk_chain {
 	double p50, p99, max;    /* ms */
 	size_t n;                /* tokens that went through */
-	unsigned stages, rate;
+	unsigned stages, rate, scatter;
 };
 
 int wj_disk_chain_floor(const char *dir, unsigned stages, unsigned rate, unsigned tokens,
-			struct wj_disk_chain *out, char *err, size_t err_len);
+			unsigned scatter, struct wj_disk_chain *out, char *err, size_t err_len);
 
 #endif
