@@ -46,6 +46,12 @@ struct wj_service {
 	char data_dir[1024];
 	struct wj_repl *repl;   /* NULL when the node has no links */
 	bool calendar_dirty;    /* a calendar event was applied: reload */
+	/* The catalog item the last submission of this batch named, in the
+	 * batch's arena: a window's batch names a few items again and again,
+	 * and each one was looked up and unpacked anew.  Set and used only
+	 * inside wj_service_batch; forgotten when a catalog event is
+	 * applied. */
+	Wuji__CatalogItem *batch_item;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -315,6 +321,7 @@ static int fold_case_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 static int apply_catalog_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 			       wj_arena_t *a, wj_err_t *err)
 {
+	s->batch_item = NULL;
 	Wuji__CatalogItem *cur = NULL;
 	int rc = wj_store_catalog_get(t, ev->item->code, a, &cur, err);
 	if (rc != 0 && rc != WJ_ENOTFOUND)
@@ -536,14 +543,17 @@ static int do_submit(wj_service_t *s, wj_txn_t *t, const Wuji__SubmitRequest *re
 	int rc = check_text("item code (--item)", req->item_code, WJ_TEXT_MAX, err);
 	if (rc != 0)
 		return rc;
-	Wuji__CatalogItem *item;
-	rc = wj_store_catalog_get(t, req->item_code, a, &item, err);
-	if (rc == WJ_ENOTFOUND)
-		return wj_err_set(err, WJ_EINVAL,
-				  "unknown item code \"%s\": this node's catalog has no such "
-				  "item (see node-ctl catalog list)", req->item_code);
-	if (rc != 0)
-		return rc;
+	Wuji__CatalogItem *item = s->batch_item;
+	if (item == NULL || !item->code || strcmp(item->code, req->item_code) != 0) {
+		rc = wj_store_catalog_get(t, req->item_code, a, &item, err);
+		if (rc == WJ_ENOTFOUND)
+			return wj_err_set(err, WJ_EINVAL,
+					  "unknown item code \"%s\": this node's catalog has no "
+					  "such item (see node-ctl catalog list)", req->item_code);
+		if (rc != 0)
+			return rc;
+		s->batch_item = item;
+	}
 
 	wj_case_ctx_t ctx = case_ctx(s, now_ms, a);
 	wj_date_t today = wj_date_from_unix(ctx.now);
@@ -1161,6 +1171,7 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 {
 	Wuji__Reply **replies = wj_arena_alloc(a, n * sizeof(*replies));
 	Wuji__Request **decoded = wj_arena_alloc(a, n * sizeof(*decoded));
+	s->batch_item = NULL;
 	bool *held = wj_arena_alloc(a, n * sizeof(*held));
 	bool writes = false;
 
@@ -1265,5 +1276,6 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 		}
 		pack_reply(&reqs[i], replies[i], a);
 	}
+	s->batch_item = NULL;   /* lives in the arena the caller resets */
 	return rc;
 }

@@ -231,6 +231,45 @@ static void test_lifecycle_and_due_date(void **state)
 	assert_int_equal(rep->case_->n_history, 4);
 }
 
+/* A batch looks an item up once for all its submissions; a catalog load
+ * in the same batch must be seen by the submissions after it. */
+static void test_catalog_load_seen_within_a_batch(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const mats[] = {"居民身份证", "经营场所证明"};
+	load_catalog(f);
+	Wuji__Request *load = new_req(f);
+	Wuji__CatalogLoadRequest *cl = wj_arena_alloc(&f->arena, sizeof(*cl));
+	wuji__catalog_load_request__init(cl);
+	cl->catalog = wj_arena_alloc(&f->arena, sizeof(*cl->catalog));
+	wuji__catalog__init(cl->catalog);
+	Wuji__CatalogItem **slot = wj_arena_push(&f->arena, &cl->catalog->items,
+						 &cl->catalog->n_items, sizeof(*slot));
+	*slot = item(f, "XK-001", 9, mats, 2);
+	load->op_case = WUJI__REQUEST__OP_CATALOG_LOAD;
+	load->catalog_load = cl;
+
+	Wuji__Request *reqs[] = {
+		submit_req(f, "XK-001", "赵一", true),
+		submit_req(f, "XK-001", "赵二", true),
+		load,
+		submit_req(f, "XK-001", "赵三", true),
+	};
+	Wuji__Reply **reps = run(f, T_0213, reqs, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(reps[i]->code, WUJI__ERROR_CODE__OK);
+	/* Accepted on Friday 13 Feb: 5 working days is 20 Feb, 9 is 26 Feb. */
+	const int32_t want[] = {20260220, 20260220, 0, 20260226};
+	for (int i = 0; i < 4; i++) {
+		if (i == 2)
+			continue;
+		Wuji__Reply *rep = run1(f, T_0213, command_req(f, WUJI__EVENT_TYPE__EV_ACCEPTED,
+								reps[i]->number));
+		assert_int_equal(rep->code, WUJI__ERROR_CODE__OK);
+		assert_int_equal(rep->case_->promised_due, want[i]);
+	}
+}
+
 static void test_refusal_changes_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -525,6 +564,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_group_commit_answers_every_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lifecycle_and_due_date, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_catalog_load_seen_within_a_batch, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_refusal_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_racing_steps_fold_the_same, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_fields_kept, setup, teardown),
