@@ -122,7 +122,8 @@ static Wuji__CatalogItem *item(struct fixture *f, const char *code, int promised
 	return it;
 }
 
-static void load_catalog(struct fixture *f)
+/* Loads item XK-001 (two materials) with `promised` working days. */
+static Wuji__Request *catalog_load_req(struct fixture *f, int promised)
 {
 	static const char *const mats[] = {"居民身份证", "经营场所证明"};
 	Wuji__Request *r = new_req(f);
@@ -132,10 +133,15 @@ static void load_catalog(struct fixture *f)
 	wuji__catalog__init(cl->catalog);
 	Wuji__CatalogItem **slot = wj_arena_push(&f->arena, &cl->catalog->items,
 						 &cl->catalog->n_items, sizeof(*slot));
-	*slot = item(f, "XK-001", 5, mats, 2);
+	*slot = item(f, "XK-001", promised, mats, 2);
 	r->op_case = WUJI__REQUEST__OP_CATALOG_LOAD;
 	r->catalog_load = cl;
-	Wuji__Reply *rep = run1(f, T_0213, r);
+	return r;
+}
+
+static void load_catalog(struct fixture *f)
+{
+	Wuji__Reply *rep = run1(f, T_0213, catalog_load_req(f, 5));
 	assert_int_equal(rep->code, WUJI__ERROR_CODE__OK);
 	assert_int_equal(rep->loaded, 1);
 }
@@ -236,23 +242,11 @@ static void test_lifecycle_and_due_date(void **state)
 static void test_catalog_load_seen_within_a_batch(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const mats[] = {"居民身份证", "经营场所证明"};
 	load_catalog(f);
-	Wuji__Request *load = new_req(f);
-	Wuji__CatalogLoadRequest *cl = wj_arena_alloc(&f->arena, sizeof(*cl));
-	wuji__catalog_load_request__init(cl);
-	cl->catalog = wj_arena_alloc(&f->arena, sizeof(*cl->catalog));
-	wuji__catalog__init(cl->catalog);
-	Wuji__CatalogItem **slot = wj_arena_push(&f->arena, &cl->catalog->items,
-						 &cl->catalog->n_items, sizeof(*slot));
-	*slot = item(f, "XK-001", 9, mats, 2);
-	load->op_case = WUJI__REQUEST__OP_CATALOG_LOAD;
-	load->catalog_load = cl;
-
 	Wuji__Request *reqs[] = {
 		submit_req(f, "XK-001", "赵一", true),
 		submit_req(f, "XK-001", "赵二", true),
-		load,
+		catalog_load_req(f, 9),
 		submit_req(f, "XK-001", "赵三", true),
 	};
 	Wuji__Reply **reps = run(f, T_0213, reqs, 4);
