@@ -552,7 +552,10 @@ static int do_submit(wj_service_t *s, wj_txn_t *t, const Wuji__SubmitRequest *re
 					  "such item (see node-ctl catalog list)", req->item_code);
 		if (rc != 0)
 			return rc;
-		s->batch_item = item;
+		/* Kept only under its own code: a store whose key and item
+		 * disagree (verify says so) must not answer for another. */
+		if (item->code && strcmp(item->code, req->item_code) == 0)
+			s->batch_item = item;
 	}
 
 	wj_case_ctx_t ctx = case_ctx(s, now_ms, a);
@@ -1169,9 +1172,9 @@ static void pack_reply(wj_service_req_t *r, Wuji__Reply *rep, wj_arena_t *a)
 int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t now_ms,
 		     wj_arena_t *a)
 {
+	s->batch_item = NULL;
 	Wuji__Reply **replies = wj_arena_alloc(a, n * sizeof(*replies));
 	Wuji__Request **decoded = wj_arena_alloc(a, n * sizeof(*decoded));
-	s->batch_item = NULL;
 	bool *held = wj_arena_alloc(a, n * sizeof(*held));
 	bool writes = false;
 
