@@ -597,6 +597,8 @@ int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
 	*out = l;
 	return 0;
 fail:
+	if (l->up)
+		zmq_socket_monitor(l->up, NULL, 0);  /* before l->mon: see wj_links_stop */
 	if (l->mon)
 		zmq_close(l->mon);
 	if (l->zap)
@@ -628,16 +630,21 @@ void wj_links_stop(wj_links_t *l)
 		uv_poll_stop(&ws[i]->poll);
 		uv_close((uv_handle_t *)&ws[i]->poll, on_close);
 	}
+	/* The parent socket's monitor first: libzmq sends its events from the
+	 * I/O thread, blocking and holding the monitor's lock, into a PAIR
+	 * socket that has no peer once l->mon is closed.  An event then
+	 * (the parent went away too) blocked that thread for good, and
+	 * zmq_socket_monitor() below waited for the lock forever. */
+	if (l->up)
+		zmq_socket_monitor(l->up, NULL, 0);
 	if (l->zap)
 		zmq_close(l->zap);
 	if (l->children)
 		zmq_close(l->children);
 	if (l->mon)
 		zmq_close(l->mon);
-	if (l->up) {
-		zmq_socket_monitor(l->up, NULL, 0);
+	if (l->up)
 		zmq_close(l->up);
-	}
 	zmq_ctx_term(l->zctx);
 	uv_close((uv_handle_t *)&l->idle, on_close);
 	uv_close((uv_handle_t *)&l->timer, on_close);

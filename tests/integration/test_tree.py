@@ -13,7 +13,9 @@ and driven with node-ctl at the nodes a clerk would use.
      duplicated history, and every store verifies;
   5. a node with an unknown key, and one with a stolen key claiming
      another code, are refused by the county and learn and leak nothing;
-  6. node-ctl peers and tree.
+  6. node-ctl peers and tree;
+  7. a chain whose nodes are all told to stop at once (parents go while
+     their children stop) stops: every node exits on SIGTERM.
 
 One tree per test class (setUpClass/tearDownClass run deploy/tree up and
 down in a temporary directory, on a random free base port).  Nothing here
@@ -171,7 +173,8 @@ def read_conf(path):
 class Tree:
     """A tree of nodes run by deploy/tree in its own temporary directory."""
 
-    def __init__(self):
+    def __init__(self, shape=SHAPE):
+        self.shape = shape
         self.dir = tempfile.mkdtemp(prefix='wj-tree-')
         self.base_port = wjtest.free_port_base(PORTS)
         self.endpoints = {}   # code -> control endpoint
@@ -181,7 +184,7 @@ class Tree:
         return wjtest.run([TREE] + [str(a) for a in args], timeout=timeout)
 
     def up(self):
-        r = self.run('up', self.dir, '--shape', SHAPE, '--base-port',
+        r = self.run('up', self.dir, '--shape', self.shape, '--base-port',
                      self.base_port, '--build', BUILD)
         if r.rc != 0:
             raise AssertionError('deploy/tree up failed:\n%r\n%s'
@@ -936,6 +939,71 @@ class TreeFailureTest(SpreadCheck, TreeTestCase):
             errors = [e for e in ex.map(one, sorted(acked.items())) if e]
         self.assertEqual(errors[:10], [], '%d of %d cases wrong at %s'
                          % (len(errors), len(acked), code))
+
+
+def pid_alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+class StopTest(unittest.TestCase):
+    """A node stopping while its parent goes away too must still stop.  It
+    did not, now and then: libzmq reported the parent's departure on the
+    parent socket's monitor into a socket the node had closed already,
+    blocked its I/O thread there holding the monitor's lock, and the
+    node's next call waited for that lock forever.  A five-level chain is
+    started once; each round lets the links come up, sends every node
+    SIGTERM at once, waits for all of them to exit and starts them again
+    (the old code hung in about one round of twenty)."""
+
+    ROUNDS = 40
+    STOP_BOUND_S = 20   # keeps a hung run finite; not a timing assertion
+
+    def test_7_all_stop_at_once(self):
+        wjtest.check_binaries()
+        tree = Tree('1-1-1-1-1')
+        hung = []
+
+        def village_up():
+            r = tree.ctl(VILLAGE, 'peers', json_out=True)
+            if r.rc != 0:
+                return False
+            peers = r.json()
+            if isinstance(peers, dict):
+                peers = peers.get('peers', [])
+            return bool(peers) and all(p.get('state') == 'up' for p in peers)
+
+        try:
+            tree.up()
+            for rnd in range(self.ROUNDS):
+                self.assertTrue(wait_until(village_up, 30),
+                                'round %d: the village link never came up\n%s'
+                                % (rnd, tree.log_tails()))
+                pids = {}
+                for code in tree.endpoints:
+                    with open(os.path.join(tree.node_dir(code), 'pid')) as f:
+                        pids[code] = int(f.read().split()[0])
+                for pid in pids.values():
+                    os.kill(pid, 15)
+                wait_until(lambda: not any(pid_alive(p) for p in pids.values()),
+                           self.STOP_BOUND_S)
+                for code, pid in sorted(pids.items()):
+                    if pid_alive(pid):
+                        hung.append('round %d: %s (pid %d) still runs %d s after '
+                                    'SIGTERM\n%s' % (rnd, code, pid,
+                                                      self.STOP_BOUND_S,
+                                                      tree.log_tail(code, 5)))
+                if hung:
+                    break
+                for code in sorted(pids):
+                    tree.start(code)
+        finally:
+            tree.down()   # SIGKILLs what is left
+            tree.remove()
+        self.assertEqual(hung, [])
 
 
 if __name__ == '__main__':
