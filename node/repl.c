@@ -70,6 +70,7 @@
 #define TREE_NODES_MAX 100000
 #define ROUTE_CACHE 4096
 #define REPORT_MAX (8u << 20)
+#define TREE_WARNING_MAX 240  /* bytes of a node's warning passed up */
 
 /* Field numbers in proto/wuji.proto, for batches packed by hand. */
 #define PEER_MSG_BATCH_FIELD 11
@@ -2230,6 +2231,29 @@ Wuji__PeerList *wj_repl_peers(wj_repl_t *r, int64_t now_ms, wj_arena_t *a)
 	return l;
 }
 
+/* This node's first link warning, naming the link, for the tree report:
+ * an operator at the top sees which node below needs attention. */
+static char *own_warning(wj_repl_t *r, int64_t now_ms, wj_arena_t *a)
+{
+	for (size_t i = 0; i < r->n_peers; i++) {
+		const peer_t *p = &r->peers[i];
+		const char *w = peer_warning(p, now_ms, a);
+		if (w[0])
+			return wj_arena_printf(a, "%s %012" PRIu64 " %.*s",
+					       p->is_parent ? "parent" : "child", p->code,
+					       TREE_WARNING_MAX - 21, w);
+	}
+	return "";
+}
+
+/* A warning from below, as a child reported it: kept within bounds. */
+static char *bounded_warning(const char *w, wj_arena_t *a)
+{
+	if (w == NULL || w[0] == '\0')
+		return "";
+	return wj_arena_strndup(a, w, TREE_WARNING_MAX);
+}
+
 static Wuji__TreeNode *tree_add(Wuji__TreeReport *rep, wj_arena_t *a)
 {
 	if (rep->n_nodes >= TREE_NODES_MAX)
@@ -2252,6 +2276,7 @@ Wuji__TreeReport *wj_repl_tree(wj_repl_t *r, uint64_t self, int64_t now_ms, wj_a
 	me->state = WUJI__LINK_STATE__LINK_NONE;
 	if (r == NULL)
 		return rep;
+	me->warning = own_warning(r, now_ms, a);
 	wj_txn_t *t = read_txn(r);
 	if (t) {
 		wj_store_counts_t counts;
@@ -2284,6 +2309,7 @@ Wuji__TreeReport *wj_repl_tree(wj_repl_t *r, uint64_t self, int64_t now_ms, wj_a
 			if (n->node == p->code) {
 				c->cases = n->cases;
 				c->reported_at = n->reported_at;
+				c->warning = bounded_warning(n->warning, a);
 				continue;
 			}
 			if (!wj_division_inside(n->node, p->code))
@@ -2292,6 +2318,7 @@ Wuji__TreeReport *wj_repl_tree(wj_repl_t *r, uint64_t self, int64_t now_ms, wj_a
 			if (d == NULL)
 				break;
 			*d = *n;
+			d->warning = bounded_warning(n->warning, a);
 		}
 	}
 	if (t)

@@ -647,8 +647,7 @@ json_t *wj_output_peers_json(const Wuji__PeerList *l)
 				    jint(p->skew_ms) : json_null());
 		json_object_set_new(o, "received", juint(p->received));
 		json_object_set_new(o, "resyncs", juint(p->resyncs));
-		json_object_set_new(o, "warning", p->warning && p->warning[0] ?
-				    json_string(p->warning) : json_null());
+		json_object_set_new(o, "warning", jopt(p->warning));
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -699,6 +698,7 @@ json_t *wj_output_tree_json(const Wuji__TreeReport *t)
 		json_object_set_new(o, "cases", juint(x->cases));
 		json_object_set_new(o, "last_contact", jtime(x->last_contact));
 		json_object_set_new(o, "reported_at", jtime(x->reported_at));
+		json_object_set_new(o, "warning", jopt(x->warning));
 		json_array_append_new(a, o);
 	}
 	free(v);
@@ -766,6 +766,19 @@ struct table {
 	char **cells;           /* nrows * ncols, cleaned copies */
 	size_t nrows, cap;
 };
+
+/* "warning: CODE text", under a table of links or nodes; nothing for "". */
+static void warning_line(FILE *f, uint64_t node, const char *w)
+{
+	char code[13];
+
+	if (!w || !w[0])
+		return;
+	wj_division_format(node, code);
+	fprintf(f, "warning: %s ", code);
+	put_clean(f, w);
+	fputc('\n', f);
+}
 
 static void table_init(struct table *t, size_t ncols, const char *const *head,
 		       const char *align)
@@ -1379,15 +1392,8 @@ void wj_output_peers_text(FILE *f, const Wuji__PeerList *l)
 		"acknowledged / our last; RECEIVED: the peer's position we "
 		"have applied; SKEW: the parent's clock minus ours (warning "
 		"past %lld ms)\n", (long long)l->skew_bound_ms);
-	for (size_t i = 0; i < l->n_peers; i++) {
-		const Wuji__PeerInfo *p = l->peers[i];
-		char code[13];
-
-		if (!p->warning || !p->warning[0])
-			continue;
-		wj_division_format(p->node, code);
-		fprintf(f, "warning: %s %s\n", code, p->warning);
-	}
+	for (size_t i = 0; i < l->n_peers; i++)
+		warning_line(f, l->peers[i]->node, l->peers[i]->warning);
 }
 
 void wj_output_tree_text(FILE *f, const Wuji__TreeReport *rep)
@@ -1436,7 +1442,9 @@ void wj_output_tree_text(FILE *f, const Wuji__TreeReport *rep)
 	}
 	table_print(f, &t);
 	table_free(&t);
-	free(v);
 	fputs("STATE, BACKLOG, LAST CONTACT: the link to the node's parent, "
 	      "as the parent sees it\n", f);
+	for (size_t i = 0; i < n; i++)
+		warning_line(f, v[i]->node, v[i]->warning);
+	free(v);
 }

@@ -628,6 +628,55 @@ static void test_restart_keeps_waiting_for_restored_neighbour(void **state)
 	assert_null(event_at_node(f, ev2->seq));
 }
 
+/* The warning of `node` in a tree report; fails when it is not there. */
+static const char *tree_warning_of(const Wuji__TreeReport *rep, uint64_t node)
+{
+	for (size_t i = 0; i < rep->n_nodes; i++)
+		if (rep->nodes[i]->node == node)
+			return rep->nodes[i]->warning ? rep->nodes[i]->warning : "";
+	fail_msg("no node %012llu in the tree report", (unsigned long long)node);
+	return NULL;
+}
+
+/* A child's tree report carries its own warnings and those of its
+ * subtree up, each kept within bounds; a node outside the child's area
+ * is not taken from it. */
+static void test_tree_carries_warnings_up(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	hello_from(f, CITY_A, 0xa1, 0, now, &out);
+
+	char long_warning[1000];
+	memset(long_warning, 'w', sizeof(long_warning) - 1);
+	long_warning[sizeof(long_warning) - 1] = '\0';
+	const uint64_t county = 330102000000ULL;
+	Wuji__TreeNode a = WUJI__TREE_NODE__INIT, c = WUJI__TREE_NODE__INIT,
+		       forged = WUJI__TREE_NODE__INIT;
+	a.node = CITY_A;
+	a.warning = "child 330102000000 has not acknowledged 12 requests";
+	c.node = county;
+	c.parent = CITY_A;
+	c.warning = long_warning;
+	forged.node = CITY_B;
+	forged.warning = "forged";
+	Wuji__TreeNode *nodes[] = {&a, &c, &forged};
+	Wuji__TreeReport rep = WUJI__TREE_REPORT__INIT;
+	rep.nodes = nodes;
+	rep.n_nodes = 3;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_TREE;
+	m.tree = &rep;
+	send_to(f, CITY_A, &m, now + 1, &out);
+
+	Wuji__TreeReport *tree = wj_repl_tree(f->repl, PROVINCE, now + 2, &f->arena);
+	assert_string_equal(tree_warning_of(tree, CITY_A), a.warning);
+	assert_int_equal(strlen(tree_warning_of(tree, county)), 240);
+	assert_string_equal(tree_warning_of(tree, CITY_B), "");
+	assert_string_equal(tree_warning_of(tree, PROVINCE), "");
+}
+
 /* ------------------------------------------- a peer that never answers */
 
 static const char *peer_warning_of(struct fixture *f, uint64_t node, int64_t now)
@@ -678,6 +727,10 @@ static void test_unanswered_resync_shows_in_peers(void **state)
 	assert_non_null(strstr(w, "has not acknowledged"));
 	assert_non_null(strstr(w, "older wuji"));
 	assert_string_equal(peer_warning_of(f, CITY_B, now), "");
+	/* The tree report the province sends up says so too, naming A. */
+	const char *tw = tree_warning_of(wj_repl_tree(f->repl, PROVINCE, now, &f->arena),
+					 PROVINCE);
+	assert_non_null(strstr(tw, "child 330100000000 has not acknowledged"));
 	assert_null(event_at_node(f, ev1->seq));
 
 	/* A, upgraded, acknowledges and hands case 1 back. */
@@ -702,6 +755,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unanswered_resync_shows_in_peers, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_tree_carries_warnings_up, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
