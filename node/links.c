@@ -526,7 +526,10 @@ int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
 		/* The ZAP handler must be bound before the first child can
 		 * connect, in the same context as the socket it guards. */
 		l->zap = zmq_socket(l->zctx, ZMQ_REP);
-		if (l->zap == NULL || zmq_bind(l->zap, ZAP_ENDPOINT) != 0) {
+		int zero = 0;
+		if (l->zap == NULL ||
+		    zmq_setsockopt(l->zap, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+		    zmq_bind(l->zap, ZAP_ENDPOINT) != 0) {
 			rc = wj_err_set(err, WJ_EIO, "cannot start the ZAP handler: %s",
 					zmq_strerror(errno));
 			goto fail;
@@ -565,15 +568,23 @@ int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
 		zmq_setsockopt(l->up, ZMQ_IMMEDIATE, &one, sizeof(one));
 		zmq_setsockopt(l->up, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 		zmq_setsockopt(l->up, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
-		zmq_socket_monitor(l->up, "inproc://wj-links-parent-monitor",
-				   ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
-				   ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-				   ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-				   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-				   ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
-		l->mon = zmq_socket(l->zctx, ZMQ_PAIR);
-		if (l->mon)
-			zmq_connect(l->mon, "inproc://wj-links-parent-monitor");
+		/* Both ends or neither: libzmq blocks its I/O thread on an
+		 * event for a monitor nobody reads (see wj_links_stop).  No
+		 * event comes before the parent is connected, below. */
+		int zero = 0;
+		if (zmq_socket_monitor(l->up, "inproc://wj-links-parent-monitor",
+				       ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+				       ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
+		    (l->mon = zmq_socket(l->zctx, ZMQ_PAIR)) == NULL ||
+		    zmq_setsockopt(l->mon, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+		    zmq_connect(l->mon, "inproc://wj-links-parent-monitor") != 0) {
+			rc = wj_err_set(err, WJ_EIO, "cannot watch the link to the parent: %s",
+					zmq_strerror(errno));
+			goto fail;
+		}
 		if (zmq_connect(l->up, o->parent) != 0) {
 			rc = wj_err_set(err, WJ_EIO, "cannot connect to the parent at %s: %s",
 					o->parent, zmq_strerror(errno));
@@ -601,10 +612,10 @@ fail:
 		zmq_socket_monitor(l->up, NULL, 0);  /* before l->mon: see wj_links_stop */
 	if (l->mon)
 		zmq_close(l->mon);
-	if (l->zap)
-		zmq_close(l->zap);
 	if (l->children)
 		zmq_close(l->children);
+	if (l->zap)
+		zmq_close(l->zap);
 	if (l->up)
 		zmq_close(l->up);
 	if (l->zctx)
@@ -637,10 +648,12 @@ void wj_links_stop(wj_links_t *l)
 	 * zmq_socket_monitor() below waited for the lock forever. */
 	if (l->up)
 		zmq_socket_monitor(l->up, NULL, 0);
-	if (l->zap)
-		zmq_close(l->zap);
+	/* The children's socket before its ZAP handler: without a handler
+	 * libzmq lets any CURVE client in. */
 	if (l->children)
 		zmq_close(l->children);
+	if (l->zap)
+		zmq_close(l->zap);
 	if (l->mon)
 		zmq_close(l->mon);
 	if (l->up)

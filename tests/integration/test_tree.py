@@ -967,8 +967,8 @@ class StopTest(unittest.TestCase):
         tree = Tree('1-1-1-1-1')
         hung = []
 
-        def village_up():
-            r = tree.ctl(VILLAGE, 'peers', json_out=True)
+        def links_up(code):
+            r = tree.ctl(code, 'peers', json_out=True)
             if r.rc != 0:
                 return False
             peers = r.json()
@@ -979,8 +979,9 @@ class StopTest(unittest.TestCase):
         try:
             tree.up()
             for rnd in range(self.ROUNDS):
-                self.assertTrue(wait_until(village_up, 30),
-                                'round %d: the village link never came up\n%s'
+                self.assertTrue(wait_until(lambda: all(links_up(c) for c in tree.endpoints),
+                                           30),
+                                'round %d: the chain\'s links never all came up\n%s'
                                 % (rnd, tree.log_tails()))
                 pids = {}
                 for code in tree.endpoints:
@@ -996,6 +997,10 @@ class StopTest(unittest.TestCase):
                                     'SIGTERM\n%s' % (rnd, code, pid,
                                                       self.STOP_BOUND_S,
                                                       tree.log_tail(code, 5)))
+                    elif tree.log_text(code).count('node %s stopped' % code) != rnd + 1:
+                        # Gone, but not by finishing its shutdown.
+                        hung.append('round %d: %s exited without stopping cleanly\n%s'
+                                    % (rnd, code, tree.log_tail(code, 5)))
                 if hung:
                     break
                 for code in sorted(pids):
