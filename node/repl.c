@@ -71,6 +71,9 @@
 #define ROUTE_CACHE 4096
 #define REPORT_MAX (8u << 20)
 #define TREE_WARNING_MAX 240  /* bytes of a node's warning passed up */
+/* Warning bytes in one tree report: with TREE_NODES_MAX nodes of about
+ * 53 bytes it stays within REPORT_MAX, which the parent enforces. */
+#define TREE_WARNINGS_MAX (1u << 20)
 
 /* Field numbers in proto/wuji.proto, for batches packed by hand. */
 #define PEER_MSG_BATCH_FIELD 11
@@ -165,6 +168,7 @@ typedef struct peer {
 	/* the child's last tree report, packed */
 	uint8_t *report;
 	size_t report_len;
+	bool report_big_warned;
 
 	/* backlog, counted on demand and kept for a second */
 	uint64_t backlog;
@@ -1602,8 +1606,16 @@ static void on_pong(wj_repl_t *r, peer_t *p, const Wuji__Pong *pong, int64_t now
 
 static void on_tree(wj_repl_t *r, peer_t *p, const uint8_t *data, size_t len)
 {
-	if (p->is_parent || len > REPORT_MAX)
+	if (p->is_parent)
 		return;
+	if (len > REPORT_MAX) {
+		if (!p->report_big_warned)
+			wj_warn("repl: %012" PRIu64 " reports a tree of %zu bytes, more than %u: "
+				"node-ctl tree here keeps its last smaller report", p->code, len,
+				REPORT_MAX);
+		p->report_big_warned = true;
+		return;
+	}
 	uint8_t *copy = malloc(len ? len : 1);
 	if (copy == NULL)
 		return;
@@ -2246,12 +2258,15 @@ static char *own_warning(wj_repl_t *r, int64_t now_ms, wj_arena_t *a)
 	return "";
 }
 
-/* A warning from below, as a child reported it: kept within bounds. */
-static char *bounded_warning(const char *w, wj_arena_t *a)
+/* A warning from below, as a child reported it: kept within bounds,
+ * each and all of a report's together (`budget` bytes left). */
+static char *bounded_warning(const char *w, size_t *budget, wj_arena_t *a)
 {
-	if (w == NULL || w[0] == '\0')
+	if (w == NULL || w[0] == '\0' || *budget < TREE_WARNING_MAX)
 		return "";
-	return wj_arena_strndup(a, w, TREE_WARNING_MAX);
+	char *b = wj_arena_strndup(a, w, TREE_WARNING_MAX);
+	*budget -= strlen(b);
+	return b;
 }
 
 static Wuji__TreeNode *tree_add(Wuji__TreeReport *rep, wj_arena_t *a)
@@ -2277,6 +2292,7 @@ Wuji__TreeReport *wj_repl_tree(wj_repl_t *r, uint64_t self, int64_t now_ms, wj_a
 	if (r == NULL)
 		return rep;
 	me->warning = own_warning(r, now_ms, a);
+	size_t budget = TREE_WARNINGS_MAX - strlen(me->warning);
 	wj_txn_t *t = read_txn(r);
 	if (t) {
 		wj_store_counts_t counts;
@@ -2309,7 +2325,7 @@ Wuji__TreeReport *wj_repl_tree(wj_repl_t *r, uint64_t self, int64_t now_ms, wj_a
 			if (n->node == p->code) {
 				c->cases = n->cases;
 				c->reported_at = n->reported_at;
-				c->warning = bounded_warning(n->warning, a);
+				c->warning = bounded_warning(n->warning, &budget, a);
 				continue;
 			}
 			if (!wj_division_inside(n->node, p->code))
@@ -2318,7 +2334,7 @@ Wuji__TreeReport *wj_repl_tree(wj_repl_t *r, uint64_t self, int64_t now_ms, wj_a
 			if (d == NULL)
 				break;
 			*d = *n;
-			d->warning = bounded_warning(n->warning, a);
+			d->warning = bounded_warning(n->warning, &budget, a);
 		}
 	}
 	if (t)

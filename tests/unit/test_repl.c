@@ -648,14 +648,16 @@ static void test_tree_carries_warnings_up(void **state)
 	int64_t now = T0 + 10000;
 	hello_from(f, CITY_A, 0xa1, 0, now, &out);
 
-	char long_warning[1000];
+	char long_warning[1000], own[300];
 	memset(long_warning, 'w', sizeof(long_warning) - 1);
 	long_warning[sizeof(long_warning) - 1] = '\0';
+	snprintf(own, sizeof(own), "child 330102000000 has not acknowledged %.250s",
+		 long_warning);
 	const uint64_t county = 330102000000ULL;
 	Wuji__TreeNode a = WUJI__TREE_NODE__INIT, c = WUJI__TREE_NODE__INIT,
 		       forged = WUJI__TREE_NODE__INIT;
 	a.node = CITY_A;
-	a.warning = "child 330102000000 has not acknowledged 12 requests";
+	a.warning = own;
 	c.node = county;
 	c.parent = CITY_A;
 	c.warning = long_warning;
@@ -671,10 +673,60 @@ static void test_tree_carries_warnings_up(void **state)
 	send_to(f, CITY_A, &m, now + 1, &out);
 
 	Wuji__TreeReport *tree = wj_repl_tree(f->repl, PROVINCE, now + 2, &f->arena);
-	assert_string_equal(tree_warning_of(tree, CITY_A), a.warning);
+	assert_int_equal(strlen(tree_warning_of(tree, CITY_A)), 240);
+	assert_memory_equal(tree_warning_of(tree, CITY_A), own, 240);
 	assert_int_equal(strlen(tree_warning_of(tree, county)), 240);
 	assert_string_equal(tree_warning_of(tree, CITY_B), "");
 	assert_string_equal(tree_warning_of(tree, PROVINCE), "");
+}
+
+/* A subtree full of warnings: every node still comes up, the warnings
+ * only as far as 1 MiB of them, so the report stays within what a
+ * parent takes (8 MiB). */
+static void test_tree_warnings_bounded_in_all(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	hello_from(f, CITY_A, 0xa1, 0, now, &out);
+
+	enum { N = 6000 };
+	char w[241];
+	memset(w, 'w', 240);
+	w[240] = '\0';
+	Wuji__TreeNode *nodes = calloc(N, sizeof(*nodes));
+	Wuji__TreeNode **ptrs = calloc(N, sizeof(*ptrs));
+	assert_non_null(nodes);
+	assert_non_null(ptrs);
+	for (size_t i = 0; i < N; i++) {
+		wuji__tree_node__init(&nodes[i]);
+		/* Townships 001-999 of counties 01-07 of city A. */
+		nodes[i].node = CITY_A + (i / 999 + 1) * 1000000ULL + (i % 999 + 1) * 1000ULL;
+		nodes[i].parent = CITY_A + (i / 999 + 1) * 1000000ULL;
+		nodes[i].warning = w;
+		ptrs[i] = &nodes[i];
+	}
+	Wuji__TreeReport rep = WUJI__TREE_REPORT__INIT;
+	rep.nodes = ptrs;
+	rep.n_nodes = N;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_TREE;
+	m.tree = &rep;
+	send_to(f, CITY_A, &m, now + 1, &out);
+	free(nodes);
+	free(ptrs);
+
+	Wuji__TreeReport *tree = wj_repl_tree(f->repl, PROVINCE, now + 2, &f->arena);
+	size_t total = 0, with = 0;
+	for (size_t i = 0; i < tree->n_nodes; i++) {
+		size_t len = strlen(tree->nodes[i]->warning ? tree->nodes[i]->warning : "");
+		total += len;
+		with += len > 0;
+	}
+	assert_int_equal(tree->n_nodes, 1 + 2 + N);   /* us, A, B, A's subtree */
+	assert_true(total <= (1u << 20));
+	assert_true(with > 4000 && with < N);
+	assert_true(wuji__tree_report__get_packed_size(tree) < (8u << 20));
 }
 
 /* ------------------------------------------- a peer that never answers */
@@ -756,6 +808,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unanswered_resync_shows_in_peers, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tree_carries_warnings_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_warnings_bounded_in_all, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
