@@ -449,6 +449,28 @@ static void on_close(uv_handle_t *h)
 	free(l);
 }
 
+/* Closes whatever sockets were opened, in an order that cannot block:
+ *  - the parent socket's monitor first: libzmq sends its events from the
+ *    I/O thread, blocking and holding the monitor's lock, into a PAIR
+ *    socket that has no peer once l->mon is closed.  An event then (the
+ *    parent went away too) blocked that thread for good, and stopping the
+ *    monitor after waited for the lock forever;
+ *  - the children's socket before its ZAP handler: without a handler
+ *    libzmq lets any CURVE client in. */
+static void close_sockets(wj_links_t *l)
+{
+	if (l->up)
+		zmq_socket_monitor(l->up, NULL, 0);
+	if (l->children)
+		zmq_close(l->children);
+	if (l->zap)
+		zmq_close(l->zap);
+	if (l->mon)
+		zmq_close(l->mon);
+	if (l->up)
+		zmq_close(l->up);
+}
+
 static void watch(wj_links_t *l, zwatch_t *w, void *sock, bool (*drain)(wj_links_t *l))
 {
 	int fd;
@@ -569,7 +591,7 @@ int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
 		zmq_setsockopt(l->up, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 		zmq_setsockopt(l->up, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
 		/* Both ends or neither: libzmq blocks its I/O thread on an
-		 * event for a monitor nobody reads (see wj_links_stop).  No
+		 * event for a monitor nobody reads (see close_sockets).  No
 		 * event comes before the parent is connected, below. */
 		int zero = 0;
 		if (zmq_socket_monitor(l->up, "inproc://wj-links-parent-monitor",
@@ -608,16 +630,7 @@ int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
 	*out = l;
 	return 0;
 fail:
-	if (l->up)
-		zmq_socket_monitor(l->up, NULL, 0);  /* before l->mon: see wj_links_stop */
-	if (l->mon)
-		zmq_close(l->mon);
-	if (l->children)
-		zmq_close(l->children);
-	if (l->zap)
-		zmq_close(l->zap);
-	if (l->up)
-		zmq_close(l->up);
+	close_sockets(l);
 	if (l->zctx)
 		zmq_ctx_term(l->zctx);
 	wj_arena_free(&l->arena);
@@ -634,30 +647,15 @@ void wj_links_stop(wj_links_t *l)
 	l->stopping = true;
 	uv_timer_stop(&l->timer);
 	uv_idle_stop(&l->idle);
-	zwatch_t *ws[] = {&l->w_zap, &l->w_children, &l->w_up, &l->w_mon};
+	zwatch_t *ws[4];
+	watches(l, ws);
 	for (size_t i = 0; i < 4; i++) {
 		if (ws[i]->sock == NULL)
 			continue;
 		uv_poll_stop(&ws[i]->poll);
 		uv_close((uv_handle_t *)&ws[i]->poll, on_close);
 	}
-	/* The parent socket's monitor first: libzmq sends its events from the
-	 * I/O thread, blocking and holding the monitor's lock, into a PAIR
-	 * socket that has no peer once l->mon is closed.  An event then
-	 * (the parent went away too) blocked that thread for good, and
-	 * zmq_socket_monitor() below waited for the lock forever. */
-	if (l->up)
-		zmq_socket_monitor(l->up, NULL, 0);
-	/* The children's socket before its ZAP handler: without a handler
-	 * libzmq lets any CURVE client in. */
-	if (l->children)
-		zmq_close(l->children);
-	if (l->zap)
-		zmq_close(l->zap);
-	if (l->mon)
-		zmq_close(l->mon);
-	if (l->up)
-		zmq_close(l->up);
+	close_sockets(l);
 	zmq_ctx_term(l->zctx);
 	uv_close((uv_handle_t *)&l->idle, on_close);
 	uv_close((uv_handle_t *)&l->timer, on_close);

@@ -208,7 +208,8 @@ struct wj_repl {
 	uint32_t reads_since_shed;  /* events read since pages were last dropped */
 	bool read_since_release;    /* events read since the tick's last release */
 	bool shed_warned;
-	bool light;                 /* a village (light_node) */
+	bool light;                 /* a village: the light node (small memory
+				       budget, weak PC); a level never changes */
 	wj_arena_t scratch;         /* one received message at a time */
 	wj_arena_t route_scratch;   /* one routing decision at a time */
 };
@@ -228,13 +229,6 @@ void wj_repl_out_init(wj_repl_out_t *out, wj_arena_t *arena)
 {
 	memset(out, 0, sizeof(*out));
 	out->arena = arena;
-}
-
-/* A village runs the light node: small memory budget, weak PC.  Asked
- * per event read, so the answer is kept (a node's level never changes). */
-static bool light_node(const wj_repl_t *r)
-{
-	return r->light;
 }
 
 /* Drops the store's mapped pages (a village's memory budget); says once
@@ -469,7 +463,7 @@ static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t f
 	 * sending or counting thousands would map most of its store.  The
 	 * pointers to events read so far stay valid (the map stays, the
 	 * read transaction keeps the pages), they are only faulted in again. */
-	if (light_node(c->r)) {
+	if (c->r->light) {
 		c->r->read_since_release = true;
 		if (++c->r->reads_since_shed >= SHED_EVERY) {
 			shed_pages(c->r);
@@ -812,6 +806,14 @@ static bool recovering_toward(wj_repl_t *r, peer_t *q)
 	}
 	q->toward_done = true;
 	return false;
+}
+
+/* A restored neighbour has had RESTORED_GATE_MAX_MS to recover: our
+ * writes no longer wait for it (peer_may_hand_back), and the operator is
+ * told. */
+static bool restored_gate_over(const peer_t *p, int64_t now_ms)
+{
+	return p->restored_epoch != 0 && now_ms - p->restored_since_ms >= RESTORED_GATE_MAX_MS;
 }
 
 static bool resync_ignored(const peer_t *p, int64_t now_ms)
@@ -1864,7 +1866,7 @@ static void persist_lazy_acks(wj_repl_t *r, wj_txn_t *t, wj_err_t *err)
  * trims the change log, a step per transaction. */
 static void maintain(wj_repl_t *r, int64_t now_ms)
 {
-	const uint64_t step = light_node(r) ? TRIM_STEP_LIGHT : TRIM_STEP;
+	const uint64_t step = r->light ? TRIM_STEP_LIGHT : TRIM_STEP;
 	const uint64_t upto = trim_bound(r);
 	uint64_t removed = 0, total = 0;
 	wj_err_t err = {0};
@@ -1884,7 +1886,7 @@ static void maintain(wj_repl_t *r, int64_t now_ms)
 			break;
 		}
 		total += removed;
-		if (removed && light_node(r))
+		if (removed && r->light)
 			shed_pages(r);
 	}
 	if (total)
@@ -1907,8 +1909,7 @@ void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 			link_lost(p);
 		}
 		restored_peer_check(r, p);
-		if (p->restored_epoch != 0 && !p->restored_gate_warned &&
-		    now_ms - p->restored_since_ms >= RESTORED_GATE_MAX_MS) {
+		if (restored_gate_over(p, now_ms) && !p->restored_gate_warned) {
 			wj_warn("repl: %012" PRIu64 " was restored from an old copy and has not "
 				"finished getting back what it lost after %d minutes: case writes "
 				"here no longer wait for it; if it still holds events of this node "
@@ -1955,7 +1956,7 @@ void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 	 * over the store, each commit copies its leaves into other folios.
 	 * At 25 ms, W1's cases after its burst took a village to 28 MB; at
 	 * 2 ms, 17-18 MB, for some 3 % of a core more while it is busy. */
-	if (light_node(r)) {
+	if (r->light) {
 		int64_t since = now_ms - r->last_release_ms;
 		bool busy = r->log_end != r->released_at || r->read_since_release;
 		if (since >= 1000 || (since >= RELEASE_BUSY_MS && busy)) {
@@ -1998,7 +1999,7 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 	r->light = wj_division_level(r->self) == WUJI__LEVEL__VILLAGE;
 	r->o = *o;
 #define DEFAULT(f, v) if (r->o.f == 0) r->o.f = (v)
-	DEFAULT(batch_events, light_node(r) ? 128 : 512);
+	DEFAULT(batch_events, r->light ? 128 : 512);
 	DEFAULT(window_batches, 8);
 	DEFAULT(hello_ms, 500);
 	DEFAULT(ping_ms, 1000);
@@ -2157,7 +2158,7 @@ static bool peer_may_hand_back(const wj_repl_t *r, const peer_t *p)
 	return p->state == WUJI__LINK_STATE__LINK_UP && p->restored_epoch != 0 &&
 	       p->restored_epoch == p->recv_epoch &&
 	       (p->away_recovering || p->recv_pos < p->away_until) &&
-	       r->now_ms - p->restored_since_ms < RESTORED_GATE_MAX_MS;
+	       !restored_gate_over(p, r->now_ms);
 }
 
 bool wj_repl_recovering(const wj_repl_t *r)
@@ -2198,7 +2199,7 @@ static char *peer_warning(const peer_t *p, int64_t now_ms, wj_arena_t *a)
 				       "are held back: upgrade it if it runs an older wuji",
 				       p->resync_unanswered,
 				       (long long)((now_ms - p->resync_asked_ms) / 1000));
-	if (p->restored_epoch != 0 && now_ms - p->restored_since_ms >= RESTORED_GATE_MAX_MS)
+	if (restored_gate_over(p, now_ms))
 		return wj_arena_printf(a, "restored from an old copy and not recovered "
 				       "%lld minutes after this node learned of it (or "
 				       "started): case writes here no longer wait for it",

@@ -2276,6 +2276,19 @@ static int disk_chain(const struct topts *o, const struct tree *t, unsigned scat
 	return 0;
 }
 
+/* PREFIX_p50_ms, _p99_ms and _max_ms of a disk chain. */
+static void jchain(struct jline *j, const char *prefix, const struct wj_disk_chain *c)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "%s_p50_ms", prefix);
+	jnum(j, key, c->p50, 3);
+	snprintf(key, sizeof(key), "%s_p99_ms", prefix);
+	jnum(j, key, c->p99, 3);
+	snprintf(key, sizeof(key), "%s_max_ms", prefix);
+	jnum(j, key, c->max, 3);
+}
+
 struct common {
 	struct wj_disk_fsync disk;
 	uint64_t ticket;         /* applicant numbers never repeat */
@@ -2479,12 +2492,8 @@ out:
 	jstr(&j, "probe", o->probe_watch ? "watch" : "show");
 	jnum(&j, "send_lag_max_ms", o->duration > 0 ? lr.lag_max_ms : NAN,
 	     3);
-	jnum(&j, "disk_chain_p50_ms", chain.p50, 3);
-	jnum(&j, "disk_chain_p99_ms", chain.p99, 3);
-	jnum(&j, "disk_chain_max_ms", chain.max, 3);
-	jnum(&j, "disk_chain_store_p50_ms", store_chain.p50, 3);
-	jnum(&j, "disk_chain_store_p99_ms", store_chain.p99, 3);
-	jnum(&j, "disk_chain_store_max_ms", store_chain.max, 3);
+	jchain(&j, "disk_chain", &chain);
+	jchain(&j, "disk_chain_store", &store_chain);
 	jnum(&j, "disk_chain_store_pages", DISK_CHAIN_STORE_PAGES, 0);
 	add_cpu(&j, t, &cpu0);
 	ju64(&j, "errors", atomic_load(&f.failed) + lr.failed +

@@ -411,6 +411,11 @@ class PileUpTest(wjtest.NodeTest):
         # pages all over the store, every commit copies its leaves into
         # other page-cache folios.
         more = []
+
+        def take_more():
+            more.extend(wjtest.submit_many(
+                village.endpoint, ITEM,
+                ['More %d' % (len(more) + i) for i in range(MORE_EACH)], mats))
         try:
             township.start()
 
@@ -419,10 +424,7 @@ class PileUpTest(wjtest.NodeTest):
                 n = sum(int(k) for k in re.findall(
                     r'trimmed (\d+) change-log entries',
                     village.log_text(10 ** 7)))
-                more.extend(wjtest.submit_many(
-                    village.endpoint, ITEM,
-                    ['More %d' % (len(more) + i) for i in range(MORE_EACH)],
-                    mats))
+                take_more()
                 return (p[0]['state'] == 'up' and p[0]['backlog'] < 100 and
                         n >= PILE_CASES)
             # Maintenance runs every 5 s, and may trim part of the log
@@ -434,10 +436,7 @@ class PileUpTest(wjtest.NodeTest):
                 % (self.okj(village, 'peers'), village.log_text()))
             # A few more after the trim.
             for _ in range(20):
-                more.extend(wjtest.submit_many(
-                    village.endpoint, ITEM,
-                    ['More %d' % (len(more) + i) for i in range(MORE_EACH)],
-                    mats))
+                take_more()
                 time.sleep(0.05)
         finally:
             sent = sampler.stop()

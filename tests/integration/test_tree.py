@@ -268,6 +268,17 @@ class Tree:
         return wjtest.ctl(self.endpoints[code], *args, json_out=json_out,
                           timeout=timeout)
 
+    def peers(self, code):
+        """(result, list of links) of node-ctl peers --json at code; the
+        list is empty when the call failed."""
+        r = self.ctl(code, 'peers', json_out=True)
+        if r.rc != 0:
+            return r, []
+        peers = r.json()
+        if isinstance(peers, dict):
+            peers = peers.get('peers', [])
+        return r, peers
+
 
 class TreeTestCase(unittest.TestCase):
     """Base: one tree for the class, started in setUpClass."""
@@ -744,11 +755,8 @@ class TreeFlowTest(SpreadCheck, TreeTestCase):
         last = [None]
 
         def all_up():
-            r = self.ctl(COUNTY, 'peers', json_out=True)
+            r, peers = self.tree.peers(COUNTY)
             self.assertEqual(r.rc, 0, r)
-            peers = r.json()
-            if isinstance(peers, dict):
-                peers = peers.get('peers', [])
             last[0] = peers
             states = {code_str(p['node']): (p.get('role'), p.get('state'))
                       for p in peers}
@@ -968,12 +976,7 @@ class StopTest(unittest.TestCase):
         hung = []
 
         def links_up(code):
-            r = tree.ctl(code, 'peers', json_out=True)
-            if r.rc != 0:
-                return False
-            peers = r.json()
-            if isinstance(peers, dict):
-                peers = peers.get('peers', [])
+            peers = tree.peers(code)[1]
             return bool(peers) and all(p.get('state') == 'up' for p in peers)
 
         try:

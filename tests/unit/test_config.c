@@ -103,26 +103,25 @@ static void test_defaults(void **state)
  * fit its 16 MB; a set value wins everywhere. */
 static void test_batch_max_by_level(void **state)
 {
+	static const struct {
+		const char *text;
+		uint32_t want;
+	} cases[] = {
+		{ "id: 330106001201\n", 128 },                 /* village */
+		{ "id: 330106001000\n", 1024 },                /* township */
+		{ "id: 330000000000\n", 1024 },                /* province */
+		{ "id: 330106001201\nbatch_max: 600\n", 600 }, /* set */
+	};
 	wj_config_t c;
 	wj_err_t err = {0};
 
 	(void)state;
-	wj_config_defaults(&c);
-	if (parse(&c, "id: 330106001201\n", &err) != 0)
-		fail_msg("%s", err.msg);
-	assert_int_equal(wj_config_batch_max(&c), 128);
-	wj_config_defaults(&c);
-	if (parse(&c, "id: 330106001000\n", &err) != 0)
-		fail_msg("%s", err.msg);
-	assert_int_equal(wj_config_batch_max(&c), 1024);
-	wj_config_defaults(&c);
-	if (parse(&c, "id: 330000000000\n", &err) != 0)
-		fail_msg("%s", err.msg);
-	assert_int_equal(wj_config_batch_max(&c), 1024);
-	wj_config_defaults(&c);
-	if (parse(&c, "id: 330106001201\nbatch_max: 600\n", &err) != 0)
-		fail_msg("%s", err.msg);
-	assert_int_equal(wj_config_batch_max(&c), 600);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		wj_config_defaults(&c);
+		if (parse(&c, cases[i].text, &err) != 0)
+			fail_msg("%s", err.msg);
+		assert_int_equal(wj_config_batch_max(&c), cases[i].want);
+	}
 }
 
 static void test_reference_file(void **state)
