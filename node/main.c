@@ -20,12 +20,19 @@
 #include "core/division.h"
 #include "core/names.h"
 #include "log.h"
+#include "notify.h"
 #include "service.h"
 #include "wj_build.h"
 
-#if WJ_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
+/* Under a Type=notify unit, systemd waits for READY=1 before it calls the
+ * node started, and fails the start when it never comes. */
+static void tell_systemd(const char *state)
+{
+	wj_err_t err = {0};
+
+	if (wj_notify(state, &err) < 0)
+		wj_warn("%s; a Type=notify unit will not see it", err.msg);
+}
 
 /* Wipes a secret from memory once it has been handed to libzmq. */
 static void wipe_secret(void *p, size_t n)
@@ -283,13 +290,9 @@ int main(int argc, char **argv)
 
 	wj_info("node %s (%s) ready: control %s, data %s", code,
 		wj_level_name(wj_division_level(cfg.id)), cfg.control, cfg.data_dir);
-#if WJ_HAVE_SYSTEMD
-	sd_notify(0, "READY=1");
-#endif
+	tell_systemd("READY=1");
 	uv_run(d.loop, UV_RUN_DEFAULT);
-#if WJ_HAVE_SYSTEMD
-	sd_notify(0, "STOPPING=1");
-#endif
+	tell_systemd("STOPPING=1");
 	wj_repl_free(repl);
 	wj_service_close(svc);
 	uv_loop_close(d.loop);

@@ -5,6 +5,7 @@ and warnings checked against wjtest's own working-day calendar."""
 
 import os
 import signal
+import socket
 import stat
 import sys
 
@@ -36,6 +37,42 @@ class DaemonTest(NodeTest):
         # Logs go to stderr, one line per message, each with its level.
         self.assertRegex(n.log_text(), r'(?im)\b(error|warn|warning|info|'
                          r'debug)\b', 'no log line with a level on stderr')
+
+    def notify_case(self, address, name):
+        """Runs a node under a fake systemd listening at `address` (a
+        path, or '@name' for the abstract namespace) and returns what it
+        was told: READY=1 once the control socket answers, STOPPING=1 on
+        SIGTERM."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind('\0' + address[1:] if address.startswith('@') else address)
+        sock.settimeout(10)
+        env = dict(os.environ, NOTIFY_SOCKET=address)
+        n = self.new_node(name=name).start(env=env)
+        ready = sock.recv(4096)
+        self.ok(n, 'status')
+        self.assertEqual(n.stop(signal.SIGTERM), 0, n.log_text())
+        stopping = sock.recv(4096)
+        self.assertNotIn('cannot tell systemd', n.log_text())
+        return ready, stopping
+
+    def test_tells_systemd_ready_and_stopping(self):
+        # Type=notify in the unit: without READY=1 systemd fails the start.
+        path = os.path.join(self.tmp, 'notify.sock')
+        self.assertEqual(self.notify_case(path, 'by-path'),
+                         (b'READY=1', b'STOPPING=1'))
+        abstract = '@wuji-test-notify-%d' % os.getpid()
+        self.assertEqual(self.notify_case(abstract, 'abstract'),
+                         (b'READY=1', b'STOPPING=1'))
+
+    def test_unusable_notify_socket_is_a_warning(self):
+        env = dict(os.environ,
+                   NOTIFY_SOCKET=os.path.join(self.tmp, 'nobody-listens'))
+        n = self.new_node().start(env=env)
+        self.ok(n, 'status')
+        self.assertEqual(n.stop(signal.SIGTERM), 0, n.log_text())
+        self.assertRegex(n.log_text(), r'(?i)warn.*cannot tell systemd '
+                         r"'READY=1' at .*nobody-listens")
 
     def test_sigint_exits_cleanly(self):
         n = self.new_node().start()
