@@ -359,6 +359,32 @@ static void link_lost(peer_t *p)
 	p->snap_inflight = false;
 }
 
+/* The peer holds our log up to pos (past p->acked): the batches in
+ * flight up to there are done. */
+static void acked_up_to(wj_repl_t *r, peer_t *p, uint64_t pos, int64_t now_ms)
+{
+	p->acked = pos;
+	p->acked_dirty = true;
+	size_t k = 0;
+	uint64_t bytes = 0;
+	bool full = false;
+	for (; k < p->n_inflight && p->inflight[k] <= pos; k++) {
+		bytes += p->inflight_bytes[k];
+		full = full || p->inflight_bytes[k] >= p->batch_bytes / 2;
+	}
+	if (k > 0)
+		pacing_acked(r, p, bytes, full, now_ms - p->progress_ms);
+	p->progress_ms = now_ms;
+	memmove(p->inflight, p->inflight + k, (p->n_inflight - k) * sizeof(p->inflight[0]));
+	memmove(p->inflight_events, p->inflight_events + k,
+		(p->n_inflight - k) * sizeof(p->inflight_events[0]));
+	memmove(p->inflight_bytes, p->inflight_bytes + k,
+		(p->n_inflight - k) * sizeof(p->inflight_bytes[0]));
+	p->n_inflight -= k;
+	if (p->wire < p->acked)
+		p->wire = p->scanned = p->acked;
+}
+
 /* ------------------------------------------------------------ routing */
 
 static uint32_t hash_str(const char *s)
@@ -1206,10 +1232,21 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	uint64_t start = h->resume_epoch == r->epoch ? h->resume_after : 0;
 	if (restored)
 		start = 0;
+	/* A reply, when the peer's own hello has set this session up already
+	 * (both sides say hello at once after every reconnect): what we sent
+	 * since is on its way, and starting again from the reply's position
+	 * would send all of it twice.  The reply only says how far the peer
+	 * had got.  Resyncs and restores keep the full reset. */
+	bool continues = h->is_reply && p->hello_seen && !p->snapshot && !restored &&
+			 !h->full_resync && !h->resync_ack && !p->resync_pending &&
+			 h->resume_epoch == r->epoch && start >= p->acked && start <= p->wire;
 	/* A hello that is not a reply opens a new session on the peer's side
 	 * (it restarted, or lost the link): whatever we were sending it,
 	 * snapshots included, starts again from what it says it has. */
-	if (!p->snapshot || !p->hello_seen || !h->is_reply) {
+	if (continues) {
+		if (start > p->acked)
+			acked_up_to(r, p, start, now_ms);
+	} else if (!p->snapshot || !p->hello_seen || !h->is_reply) {
 		if (start + 1 < r->log_first && r->log_first > 1)
 			start_snapshot(r, p, start);
 		else
@@ -1293,26 +1330,7 @@ static void on_ack(wj_repl_t *r, peer_t *p, const Wuji__Ack *a, int64_t now_ms,
 			}
 		}
 	} else if (a->pos > p->acked) {
-		p->acked = a->pos;
-		p->acked_dirty = true;
-		size_t k = 0;
-		uint64_t bytes = 0;
-		bool full = false;
-		for (; k < p->n_inflight && p->inflight[k] <= a->pos; k++) {
-			bytes += p->inflight_bytes[k];
-			full = full || p->inflight_bytes[k] >= p->batch_bytes / 2;
-		}
-		if (k > 0)
-			pacing_acked(r, p, bytes, full, now_ms - p->progress_ms);
-		p->progress_ms = now_ms;
-		memmove(p->inflight, p->inflight + k, (p->n_inflight - k) * sizeof(p->inflight[0]));
-		memmove(p->inflight_events, p->inflight_events + k,
-			(p->n_inflight - k) * sizeof(p->inflight_events[0]));
-		memmove(p->inflight_bytes, p->inflight_bytes + k,
-			(p->n_inflight - k) * sizeof(p->inflight_bytes[0]));
-		p->n_inflight -= k;
-		if (p->wire < p->acked)
-			p->wire = p->scanned = p->acked;
+		acked_up_to(r, p, a->pos, now_ms);
 	}
 	if (a->resend && !a->snapshot && !p->snapshot &&
 	    !(a->pos == p->goback_pos && now_ms - p->goback_ms < r->o.rto_ms)) {

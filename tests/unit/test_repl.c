@@ -731,14 +731,21 @@ static void test_tree_warnings_bounded_in_all(void **state)
 
 /* ------------------------------------------- a peer that never answers */
 
-static const char *peer_warning_of(struct fixture *f, uint64_t node, int64_t now)
+/* What node-ctl peers says of `node`. */
+static Wuji__PeerInfo *peer_of(struct fixture *f, uint64_t node, int64_t now)
 {
 	Wuji__PeerList *l = wj_repl_peers(f->repl, now, &f->arena);
 	for (size_t i = 0; i < l->n_peers; i++)
 		if (l->peers[i]->node == node)
-			return l->peers[i]->warning ? l->peers[i]->warning : "";
+			return l->peers[i];
 	fail_msg("no peer %012llu in node-ctl peers", (unsigned long long)node);
 	return NULL;
+}
+
+static const char *peer_warning_of(struct fixture *f, uint64_t node, int64_t now)
+{
+	Wuji__PeerInfo *p = peer_of(f, node, now);
+	return p->warning ? p->warning : "";
 }
 
 /* The province, restored, asks its children for everything back and
@@ -791,6 +798,68 @@ static void test_unanswered_resync_shows_in_peers(void **state)
 	assert_string_equal(peer_warning_of(f, CITY_A, now + 1200), "");
 }
 
+/* Events of ours in the (log, not snapshot) batches to `to` in out. */
+static size_t batch_events_to(struct fixture *f, const wj_repl_out_t *out, uint64_t to)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < out->n_msgs; i++) {
+		if (out->msgs[i].peer != to)
+			continue;
+		Wuji__PeerMsg *m = wuji__peer_msg__unpack(&f->arena.pb, out->msgs[i].len,
+							  out->msgs[i].data);
+		assert_non_null(m);
+		if (m->body_case == WUJI__PEER_MSG__BODY_BATCH && !m->batch->snapshot)
+			n += m->batch->n_events;
+	}
+	return n;
+}
+
+/* After a reconnect both sides say hello at once.  The child's hello
+ * starts the stream to it; its reply to ours says no more than that hello
+ * did and must not start the stream again: over a village link the
+ * window would cross twice at every reconnect.  A reply that says the
+ * child has got further acknowledges what it has. */
+static void test_reply_to_our_hello_does_not_resend(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0;
+
+	load_catalog(f, now);
+	wj_repl_out_init(&out, &f->arena);
+	wj_repl_tick(f->repl, now, &out);
+	uint64_t epoch = hello_epoch(f, &out, CITY_A);
+	assert_int_not_equal(epoch, 0);
+
+	Wuji__Hello h = WUJI__HELLO__INIT;
+	h.node = CITY_A;
+	h.epoch = 0xa1;
+	h.resume_epoch = epoch;
+	h.resume_after = 0;
+	h.your_max_case = "";
+	h.wall_ms = now;
+	send_hello(f, &h, now, &out);
+	size_t sent = batch_events_to(f, &out, CITY_A);
+	assert_true(sent > 0);
+
+	h.is_reply = true;
+	send_hello(f, &h, now + 1, &out);
+	assert_int_equal(batch_events_to(f, &out, CITY_A), 0);
+	Wuji__PeerInfo *info = peer_of(f, CITY_A, now + 1);
+	assert_int_equal(info->acked, 0);
+	assert_true(info->backlog > 0);
+
+	/* The same reply, once the child has applied the window. */
+	uint64_t log_end = info->log_end;
+	assert_true(log_end > 0);
+	h.resume_after = log_end;
+	send_hello(f, &h, now + 2000, &out); /* peers counts backlogs once a second */
+	assert_int_equal(batch_events_to(f, &out, CITY_A), 0);
+	info = peer_of(f, CITY_A, now + 2000);
+	assert_int_equal(info->acked, log_end);
+	assert_int_equal(info->backlog, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -809,6 +878,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tree_carries_warnings_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_warnings_bounded_in_all, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_reply_to_our_hello_does_not_resend, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
