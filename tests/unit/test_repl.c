@@ -59,17 +59,26 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Message i of out, decoded, when it goes to `to`; NULL otherwise. */
+static Wuji__PeerMsg *msg_to(struct fixture *f, const wj_repl_out_t *out, size_t i, uint64_t to)
+{
+	if (out->msgs[i].peer != to)
+		return NULL;
+	Wuji__PeerMsg *m = wuji__peer_msg__unpack(&f->arena.pb, out->msgs[i].len,
+						  out->msgs[i].data);
+	assert_non_null(m);
+	return m;
+}
+
 /* The `recovering` flag of the last ping or hello to `to` in out, as
  * 0 or 1; -1 when there is none. */
 static int said_recovering(struct fixture *f, const wj_repl_out_t *out, uint64_t to)
 {
 	int said = -1;
 	for (size_t i = 0; i < out->n_msgs; i++) {
-		if (out->msgs[i].peer != to)
+		Wuji__PeerMsg *m = msg_to(f, out, i, to);
+		if (m == NULL)
 			continue;
-		Wuji__PeerMsg *m = wuji__peer_msg__unpack(&f->arena.pb, out->msgs[i].len,
-							  out->msgs[i].data);
-		assert_non_null(m);
 		if (m->body_case == WUJI__PEER_MSG__BODY_PING)
 			said = m->ping->recovering;
 		else if (m->body_case == WUJI__PEER_MSG__BODY_HELLO)
@@ -320,12 +329,8 @@ static uint64_t hello_epoch(struct fixture *f, const wj_repl_out_t *out, uint64_
 {
 	uint64_t epoch = 0;
 	for (size_t i = 0; i < out->n_msgs; i++) {
-		if (out->msgs[i].peer != to)
-			continue;
-		Wuji__PeerMsg *m = wuji__peer_msg__unpack(&f->arena.pb, out->msgs[i].len,
-							  out->msgs[i].data);
-		assert_non_null(m);
-		if (m->body_case == WUJI__PEER_MSG__BODY_HELLO)
+		Wuji__PeerMsg *m = msg_to(f, out, i, to);
+		if (m && m->body_case == WUJI__PEER_MSG__BODY_HELLO)
 			epoch = m->hello->epoch;
 	}
 	return epoch;
@@ -803,12 +808,8 @@ static size_t batch_events_to(struct fixture *f, const wj_repl_out_t *out, uint6
 {
 	size_t n = 0;
 	for (size_t i = 0; i < out->n_msgs; i++) {
-		if (out->msgs[i].peer != to)
-			continue;
-		Wuji__PeerMsg *m = wuji__peer_msg__unpack(&f->arena.pb, out->msgs[i].len,
-							  out->msgs[i].data);
-		assert_non_null(m);
-		if (m->body_case == WUJI__PEER_MSG__BODY_BATCH && !m->batch->snapshot)
+		Wuji__PeerMsg *m = msg_to(f, out, i, to);
+		if (m && m->body_case == WUJI__PEER_MSG__BODY_BATCH && !m->batch->snapshot)
 			n += m->batch->n_events;
 	}
 	return n;
