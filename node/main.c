@@ -160,6 +160,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	/* Batches run to completion inside one loop iteration, so every
 	 * request already read has been committed and answered by now. */
 	wj_info("received %s: finishing and stopping", strsignal(signum));
+	tell_systemd("STOPPING=1");
 	wj_control_stop(d->control);
 	d->control = NULL;
 	wj_links_stop(d->links);
@@ -292,7 +293,6 @@ int main(int argc, char **argv)
 		wj_level_name(wj_division_level(cfg.id)), cfg.control, cfg.data_dir);
 	tell_systemd("READY=1");
 	uv_run(d.loop, UV_RUN_DEFAULT);
-	tell_systemd("STOPPING=1");
 	wj_repl_free(repl);
 	wj_service_close(svc);
 	uv_loop_close(d.loop);

@@ -41,15 +41,20 @@ class DaemonTest(NodeTest):
     def notify_case(self, address, name):
         """Runs a node under a fake systemd listening at `address` (a
         path, or '@name' for the abstract namespace) and returns what it
-        was told: READY=1 once the control socket answers, STOPPING=1 on
+        was told: READY=1 once the control socket is bound, STOPPING=1 on
         SIGTERM."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.addCleanup(sock.close)
         sock.bind('\0' + address[1:] if address.startswith('@') else address)
         sock.settimeout(10)
         env = dict(os.environ, NOTIFY_SOCKET=address)
-        n = self.new_node(name=name).start(env=env)
+        n = self.new_node(name=name)
+        n.spawn(env=env)
         ready = sock.recv(4096)
+        # Ready means usable: the control socket is there already.
+        self.assertTrue(os.path.exists(n.sock), 'READY=1 before the control '
+                        'socket %s was bound' % n.sock)
+        n.wait_ready()
         self.ok(n, 'status')
         self.assertEqual(n.stop(signal.SIGTERM), 0, n.log_text())
         stopping = sock.recv(4096)
