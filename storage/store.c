@@ -329,7 +329,29 @@ static int txn_broken(wj_txn_t *t, wj_err_t *err, int code, const char *fmt,
 
 /* ------------------------------------------------------------ messages */
 
-/* Packs m straight into the space LMDB reserves for the value. */
+/* Stores a record that must be new (MDB_KEYEXIST when its key is taken).
+ * Keys mostly come in order: a village's own cases and events, and one
+ * child's stream at its parent.  Given an ascending key without
+ * MDB_APPEND, LMDB splits a full page by moving its last record onto
+ * the new page with the new one, so records of about 1 KiB (a case, an
+ * event) sit two or three to a page and a page splits every other
+ * insert; MDB_APPEND leaves the full page full.  It refuses (as
+ * MDB_KEYEXIST) a key that is not after every stored key, and then the
+ * record is stored the ordinary way, which also tells a real duplicate. */
+static int put_new(wj_txn_t *t, int db, MDB_val *key, MDB_val *v, unsigned flags)
+{
+	MDB_val first = *v;
+	int rc = mdb_put(t->txn, t->s->dbi[db], key, &first, flags | MDB_APPEND);
+
+	if (rc != MDB_KEYEXIST) {
+		*v = first;
+		return rc;
+	}
+	return mdb_put(t->txn, t->s->dbi[db], key, v, flags | MDB_NOOVERWRITE);
+}
+
+/* Packs m straight into the space LMDB reserves for the value; `flags`
+ * MDB_NOOVERWRITE: a record that must be new (put_new). */
 static int put_msg(wj_txn_t *t, int db, MDB_val *key,
 		   const ProtobufCMessage *m, unsigned flags)
 {
@@ -339,7 +361,10 @@ static int put_msg(wj_txn_t *t, int db, MDB_val *key,
 
 	v.mv_size = protobuf_c_message_get_packed_size(m);
 	v.mv_data = NULL;
-	rc = mdb_put(t->txn, t->s->dbi[db], key, &v, flags | MDB_RESERVE);
+	if (flags & MDB_NOOVERWRITE)
+		rc = put_new(t, db, key, &v, (flags & ~MDB_NOOVERWRITE) | MDB_RESERVE);
+	else
+		rc = mdb_put(t->txn, t->s->dbi[db], key, &v, flags | MDB_RESERVE);
 	if (rc)
 		return rc;
 	n = protobuf_c_message_pack(m, v.mv_data);
@@ -1642,8 +1667,7 @@ static int event_put(wj_txn_t *t, const Wuji__Event *ev, const uint8_t *raw,
 	if (raw) {
 		MDB_val v = { raw_len, (void *)raw };
 
-		rc = mdb_put(t->txn, t->s->dbi[DB_EVENTS], &k, &v,
-			     MDB_NOOVERWRITE);
+		rc = put_new(t, DB_EVENTS, &k, &v, 0);
 	} else {
 		rc = put_msg(t, DB_EVENTS, &k, &ev->base, MDB_NOOVERWRITE);
 	}

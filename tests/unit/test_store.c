@@ -2342,6 +2342,76 @@ static void test_old_schema_refused(void **state)
 	mdb_env_close(env);
 }
 
+/* Leaf pages of a database, read with LMDB itself (the store closed
+ * meanwhile and opened again after). */
+static size_t leaf_pages(struct fx *f, const char *db)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_stat st;
+
+	wj_store_close(f->s);
+	f->s = NULL;
+	raw_open(f, &env, &txn);
+	assert_int_equal(mdb_stat(txn, raw_dbi(txn, db), &st), 0);
+	raw_close(env, txn);
+	reopen(f, 0);
+	return st.ms_leaf_pages;
+}
+
+#define ORDERED_N 300
+
+/* Cases and events of about 1 KiB stored in key order, as a village
+ * stores its own, fill their pages: three cases or four events to a 4 KiB
+ * page (LMDB left two and three, splitting a page every other insert).
+ * A key out of order is still stored, and a key taken, last or not, is
+ * still refused. */
+static void test_ordered_records_fill_pages(void **state)
+{
+	struct fx *f = *state;
+	wj_err_t err = { 0 };
+	char number[48];
+	wj_txn_t *t;
+
+	f->s = open_store(f, NODE_A, 0);
+	char *reason = wj_arena_alloc(&f->a, 801);
+	memset(reason, 'r', 800);
+	reason[800] = '\0';
+	for (int i = 1; i <= ORDERED_N; i++) {
+		t = begin(f, true);
+		snprintf(number, sizeof(number), "A-20260301-%06d", i);
+		put_case(t, NULL, big_case(&f->a, number, 1000));
+		Wuji__Event *ev = mk_event(&f->a, NODE_B, (uint64_t)i, number);
+		ev->reason = reason;
+		put_event(t, ev, 0, NULL);
+		commit(t);
+	}
+	assert_true(leaf_pages(f, "cases") <= ORDERED_N / 3 + 1);
+	assert_true(leaf_pages(f, "events") <= ORDERED_N / 4 + 1);
+
+	t = begin(f, true);
+	/* Before every stored key: stored the ordinary way. */
+	put_case(t, NULL, big_case(&f->a, "A-20260101-000001", 1000));
+	put_event(t, mk_event(&f->a, NODE_C, 7, "A-20260101-000001"), 0, NULL);
+	/* Taken: the last key, and one in the middle. */
+	snprintf(number, sizeof(number), "A-20260301-%06d", ORDERED_N);
+	assert_int_equal(wj_store_case_put(t, NULL, big_case(&f->a, number, 10), &err),
+			 WJ_EEXIST);
+	assert_int_equal(wj_store_case_put(t, NULL, big_case(&f->a, "A-20260301-000150", 10),
+					   &err), WJ_EEXIST);
+	assert_int_equal(wj_store_event_put(t, mk_event(&f->a, NODE_B, ORDERED_N, number), 0,
+					    NULL, &err), WJ_EEXIST);
+	assert_int_equal(wj_store_event_put(t, mk_event(&f->a, NODE_B, 150, number), 0, NULL,
+					    &err), WJ_EEXIST);
+	commit(t);
+	t = begin(f, false);
+	Wuji__Case *c;
+	assert_int_equal(wj_store_case_get(t, "A-20260101-000001", &f->a, &c, &err), 0);
+	assert_true(wj_store_event_exists(t, NODE_C, 7));
+	wj_txn_abort(t);
+	verify_clean(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2403,6 +2473,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_index_bounds, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_old_schema_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ordered_records_fill_pages, setup,
 						teardown),
 	};
 
