@@ -2404,10 +2404,30 @@ static void test_ordered_records_fill_pages(void **state)
 	assert_int_equal(wj_store_event_put(t, mk_event(&f->a, NODE_B, 150, number), 0, NULL,
 					    &err), WJ_EEXIST);
 	commit(t);
+
+	/* Events as a peer packed them, in a nested transaction as a
+	 * replication round stores them: the next key, then a taken one. */
+	t = begin(f, true);
+	wj_txn_t *child;
+	assert_int_equal(wj_txn_begin_nested(t, &child, &err), 0);
+	uint64_t seqs[] = { ORDERED_N + 1, 150 };
+	int want[] = { 0, WJ_EEXIST };
+	for (int i = 0; i < 2; i++) {
+		Wuji__Event *ev = mk_event(&f->a, NODE_B, seqs[i], number);
+		size_t len = wuji__event__get_packed_size(ev);
+		uint8_t *buf = wj_arena_alloc(&f->a, len);
+		wuji__event__pack(ev, buf);
+		assert_int_equal(wj_store_event_put_packed(child, ev, buf, len, 0, NULL, &err),
+				 want[i]);
+	}
+	assert_int_equal(wj_txn_commit(child, &err), 0);
+	commit(t);
+
 	t = begin(f, false);
 	Wuji__Case *c;
 	assert_int_equal(wj_store_case_get(t, "A-20260101-000001", &f->a, &c, &err), 0);
 	assert_true(wj_store_event_exists(t, NODE_C, 7));
+	assert_true(wj_store_event_exists(t, NODE_B, ORDERED_N + 1));
 	wj_txn_abort(t);
 	verify_clean(f);
 }
