@@ -783,10 +783,22 @@ static void build_of(const char *self_exe, char *out, size_t size)
 	snprintf(out, size, "%s", path[0] ? path : "/");
 }
 
+/* Each store's map (deploy/tree --map-mb) for every case the workloads
+ * submit reaching every level: about 3-4 KiB a case of about 1 KiB
+ * (deploy/wuji.conf), 5 KiB with room to spare, and 20 KiB for a joint
+ * case and its many steps; never below deploy/tree's own 256 MiB. */
+static unsigned tree_map_mb(const struct topts *o)
+{
+	double cases = (double)o->cases + (double)o->rate * o->duration + (double)o->w3_cases;
+	double mb = 64 + (cases * 5 + (double)o->w2_cases * 20) / 1024;
+
+	return mb < 256 ? 256 : mb > 1048576 ? 1048576 : (unsigned)ceil(mb);
+}
+
 static int tree_up(struct tree *t, const struct topts *o,
 		   const char *self_exe)
 {
-	char build[PATH_MAX] = "", repo[PATH_MAX + 8], port[16];
+	char build[PATH_MAX] = "", repo[PATH_MAX + 8], port[16], map_mb[16];
 	const char *tmp = getenv("TMPDIR");
 	struct statfs sf;
 	int rc;
@@ -845,12 +857,13 @@ static int tree_up(struct tree *t, const struct topts *o,
 	snprintf(t->shape, sizeof(t->shape), "%s", o->shape);
 	t->base_port = o->base_port;
 	snprintf(port, sizeof(port), "%u", o->base_port);
-	say("starting a tree of shape %s in %s (wuji-node from %s)", o->shape,
-	    t->dir, build);
+	snprintf(map_mb, sizeof(map_mb), "%u", tree_map_mb(o));
+	say("starting a tree of shape %s in %s (wuji-node from %s, stores of %s MiB)",
+	    o->shape, t->dir, build, map_mb);
 	{
 		const char *args[] = { "up", t->dir, "--shape", o->shape,
 				       "--base-port", port, "--build", build,
-				       NULL };
+				       "--map-mb", map_mb, NULL };
 
 		t->up = true;   /* `down` is harmless if up failed half-way */
 		rc = tree_run(t, args, NULL, 0, UP_TIMEOUT_S);
