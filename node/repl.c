@@ -1497,7 +1497,7 @@ static int apply_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, uint64_t n
 	if (wj_txn_begin(r->store, true, &t, &err) != 0)
 		goto fail;
 	if (apply_events(r, p, t, b, NULL, new_pos, now_ms, a, &err) != 0 ||
-	    wj_service_save_clock(r->svc, t, &err) != 0) {
+	    wj_service_before_commit(r->svc, t, &err) != 0) {
 		wj_txn_abort(t);
 		goto fail;
 	}
@@ -1670,7 +1670,7 @@ static void round_end(wj_repl_t *r, struct round *rd, int64_t now_ms, wj_repl_ou
 	if (rd->t == NULL)
 		return;
 	wj_err_t err = {0};
-	int rc = wj_service_save_clock(r->svc, rd->t, &err);
+	int rc = wj_service_before_commit(r->svc, rd->t, &err);
 	if (rc == 0)
 		rc = wj_txn_commit(rd->t, &err);
 	else
@@ -2262,10 +2262,17 @@ Wuji__PeerList *wj_repl_peers(wj_repl_t *r, int64_t now_ms, wj_arena_t *a)
 	return l;
 }
 
-/* This node's first link warning, naming the link, for the tree report:
- * an operator at the top sees which node below needs attention. */
+/* This node's warning for the tree report, so that an operator at the
+ * top sees which node below needs attention: its store nearly full (it
+ * will soon take no more writes), else its first link warning, naming
+ * the link. */
 static char *own_warning(wj_repl_t *r, int64_t now_ms, wj_arena_t *a)
 {
+	uint64_t used, size;
+	char fill[256];
+	wj_store_map_usage(r->store, &used, &size);
+	if (wj_store_fill_warning(used, size, fill, sizeof(fill)))
+		return wj_arena_printf(a, "%.*s", TREE_WARNING_MAX, fill);
 	for (size_t i = 0; i < r->n_peers; i++) {
 		const peer_t *p = &r->peers[i];
 		const char *w = peer_warning(p, now_ms, a);

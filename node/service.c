@@ -42,6 +42,7 @@ struct wj_service {
 	uint64_t node;
 	uint32_t yellow_days;
 	bool standalone;
+	bool fill_warned;        /* the store's nearly-full warning was logged */
 	int64_t started_at;
 	char data_dir[1024];
 	struct wj_repl *repl;   /* NULL when the node has no links */
@@ -505,6 +506,9 @@ static int do_status(wj_service_t *s, wj_txn_t *t, int64_t now_ms,
 	st->catalog_items = (uint32_t)counts.catalog;
 	st->map_size = meta.map_size;
 	st->map_used = meta.map_used;
+	char fill[256];
+	if (wj_store_fill_warning(meta.map_used, meta.map_size, fill, sizeof(fill)))
+		st->warning = wj_arena_strdup(a, fill);
 	st->data_dir = s->data_dir;
 	st->schema_version = meta.schema;
 	static const Wuji__CaseStatus open[] = {
@@ -1140,8 +1144,19 @@ void wj_service_set_repl(wj_service_t *s, struct wj_repl *r)
 	s->repl = r;
 }
 
-int wj_service_save_clock(wj_service_t *s, wj_txn_t *t, wj_err_t *err)
+int wj_service_before_commit(wj_service_t *s, wj_txn_t *t, wj_err_t *err)
 {
+	uint64_t used, size;
+	char w[256];
+
+	wj_store_map_usage(s->store, &used, &size);
+	if (wj_store_fill_warning(used, size, w, sizeof(w))) {
+		if (!s->fill_warned)
+			wj_warn("%s", w);
+		s->fill_warned = true;
+	} else if ((double)used < (double)size * (WJ_STORE_FULL_WARN_PCT - 5) / 100) {
+		s->fill_warned = false;
+	}
 	return wj_store_save_hlc(t, s->hlc, err);
 }
 
@@ -1253,7 +1268,7 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 	if (rc == 0 && !writes) {
 		wj_txn_abort(t);
 	} else if (rc == 0) {
-		rc = wj_service_save_clock(s, t, &txn_err);
+		rc = wj_service_before_commit(s, t, &txn_err);
 		if (rc == 0)
 			rc = wj_txn_commit(t, &txn_err);
 		else

@@ -108,9 +108,10 @@ int wj_service_apply_packed(wj_service_t *s, struct wj_txn *t,
 			    const Wuji__Event *ev, const uint8_t *packed,
 			    size_t packed_len, uint64_t from, int64_t now_ms,
 			    wj_arena_t *a, bool *fresh, wj_err_t *err);
-/* Saves the hybrid clock in t (every transaction that stores events does
- * this, so that a restarted node never stamps an event lower than one it
- * has seen). */
-int wj_service_save_clock(wj_service_t *s, struct wj_txn *t, wj_err_t *err);
+/* Every write transaction ends with this before its commit: saves the
+ * hybrid clock in t (so that a restarted node never stamps an event lower
+ * than one it has seen), and logs a warning as the store passes
+ * WJ_STORE_FULL_WARN_PCT of its map (once, until it is well below). */
+int wj_service_before_commit(wj_service_t *s, struct wj_txn *t, wj_err_t *err);
 /* Re-reads the calendar after a transaction that changed it committed. */
 void wj_service_calendar_changed(wj_service_t *s);

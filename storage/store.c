@@ -921,8 +921,6 @@ int wj_store_meta(wj_txn_t *t, wj_store_meta_t *out)
 {
 	wj_store_meta_t m = { 0 };
 	uint64_t schema;
-	MDB_envinfo info;
-	MDB_stat st;
 	int rc;
 
 	if ((rc = meta_get(t, META_SCHEMA, &schema, NULL)) ||
@@ -932,13 +930,35 @@ int wj_store_meta(wj_txn_t *t, wj_store_meta_t *out)
 	    (rc = meta_get_or_zero(t, META_HLC, &m.hlc, NULL)))
 		return rc;
 	m.schema = (uint32_t)schema;
-	if ((rc = mdb_env_info(t->s->env, &info)) ||
-	    (rc = mdb_env_stat(t->s->env, &st)))
-		return lmdb_error(t->s, rc, NULL, "reading the store's size");
-	m.map_size = info.me_mapsize;
-	m.map_used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	wj_store_map_usage(t->s, &m.map_used, &m.map_size);
 	*out = m;
 	return 0;
+}
+
+void wj_store_map_usage(wj_store_t *s, uint64_t *used, uint64_t *size)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	*used = *size = 0;
+	if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0) {
+		*size = info.me_mapsize;
+		*used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	}
+}
+
+bool wj_store_fill_warning(uint64_t used, uint64_t size, char *buf, size_t len)
+{
+	if (len)
+		buf[0] = '\0';
+	if (size == 0 || (double)used < (double)size * WJ_STORE_FULL_WARN_PCT / 100)
+		return false;
+	/* Rounded down: "100% full" only when it is. */
+	snprintf(buf, len, "store %d%% full (%.1f of %.1f MiB): raise map_size_mb in the "
+		 "config and restart before it fills, as a full store takes no more writes",
+		 (int)(100.0 * (double)used / (double)size), (double)used / (1 << 20),
+		 (double)size / (1 << 20));
+	return true;
 }
 
 /* LMDB does not say where it mapped the file (me_mapaddr is set only for

@@ -83,6 +83,16 @@ typedef struct wj_store_meta {
 } wj_store_meta_t;
 
 int wj_store_meta(wj_txn_t *t, wj_store_meta_t *out);
+/* From this share of its map on, a store is nearly full: the node says
+ * so (log, node-ctl status, tree reports) while there is time to raise
+ * map_size_mb, since a full store takes no more writes. */
+#define WJ_STORE_FULL_WARN_PCT 90
+/* Bytes of the map in use and its size, as wj_store_meta gives them,
+ * without a transaction (cheap enough for every commit). */
+void wj_store_map_usage(wj_store_t *s, uint64_t *used, uint64_t *size);
+/* What the operator should do about a store with `used` of `size` bytes
+ * of map in use, into buf, when it is nearly full; else false, buf "". */
+bool wj_store_fill_warning(uint64_t used, uint64_t size, char *buf, size_t len);
 /* Saves the node's hybrid clock when it is higher than the saved one, so
  * that after a restart new events still sort after every event seen
  * before, whatever the wall clock says. */

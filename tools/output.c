@@ -587,6 +587,7 @@ json_t *wj_output_status_json(const Wuji__NodeStatus *st)
 	json_object_set_new(o, "calendar_years", a);
 	json_object_set_new(o, "map_size", jint((json_int_t)st->map_size));
 	json_object_set_new(o, "map_used", jint((json_int_t)st->map_used));
+	json_object_set_new(o, "warning", jstr(st->warning ? st->warning : ""));
 	json_object_set_new(o, "data_dir", jstr(st->data_dir));
 	json_object_set_new(o, "schema_version", jint(st->schema_version));
 	json_object_set_new(o, "started_at", jtime(st->started_at));
@@ -1316,6 +1317,8 @@ void wj_output_status_text(FILE *f, const Wuji__NodeStatus *st)
 	kv(f, "Map", "%s used of %s (%.1f%%)", used, size,
 	   st->map_size ? 100.0 * (double)st->map_used / (double)st->map_size :
 	   0.0);
+	if (st->warning && st->warning[0])
+		kv(f, "Warning", "%s", st->warning);
 }
 
 void wj_output_verify_text(FILE *f, const Wuji__VerifyReport *v)

@@ -195,15 +195,22 @@ static void close_node(struct fixture *f)
 	f->svc = NULL;
 }
 
-static void open_node(struct fixture *f, int64_t now)
+/* Opens the node in f->dir, with a map of map_size bytes (0: default). */
+static void open_node_map(struct fixture *f, int64_t now, uint64_t map_size)
 {
-	wj_service_opts_t so = {.node = PROVINCE, .data_dir = f->dir, .yellow_days = 1};
+	wj_service_opts_t so = {.node = PROVINCE, .data_dir = f->dir, .yellow_days = 1,
+				.map_size = map_size};
 	wj_err_t err = {0};
 	assert_int_equal(wj_service_open(&so, &f->svc, &err), 0);
 	static const uint64_t children[] = {CITY_A, CITY_B};
 	wj_repl_opts_t ro = {.children = children, .n_children = 2};
 	assert_int_equal(wj_repl_new(f->svc, &ro, now, &f->repl, &err), 0);
 	wj_service_set_repl(f->svc, f->repl);
+}
+
+static void open_node(struct fixture *f, int64_t now)
+{
+	open_node_map(f, now, 0);
 }
 
 /* Replaces the directory `to` with a copy of `from` (NULL: removes it). */
@@ -861,6 +868,56 @@ static void test_reply_to_our_hello_does_not_resend(void **state)
 	assert_int_equal(info->backlog, 0);
 }
 
+/* The node's status reply's warning ("" when none). */
+static const char *status_warning(struct fixture *f, int64_t now)
+{
+	wj_arena_t *a = &f->arena;
+	Wuji__StatusRequest *sr = wj_arena_alloc(a, sizeof(*sr));
+	wuji__status_request__init(sr);
+	Wuji__Request *r = wj_arena_alloc(a, sizeof(*r));
+	wuji__request__init(r);
+	r->op_case = WUJI__REQUEST__OP_STATUS;
+	r->status = sr;
+	Wuji__Reply *rep = request(f, r, now);
+	assert_int_equal(rep->code, WUJI__ERROR_CODE__OK);
+	assert_int_equal(rep->result_case, WUJI__REPLY__RESULT_STATUS);
+	return rep->status->warning ? rep->status->warning : "";
+}
+
+/* A store filling up is said in node-ctl status and in the tree report
+ * (so the province sees which node below is filling) while the node
+ * still takes cases, not once it refuses them. */
+static void test_nearly_full_store_said_before_it_fills(void **state)
+{
+	struct fixture *f = *state;
+	int64_t now = T0;
+
+	close_node(f);
+	copy_dir(NULL, f->dir);
+	open_node_map(f, now, 512 << 10);
+	load_catalog(f, now);
+	assert_string_equal(status_warning(f, now), "");
+
+	int accepted = 0;
+	const char *said = "";
+	for (int i = 0; i < 2000 && !said[0]; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "申请人 %d", i);
+		if (submit_reply(f, name, ++now)->code != WUJI__ERROR_CODE__OK)
+			break;
+		accepted++;
+		said = status_warning(f, now);
+	}
+	assert_true(accepted > 0);
+	assert_non_null(strstr(said, "% full"));
+	assert_non_null(strstr(said, "map_size_mb"));
+	const char *tw = tree_warning_of(wj_repl_tree(f->repl, PROVINCE, now, &f->arena),
+					 PROVINCE);
+	assert_string_equal(tw, said);
+	/* And the node still takes a case. */
+	assert_int_equal(submit_reply(f, "还能受理", ++now)->code, WUJI__ERROR_CODE__OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -882,6 +939,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reply_to_our_hello_does_not_resend, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_nearly_full_store_said_before_it_fills,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2432,6 +2432,29 @@ static void test_ordered_records_fill_pages(void **state)
 	verify_clean(f);
 }
 
+/* Nearly full from WJ_STORE_FULL_WARN_PCT of the map on, saying what to
+ * do; a store's usage is what LMDB reports for its map. */
+static void test_fill_warning(void **state)
+{
+	struct fx *f = *state;
+	char w[256];
+	uint64_t used, size;
+
+	assert_false(wj_store_fill_warning(899, 1000, w, sizeof(w)));
+	assert_string_equal(w, "");
+	assert_false(wj_store_fill_warning(0, 0, w, sizeof(w)));
+	assert_true(wj_store_fill_warning(900, 1000, w, sizeof(w)));
+	assert_non_null(strstr(w, "store 90% full"));
+	assert_non_null(strstr(w, "raise map_size_mb"));
+	assert_true(wj_store_fill_warning(1000, 1000, w, 16)); /* cut, not overrun */
+	assert_int_equal(strlen(w), 15);
+
+	f->s = open_store(f, NODE_A, SMALL_MAP);
+	wj_store_map_usage(f->s, &used, &size);
+	assert_true(size == SMALL_MAP);
+	assert_true(used > 0 && used < size);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2496,6 +2519,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ordered_records_fill_pages, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_fill_warning, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
