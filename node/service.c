@@ -1149,13 +1149,12 @@ int wj_service_before_commit(wj_service_t *s, wj_txn_t *t, wj_err_t *err)
 	uint64_t used, size;
 	char w[256];
 
+	/* Once a run: the store's use is a high-water mark, which only a
+	 * bigger map (a restart) brings down. */
 	wj_store_map_usage(s->store, &used, &size);
-	if (wj_store_fill_warning(used, size, w, sizeof(w))) {
-		if (!s->fill_warned)
-			wj_warn("%s", w);
+	if (!s->fill_warned && wj_store_fill_warning(used, size, w, sizeof(w))) {
+		wj_warn("%s", w);
 		s->fill_warned = true;
-	} else if ((double)used < (double)size * (WJ_STORE_FULL_WARN_PCT - 5) / 100) {
-		s->fill_warned = false;
 	}
 	return wj_store_save_hlc(t, s->hlc, err);
 }

@@ -110,8 +110,8 @@ int wj_service_apply_packed(wj_service_t *s, struct wj_txn *t,
 			    wj_arena_t *a, bool *fresh, wj_err_t *err);
 /* Every write transaction ends with this before its commit: saves the
  * hybrid clock in t (so that a restarted node never stamps an event lower
- * than one it has seen), and logs a warning as the store passes
- * WJ_STORE_FULL_WARN_PCT of its map (once, until it is well below). */
+ * than one it has seen), and logs a warning, once a run, when the store
+ * has passed WJ_STORE_FULL_WARN_PCT of its map. */
 int wj_service_before_commit(wj_service_t *s, struct wj_txn *t, wj_err_t *err);
 /* Re-reads the calendar after a transaction that changed it committed. */
 void wj_service_calendar_changed(wj_service_t *s);

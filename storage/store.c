@@ -118,6 +118,7 @@ struct wj_store {
 	bool read_only;
 	uintptr_t map_start, map_end;  /* data.mdb's mapping, once looked up */
 	bool map_looked_up;
+	bool map_full_seen;   /* a write was refused for want of map */
 	char dir[];
 };
 
@@ -195,10 +196,10 @@ static uint64_t map_size_now(const wj_store_t *s)
 
 /* The one translation of LMDB and OS error codes.  `what` says what was
  * being done ("storing case X"); the sentence adds what to do about it. */
-static int lmdb_verror(const wj_store_t *s, int rc, wj_err_t *err,
+static int lmdb_verror(wj_store_t *s, int rc, wj_err_t *err,
 		       const char *fmt, va_list ap)
 	__attribute__((format(printf, 4, 0)));
-static int lmdb_verror(const wj_store_t *s, int rc, wj_err_t *err,
+static int lmdb_verror(wj_store_t *s, int rc, wj_err_t *err,
 		       const char *fmt, va_list ap)
 {
 	const char *dir = s ? s->dir : "?";
@@ -208,6 +209,8 @@ static int lmdb_verror(const wj_store_t *s, int rc, wj_err_t *err,
 	vsnprintf(what, sizeof(what), fmt, ap);
 	switch (rc) {
 	case MDB_MAP_FULL:
+		if (s)
+			s->map_full_seen = true;
 		size = map_size_now(s);
 		return wj_err_set(err, WJ_EFULL,
 			"%s: the store in %s is full (its map is %" PRIu64
@@ -268,10 +271,10 @@ static int lmdb_verror(const wj_store_t *s, int rc, wj_err_t *err,
 	}
 }
 
-static int lmdb_error(const wj_store_t *s, int rc, wj_err_t *err,
+static int lmdb_error(wj_store_t *s, int rc, wj_err_t *err,
 		      const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static int lmdb_error(const wj_store_t *s, int rc, wj_err_t *err,
+static int lmdb_error(wj_store_t *s, int rc, wj_err_t *err,
 		      const char *fmt, ...)
 {
 	va_list ap;
@@ -945,6 +948,10 @@ void wj_store_map_usage(wj_store_t *s, uint64_t *used, uint64_t *size)
 		*size = info.me_mapsize;
 		*used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 	}
+	/* These are the last commit's: a write that went from under the mark
+	 * to past the end was refused and left them as they were. */
+	if (s->map_full_seen)
+		*used = *size;
 }
 
 bool wj_store_fill_warning(uint64_t used, uint64_t size, char *buf, size_t len)

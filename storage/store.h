@@ -88,7 +88,10 @@ int wj_store_meta(wj_txn_t *t, wj_store_meta_t *out);
  * map_size_mb, since a full store takes no more writes. */
 #define WJ_STORE_FULL_WARN_PCT 90
 /* Bytes of the map in use and its size, as wj_store_meta gives them,
- * without a transaction (cheap enough for every commit). */
+ * without a transaction (cheap enough for every commit).  In use is a
+ * high-water mark (LMDB reuses freed pages but never gives the file's end
+ * back), and it is all of the map once a write was refused as too big
+ * for it. */
 void wj_store_map_usage(wj_store_t *s, uint64_t *used, uint64_t *size);
 /* What the operator should do about a store with `used` of `size` bytes
  * of map in use, into buf, when it is nearly full; else false, buf "". */

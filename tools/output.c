@@ -587,7 +587,7 @@ json_t *wj_output_status_json(const Wuji__NodeStatus *st)
 	json_object_set_new(o, "calendar_years", a);
 	json_object_set_new(o, "map_size", jint((json_int_t)st->map_size));
 	json_object_set_new(o, "map_used", jint((json_int_t)st->map_used));
-	json_object_set_new(o, "warning", jstr(st->warning ? st->warning : ""));
+	json_object_set_new(o, "warning", jopt(st->warning));
 	json_object_set_new(o, "data_dir", jstr(st->data_dir));
 	json_object_set_new(o, "schema_version", jint(st->schema_version));
 	json_object_set_new(o, "started_at", jtime(st->started_at));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "repl.h"
@@ -894,7 +895,7 @@ static void test_nearly_full_store_said_before_it_fills(void **state)
 
 	close_node(f);
 	copy_dir(NULL, f->dir);
-	open_node_map(f, now, 512 << 10);
+	open_node_map(f, now, 128 * (uint64_t)sysconf(_SC_PAGESIZE)); /* 512 KiB of 4 KiB pages */
 	load_catalog(f, now);
 	assert_string_equal(status_warning(f, now), "");
 

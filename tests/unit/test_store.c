@@ -2453,6 +2453,19 @@ static void test_fill_warning(void **state)
 	wj_store_map_usage(f->s, &used, &size);
 	assert_true(size == SMALL_MAP);
 	assert_true(used > 0 && used < size);
+	assert_false(wj_store_fill_warning(used, size, w, sizeof(w)));
+
+	/* One write too big for what is left, from well under the mark: the
+	 * last commit's figures would not show it; the refusal does. */
+	wj_txn_t *t = begin(f, true);
+	wj_err_t err = { 0 };
+	assert_int_equal(wj_store_case_put(t, NULL, big_case(&f->a, "BIG-1", SMALL_MAP), &err),
+			 WJ_EFULL);
+	wj_txn_abort(t);
+	wj_store_map_usage(f->s, &used, &size);
+	assert_true(used == size);
+	assert_true(wj_store_fill_warning(used, size, w, sizeof(w)));
+	assert_non_null(strstr(w, "store 100% full"));
 }
 
 int main(void)
