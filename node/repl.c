@@ -2272,7 +2272,7 @@ static char *own_warning(wj_repl_t *r, int64_t now_ms, wj_arena_t *a)
 	char fill[256];
 	wj_store_map_usage(r->store, &used, &size);
 	if (wj_store_fill_warning(used, size, fill, sizeof(fill)))
-		return wj_arena_printf(a, "%.*s", TREE_WARNING_MAX, fill);
+		return wj_arena_strndup(a, fill, TREE_WARNING_MAX);
 	for (size_t i = 0; i < r->n_peers; i++) {
 		const peer_t *p = &r->peers[i];
 		const char *w = peer_warning(p, now_ms, a);

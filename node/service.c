@@ -1146,15 +1146,17 @@ void wj_service_set_repl(wj_service_t *s, struct wj_repl *r)
 
 int wj_service_before_commit(wj_service_t *s, wj_txn_t *t, wj_err_t *err)
 {
-	uint64_t used, size;
-	char w[256];
-
 	/* Once a run: the store's use is a high-water mark, which only a
-	 * bigger map (a restart) brings down. */
-	wj_store_map_usage(s->store, &used, &size);
-	if (!s->fill_warned && wj_store_fill_warning(used, size, w, sizeof(w))) {
-		wj_warn("%s", w);
-		s->fill_warned = true;
+	 * bigger map (a restart) brings down; once said, nothing to look at. */
+	if (!s->fill_warned) {
+		uint64_t used, size;
+		char w[256];
+
+		wj_store_map_usage(s->store, &used, &size);
+		if (wj_store_fill_warning(used, size, w, sizeof(w))) {
+			wj_warn("%s", w);
+			s->fill_warned = true;
+		}
 	}
 	return wj_store_save_hlc(t, s->hlc, err);
 }

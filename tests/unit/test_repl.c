@@ -107,6 +107,19 @@ static void send_hello(struct fixture *f, Wuji__Hello *h, int64_t now, wj_repl_o
 	send_to(f, h->node, &m, now, out);
 }
 
+/* `from` sends the node a tree report of these nodes. */
+static void send_tree(struct fixture *f, uint64_t from, Wuji__TreeNode **nodes, size_t n,
+		      int64_t now, wj_repl_out_t *out)
+{
+	Wuji__TreeReport rep = WUJI__TREE_REPORT__INIT;
+	rep.nodes = nodes;
+	rep.n_nodes = n;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_TREE;
+	m.tree = &rep;
+	send_to(f, from, &m, now, out);
+}
+
 static void hello_ex(struct fixture *f, uint64_t from, uint64_t epoch, bool full_resync,
 		     bool recovering, uint64_t log_end, uint64_t resume_epoch,
 		     uint64_t resume_after, uint64_t your_max_seq, const char *your_max_case,
@@ -677,13 +690,7 @@ static void test_tree_carries_warnings_up(void **state)
 	forged.node = CITY_B;
 	forged.warning = "forged";
 	Wuji__TreeNode *nodes[] = {&a, &c, &forged};
-	Wuji__TreeReport rep = WUJI__TREE_REPORT__INIT;
-	rep.nodes = nodes;
-	rep.n_nodes = 3;
-	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
-	m.body_case = WUJI__PEER_MSG__BODY_TREE;
-	m.tree = &rep;
-	send_to(f, CITY_A, &m, now + 1, &out);
+	send_tree(f, CITY_A, nodes, 3, now + 1, &out);
 
 	Wuji__TreeReport *tree = wj_repl_tree(f->repl, PROVINCE, now + 2, &f->arena);
 	assert_int_equal(strlen(tree_warning_of(tree, CITY_A)), 240);
@@ -719,13 +726,7 @@ static void test_tree_warnings_bounded_in_all(void **state)
 		nodes[i].warning = w;
 		ptrs[i] = &nodes[i];
 	}
-	Wuji__TreeReport rep = WUJI__TREE_REPORT__INIT;
-	rep.nodes = ptrs;
-	rep.n_nodes = N;
-	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
-	m.body_case = WUJI__PEER_MSG__BODY_TREE;
-	m.tree = &rep;
-	send_to(f, CITY_A, &m, now + 1, &out);
+	send_tree(f, CITY_A, ptrs, N, now + 1, &out);
 	free(nodes);
 	free(ptrs);
 
