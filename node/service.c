@@ -301,6 +301,24 @@ static int fold_case_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 	}
 	if (c == NULL && ev->type != WUJI__EVENT_TYPE__EV_SUBMITTED)
 		return 0; /* waits in case_events until its submission arrives */
+	if (c == NULL) {
+		/* The usual new case: its submission is its only event (just
+		 * stored), so folding all its events is applying this one. */
+		size_t n = 0;
+		rc = wj_store_case_event_count(t, ev->case_number, 2, &n, err);
+		if (rc != 0)
+			return rc;
+		if (n == 1) {
+			c = wj_arena_alloc(a, sizeof(*c));
+			wuji__case__init(c);
+			if (wj_case_apply(&ctx, c, ev, NULL) != 0)
+				return 0;
+			c->last_hlc = ev->hlc;
+			c->last_origin = ev->origin;
+			c->last_seq = ev->seq;
+			return wj_store_case_put(t, NULL, c, err);
+		}
+	}
 	struct refold r = {.ctx = ctx, .trigger = ev, .t = t,
 			   .log_waiting = c == NULL};
 	r.c = wj_arena_alloc(a, sizeof(*r.c));

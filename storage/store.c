@@ -1902,6 +1902,37 @@ int wj_store_case_events(wj_txn_t *t, const char *number, wj_arena_t *a,
 		    visit_case_event, &cs, err);
 }
 
+int wj_store_case_event_count(wj_txn_t *t, const char *number, size_t limit,
+			      size_t *n, wj_err_t *err)
+{
+	unsigned char prefix[1 + NUMBER_MAX + 1];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t plen;
+	int rc;
+
+	*n = 0;
+	if ((rc = check_number(number, err)))
+		return rc;
+	prefix[0] = IDX_CASE_EVENT;
+	memcpy(prefix + 1, number, strlen(number) + 1);
+	plen = strlen(number) + 2;
+	rc = mdb_cursor_open(t->txn, t->s->dbi[DB_INDEX], &cur);
+	if (rc)
+		return txn_fail(t, rc, err, "reading the events of case %s", number);
+	k.mv_size = plen;
+	k.mv_data = prefix;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && *n < limit && k.mv_size >= plen &&
+	     memcmp(k.mv_data, prefix, plen) == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		*n += k.mv_size == plen + CASE_EV_TAIL;  /* as the scan counts */
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return txn_fail(t, rc, err, "reading the events of case %s", number);
+	return 0;
+}
+
 int wj_store_origin_next_seq(wj_txn_t *t, uint64_t origin, uint64_t after, uint64_t *seq)
 {
 	unsigned char kb[16];

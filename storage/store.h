@@ -169,6 +169,11 @@ int wj_store_changelog_append(wj_txn_t *t, uint64_t origin, uint64_t seq,
 typedef int (*wj_event_visit_cb)(Wuji__Event *ev, void *ctx);
 int wj_store_case_events(wj_txn_t *t, const char *number, wj_arena_t *a,
 			 wj_event_visit_cb cb, void *ctx, wj_err_t *err);
+/* How many events of the case are stored, counted up to `limit` and
+ * without reading them: a case whose submission is its only event needs
+ * no refold. */
+int wj_store_case_event_count(wj_txn_t *t, const char *number, size_t limit,
+			      size_t *n, wj_err_t *err);
 /* Highest seq of the events originated by `origin` stored here; 0 when
  * none. */
 int wj_store_origin_max_seq(wj_txn_t *t, uint64_t origin, uint64_t *seq);

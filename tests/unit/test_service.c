@@ -418,6 +418,25 @@ static void apply_all(struct fixture *f, wj_service_t *s, Wuji__Event *const *ev
 	assert_int_equal(wj_txn_commit(t, NULL), 0);
 }
 
+/* A case submitted and accepted at f->svc; its two events into *l. */
+static char *submitted_and_accepted(struct fixture *f, const char *applicant,
+				    struct evlist *l)
+{
+	load_catalog(f);
+	Wuji__Reply *rep = run1(f, T_0213, submit_req(f, "XK-001", applicant, true));
+	assert_int_equal(rep->code, 0);
+	char *number = rep->number;
+	rep = run1(f, T_0213, command_req(f, WUJI__EVENT_TYPE__EV_ACCEPTED, number));
+	assert_int_equal(rep->code, 0);
+
+	wj_txn_t *t;
+	assert_int_equal(wj_txn_begin(wj_service_store(f->svc), false, &t, NULL), 0);
+	assert_int_equal(wj_store_case_events(t, number, &f->arena, collect_event, l, NULL), 0);
+	wj_txn_abort(t);
+	assert_int_equal(l->n, 2);
+	return number;
+}
+
 /* The window withdraws while the department decides: two nodes that get
  * the two events in opposite orders (one folds them as they come, the
  * other must fold the case again) end with the same case, the decision
@@ -425,19 +444,8 @@ static void apply_all(struct fixture *f, wj_service_t *s, Wuji__Event *const *ev
 static void test_racing_steps_fold_the_same(void **state)
 {
 	struct fixture *f = *state;
-	load_catalog(f);
-	Wuji__Reply *rep = run1(f, T_0213, submit_req(f, "XK-001", "孙七", true));
-	assert_int_equal(rep->code, 0);
-	char *number = rep->number;
-	rep = run1(f, T_0213, command_req(f, WUJI__EVENT_TYPE__EV_ACCEPTED, number));
-	assert_int_equal(rep->code, 0);
-
 	struct evlist l = {0};
-	wj_txn_t *t;
-	assert_int_equal(wj_txn_begin(wj_service_store(f->svc), false, &t, NULL), 0);
-	assert_int_equal(wj_store_case_events(t, number, &f->arena, collect_event, &l, NULL), 0);
-	wj_txn_abort(t);
-	assert_int_equal(l.n, 2);
+	char *number = submitted_and_accepted(f, "孙七", &l);
 	Wuji__Event w = WUJI__EVENT__INIT, d = WUJI__EVENT__INIT;
 	w.origin = d.origin = NODE;
 	w.case_number = d.case_number = number;
@@ -471,6 +479,43 @@ static void test_racing_steps_fold_the_same(void **state)
 	assert_int_equal(c1->last_seq, 101);
 	wj_service_close(in_order);
 	wj_service_close(reversed);
+}
+
+/* A new case whose submission comes first is made from that one event
+ * (no refold); one whose later event came first is folded from both.
+ * Both end as the case its own node has. */
+static void test_new_case_folds_the_same_either_way(void **state)
+{
+	struct fixture *f = *state;
+	struct evlist l = {0};
+	char *number = submitted_and_accepted(f, "吴九", &l);
+	assert_int_equal(l.ev[0]->type, WUJI__EVENT_TYPE__EV_SUBMITTED);
+
+	wj_service_t *first = open_node(f, "first", 330000000000ULL);
+	wj_service_t *later = open_node(f, "later", 330000000000ULL);
+	apply_all(f, first, (Wuji__Event *[]){l.ev[0]}, 1);
+	size_t n0;
+	Wuji__Case *c0;
+	(void)case_bytes(f, first, number, &n0, &c0);
+	assert_int_equal(c0->n_history, 1);
+	assert_int_equal(c0->last_seq, l.ev[0]->seq);
+	assert_int_equal(c0->last_hlc, l.ev[0]->hlc);
+	apply_all(f, first, (Wuji__Event *[]){l.ev[1]}, 1);
+	apply_all(f, later, (Wuji__Event *[]){l.ev[1], l.ev[0]}, 2);
+
+	size_t n1, n2, n3;
+	Wuji__Case *c1, *c2, *c3;
+	uint8_t *b1 = case_bytes(f, first, number, &n1, &c1);
+	uint8_t *b2 = case_bytes(f, later, number, &n2, &c2);
+	uint8_t *b3 = case_bytes(f, f->svc, number, &n3, &c3);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(b1, b2, n1);
+	assert_int_equal(n1, n3);
+	assert_memory_equal(b1, b3, n1);
+	assert_int_equal(c1->n_history, 2);
+	assert_int_equal(c1->last_seq, l.ev[1]->seq);
+	wj_service_close(first);
+	wj_service_close(later);
 }
 
 /* The submitted event of a new case at f->svc, as stored, with an
@@ -562,6 +607,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_refusal_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_racing_steps_fold_the_same, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_case_folds_the_same_either_way, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_fields_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_event_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_item_and_case, setup, teardown),
