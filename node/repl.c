@@ -53,6 +53,7 @@
 
 #define INFLIGHT_MAX 64
 #define RESTORED_GATE_MAX_MS (10 * 60 * 1000) /* see peer_may_hand_back */
+#define REFUSAL_LOG_MS 10000  /* refusals of one peer's input: a line at most this often */
 /* Unacknowledged requests for everything back, over at least this long,
  * before we say the peer may never answer (a request is repeated every
  * hello interval, or every tick when the node is idle). */
@@ -153,6 +154,14 @@ typedef struct peer {
 	uint64_t restored_epoch;
 	int64_t restored_since_ms;  /* when we heard it, or started */
 	bool restored_gate_warned;
+	/* Our writes have waited for a restore of it in this run: they wait
+	 * once a run, or a peer saying it again and again (new epochs) could
+	 * hold them for ever. */
+	bool restore_gated;
+	/* Refusals of what it sent, logged at most every REFUSAL_LOG_MS:
+	 * a peer must not be able to fill our log. */
+	int64_t refusal_logged_ms;
+	uint64_t refusals_unlogged;
 	/* We told it we had recovered, in this epoch: from then on we say so
 	 * (see recovering_toward). */
 	bool toward_done;
@@ -212,6 +221,9 @@ struct wj_repl {
 				       budget, weak PC); a level never changes */
 	wj_arena_t scratch;         /* one received message at a time */
 	wj_arena_t route_scratch;   /* one routing decision at a time */
+	/* One applied event at a time: each reads its case, or all of the
+	 * case's events, and a batch may hold many events of one case. */
+	wj_arena_t apply_scratch;
 };
 
 /* Cursor slots of our own beyond store.h's, kept per peer. */
@@ -240,6 +252,22 @@ static void shed_pages(wj_repl_t *r)
 			"(is /proc mounted?): the village's memory budget cannot be kept");
 		r->shed_warned = true;
 	}
+}
+
+/* Whether a refusal of what p sent may be logged now; says first how many
+ * were not. */
+static bool refusal_may_log(const wj_repl_t *r, peer_t *p)
+{
+	if (p->refusal_logged_ms != 0 && r->now_ms - p->refusal_logged_ms < REFUSAL_LOG_MS) {
+		p->refusals_unlogged++;
+		return false;
+	}
+	if (p->refusals_unlogged > 0)
+		wj_warn("repl: %" PRIu64 " more refusals of what %012" PRIu64 " sent were not "
+			"logged", p->refusals_unlogged, p->code);
+	p->refusal_logged_ms = r->now_ms ? r->now_ms : 1;
+	p->refusals_unlogged = 0;
+	return true;
 }
 
 static void want_tick(wj_repl_out_t *out, int64_t at)
@@ -1179,7 +1207,7 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	 * a restore: believing it would exhaust our seqs (and the gap after
 	 * it must keep our own seqs below what the service accepts). */
 	bool plausible = h->your_max_seq < WJ_SEQ_PLAUSIBLE_MAX - RESTORE_SEQ_GAP;
-	if (!plausible)
+	if (!plausible && refusal_may_log(r, p))
 		wj_warn("repl: %012" PRIu64 " claims to hold seq %" PRIu64 " of ours: ignored",
 			p->code, h->your_max_seq);
 	/* A peer that has read our log further than it reaches holds
@@ -1195,9 +1223,10 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	 * malice, and each one believed would cost a new epoch (every peer
 	 * reads our log again) and a gap in our seqs and serials. */
 	if (restored && r->restore_seen) {
-		wj_warn("repl: %012" PRIu64 " says again that this node lost events (seq %" PRIu64
-			", log position %" PRIu64 "): ignored, this run already recovered "
-			"from a restore", p->code, h->your_max_seq, h->resume_after);
+		if (refusal_may_log(r, p))
+			wj_warn("repl: %012" PRIu64 " says again that this node lost events (seq %" PRIu64
+				", log position %" PRIu64 "): ignored, this run already recovered "
+				"from a restore", p->code, h->your_max_seq, h->resume_after);
 		restored = false;
 	}
 	if (restored) {
@@ -1254,9 +1283,24 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	}
 	bool ack_resync = false;
 	if (h->full_resync && p->restored_epoch != h->epoch) {
+		if (!p->restore_gated) {
+			p->restored_since_ms = now_ms;
+			p->restored_gate_warned = false;
+			p->restore_gated = true;
+		} else if (p->restored_epoch == 0) {
+			/* Restored again since it recovered: it gets
+			 * everything back as before, but our writes have
+			 * waited for it once this run already. */
+			p->restored_since_ms = now_ms - RESTORED_GATE_MAX_MS;
+			p->restored_gate_warned = true;
+			if (refusal_may_log(r, p))
+				wj_warn("repl: %012" PRIu64 " says it was restored from an old copy "
+					"again in this run: it gets back what it lost, but case "
+					"writes here do not wait for it this time", p->code);
+		}
+		/* (Another epoch while it still recovers: the wait that began
+		 * with the first goes on, no longer.) */
 		p->restored_epoch = h->epoch;
-		p->restored_since_ms = now_ms;
-		p->restored_gate_warned = false;
 		persist_restored(r, p);
 	}
 	if (h->full_resync) {
@@ -1406,7 +1450,7 @@ static struct raw_event *batch_event_bytes(const uint8_t *data, size_t len,
  * t unusable and is returned. */
 static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch *b,
 			const struct raw_event *packed, uint64_t new_pos, int64_t now_ms,
-			wj_arena_t *a, wj_err_t *err)
+			wj_err_t *err)
 {
 	size_t refused = 0, in_gap = 0;
 	for (size_t i = 0; i < b->n_events; i++) {
@@ -1420,8 +1464,14 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 		bool beyond = ev->origin == r->self && ev->seq > r->last_seq &&
 			      ev->seq > r->restore_max_seq &&
 			      !wj_store_event_exists(t, ev->origin, ev->seq);
+		/* From a child, only what we would have sent it: the
+		 * catalog and calendar, and steps of cases of its area (a
+		 * restore is a peer's word, and must not let it speak for
+		 * us beyond that). */
 		bool own_back = ev->origin == r->self &&
-				(ev->seq <= r->restore_max_seq || p->resync_pending);
+				(ev->seq <= r->restore_max_seq || p->resync_pending) &&
+				(p->is_parent || wj_route_is_broadcast(ev->type) ||
+				 wj_route_child_may_return(p->code, ev));
 		if (beyond && !own_back && !p->is_parent) {
 			/* Not while we read its log back after a restore: a
 			 * child speaks only for its own area, and one that
@@ -1429,7 +1479,7 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 			 * up our decisions, or use up our seqs and serials.
 			 * An honest child holding such an event would have
 			 * said so in its hello, and we would be recovering. */
-			if (refused++ == 0)
+			if (refused++ == 0 && refusal_may_log(r, p))
 				wj_warn("repl: child %012" PRIu64 " sent event %" PRIu64 " of this "
 					"node, beyond the last one it issued (%" PRIu64 "), while "
 					"nothing is being handed back: refused", p->code, ev->seq,
@@ -1462,7 +1512,7 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 		     !wj_route_child_may_send(p->code, ev->origin))) {
 			/* A child speaks only for its own area, and the
 			 * catalog comes from above. */
-			if (refused++ == 0)
+			if (refused++ == 0 && refusal_may_log(r, p))
 				wj_warn("repl: child %012" PRIu64 " sent an event from %012" PRIu64
 					" (type %d), outside what it may send: dropped", p->code,
 					ev->origin, (int)ev->type);
@@ -1472,10 +1522,12 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 		wj_err_t e = {0};
 		const uint8_t *bytes = packed ? packed[i].data : NULL;
 		int rc = wj_service_apply_packed(r->svc, t, ev, bytes, bytes ? packed[i].len : 0,
-						 p->code, now_ms, a, &fresh, &e);
+						 p->code, now_ms, &r->apply_scratch, &fresh, &e);
+		wj_arena_reset(&r->apply_scratch);
 		if (rc == WJ_EINVAL) {
-			wj_warn("repl: event %012" PRIu64 "/%" PRIu64 " from %012" PRIu64
-				" refused: %s", ev->origin, ev->seq, p->code, e.msg);
+			if (refusal_may_log(r, p))
+				wj_warn("repl: event %012" PRIu64 "/%" PRIu64 " from %012" PRIu64
+					" refused: %s", ev->origin, ev->seq, p->code, e.msg);
 			continue;
 		}
 		if (rc != 0) {
@@ -1490,13 +1542,13 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 
 /* Applies a batch's events and the new position in one transaction. */
 static int apply_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, uint64_t new_pos,
-		       int64_t now_ms, wj_arena_t *a)
+		       int64_t now_ms)
 {
 	wj_txn_t *t;
 	wj_err_t err = {0};
 	if (wj_txn_begin(r->store, true, &t, &err) != 0)
 		goto fail;
-	if (apply_events(r, p, t, b, NULL, new_pos, now_ms, a, &err) != 0 ||
+	if (apply_events(r, p, t, b, NULL, new_pos, now_ms, &err) != 0 ||
 	    wj_service_before_commit(r->svc, t, &err) != 0) {
 		wj_txn_abort(t);
 		goto fail;
@@ -1560,7 +1612,7 @@ static void on_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, int64_t now_
 		uint64_t pos = b->snapshot_end ? b->snapshot_end : 0;
 		if (pos && pos <= p->recv_pos)
 			pos = 0; /* never move back */
-		if (apply_batch(r, p, b, pos, now_ms, out->arena) != 0)
+		if (apply_batch(r, p, b, pos, now_ms) != 0)
 			return;
 		p->snap_recv = b->last;
 		if (pos) {
@@ -1716,7 +1768,7 @@ static void round_add(wj_repl_t *r, struct round *rd, peer_t *p, const Wuji__Bat
 		return;
 	}
 	struct raw_event *packed = batch_event_bytes(in->data, in->len, b, &r->scratch);
-	int rc = apply_events(r, p, child, b, packed, b->last, now_ms, &r->scratch, &err);
+	int rc = apply_events(r, p, child, b, packed, b->last, now_ms, &err);
 	if (rc == 0)
 		rc = wj_txn_commit(child, &err); /* frees child either way */
 	else
@@ -1762,8 +1814,9 @@ static void dispatch(wj_repl_t *r, peer_t *p, Wuji__PeerMsg *m, int64_t now_ms,
 		break;
 	}
 	default:
-		wj_warn("repl: message from %012" PRIu64 " has no body this node knows: dropped",
-			p->code);
+		if (refusal_may_log(r, p))
+			wj_warn("repl: message from %012" PRIu64 " has no body this node knows: dropped",
+				p->code);
 	}
 }
 
@@ -1783,8 +1836,9 @@ void wj_repl_receive_many(wj_repl_t *r, const wj_repl_in_t *in, size_t n, int64_
 		Wuji__PeerMsg *m =
 			wuji__peer_msg__unpack(&r->scratch.pb, in[i].len, in[i].data);
 		if (m == NULL) {
-			wj_warn("repl: %zu bytes from %012" PRIu64 " do not decode as a peer "
-				"message: dropped", in[i].len, in[i].peer);
+			if (refusal_may_log(r, p))
+				wj_warn("repl: %zu bytes from %012" PRIu64 " do not decode as a peer "
+					"message: dropped", in[i].len, in[i].peer);
 			continue;
 		}
 		p->last_heard_ms = now_ms;
@@ -2012,6 +2066,7 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 	r->svc = svc;
 	wj_arena_init(&r->scratch, 64 * 1024);
 	wj_arena_init(&r->route_scratch, 16 * 1024);
+	wj_arena_init(&r->apply_scratch, 16 * 1024);
 	r->store = wj_service_store(svc);
 	r->self = wj_service_node(svc);
 	r->light = wj_division_level(r->self) == WUJI__LEVEL__VILLAGE;
@@ -2099,6 +2154,7 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		wj_store_cursor_get(t, p->code, CURSOR_RESTORED_EPOCH, &p->restored_epoch);
 		wj_store_cursor_get(t, p->code, CURSOR_AWAY_UNTIL, &p->away_until);
 		p->restored_since_ms = now_ms;
+		p->restore_gated = p->restored_epoch != 0;
 		/* Unknown until it says: assume the peer recovers too, so
 		 * that hearing otherwise raises the target to its log end. */
 		p->away_recovering = p->resync_pending || p->restored_epoch != 0;
@@ -2122,6 +2178,7 @@ void wj_repl_free(wj_repl_t *r)
 	free(r->routes);
 	wj_arena_free(&r->scratch);
 	wj_arena_free(&r->route_scratch);
+	wj_arena_free(&r->apply_scratch);
 	free(r);
 }
 

@@ -145,6 +145,12 @@ static int commit_event(wj_service_t *s, wj_txn_t *t, Wuji__Event *ev,
 			const Wuji__Case *old, Wuji__Case *c, int64_t now_ms,
 			const wj_case_ctx_t *ctx, wj_err_t *err)
 {
+	/* Every other node refuses a case's events past the bound: so does
+	 * the node that would make them. */
+	if (old != NULL && old->n_history >= WJ_CASE_EVENTS_MAX)
+		return wj_err_set(err, WJ_EINVAL,
+				  "case %s has %zu steps, the most one case may have: no "
+				  "further step can be recorded", old->number, old->n_history);
 	uint64_t seq;
 	int rc = wj_store_next_seq(t, &seq, err);
 	if (rc != 0)
@@ -180,6 +186,12 @@ static int check_event(const Wuji__Event *ev, wj_err_t *err)
 				  (unsigned long long)ev->origin);
 	if (ev->seq == 0)
 		return wj_err_set(err, WJ_EINVAL, "event from %012llu has seq 0",
+				  (unsigned long long)ev->origin);
+	if (wj_hlc_ms(ev->hlc) > WJ_HLC_MS_MAX)
+		return wj_err_set(err, WJ_EINVAL,
+				  "event %012llu/%llu carries a clock past the year 2100: the "
+				  "clock of %012llu is wrong (node-ctl peers there shows its skew)",
+				  (unsigned long long)ev->origin, (unsigned long long)ev->seq,
 				  (unsigned long long)ev->origin);
 	if (wj_route_is_broadcast(ev->type)) {
 		if (ev->case_number && ev->case_number[0])
@@ -282,7 +294,7 @@ static int refold_visit(Wuji__Event *ev, void *p)
 /* Folds ev into its case: directly when it sorts after everything the
  * case has seen, else by folding all the case's events again. */
 static int fold_case_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
-			   wj_arena_t *a, wj_err_t *err)
+			   size_t held_before, wj_arena_t *a, wj_err_t *err)
 {
 	Wuji__Case *c = NULL;
 	int rc = wj_store_case_get(t, ev->case_number, a, &c, err);
@@ -301,23 +313,17 @@ static int fold_case_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 	}
 	if (c == NULL && ev->type != WUJI__EVENT_TYPE__EV_SUBMITTED)
 		return 0; /* waits in case_events until its submission arrives */
-	if (c == NULL) {
+	if (c == NULL && held_before == 0) {
 		/* The usual new case: its submission is its only event (just
 		 * stored), so folding all its events is applying this one. */
-		size_t n = 0;
-		rc = wj_store_case_event_count(t, ev->case_number, 2, &n, err);
-		if (rc != 0)
-			return rc;
-		if (n == 1) {
-			c = wj_arena_alloc(a, sizeof(*c));
-			wuji__case__init(c);
-			if (wj_case_apply(&ctx, c, ev, NULL) != 0)
-				return 0;
-			c->last_hlc = ev->hlc;
-			c->last_origin = ev->origin;
-			c->last_seq = ev->seq;
-			return wj_store_case_put(t, NULL, c, err);
-		}
+		c = wj_arena_alloc(a, sizeof(*c));
+		wuji__case__init(c);
+		if (wj_case_apply(&ctx, c, ev, NULL) != 0)
+			return 0;
+		c->last_hlc = ev->hlc;
+		c->last_origin = ev->origin;
+		c->last_seq = ev->seq;
+		return wj_store_case_put(t, NULL, c, err);
 	}
 	struct refold r = {.ctx = ctx, .trigger = ev, .t = t,
 			   .log_waiting = c == NULL};
@@ -427,6 +433,19 @@ int wj_service_apply_packed(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 		return rc;
 	if (wj_store_event_exists(t, ev->origin, ev->seq))
 		return 0;
+	/* How many events the case holds before this one: its bound, and
+	 * whether a submission is the case's first event. */
+	size_t held = 0;
+	if (!wj_route_is_broadcast(ev->type)) {
+		rc = wj_store_case_event_count(t, ev->case_number, WJ_CASE_EVENTS_MAX, &held,
+					       err);
+		if (rc != 0)
+			return rc;
+		if (held >= WJ_CASE_EVENTS_MAX)
+			return wj_err_set(err, WJ_EINVAL,
+					  "case %s already has %u events, the most one case may "
+					  "have", ev->case_number, WJ_CASE_EVENTS_MAX);
+	}
 	if (from != 0)
 		wj_hlc_recv(&s->hlc, ev->hlc, (uint64_t)now_ms);
 	rc = packed ? wj_store_event_put_packed(t, ev, packed, packed_len, from, NULL, err)
@@ -450,7 +469,7 @@ int wj_service_apply_packed(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 	case WUJI__EVENT_TYPE__EV_CALENDAR_YEAR:
 		return apply_calendar_event(s, t, ev, a, err);
 	default:
-		return fold_case_event(s, t, ev, a, err);
+		return fold_case_event(s, t, ev, held, a, err);
 	}
 }
 

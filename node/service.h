@@ -30,6 +30,16 @@
  * WJ_STORE_SERIAL_MAX): a peer's claim past them is a bug or malice,
  * never believed. */
 #define WJ_SEQ_PLAUSIBLE_MAX (UINT64_C(1) << 48)
+/* The latest hybrid clock an event may carry: 2100-01-01 in ms.  The
+ * clock has room to 2^48 ms; one received is merged into every node's
+ * own, so a peer's timestamp near that end would leave every clock
+ * stuck there (ordering the events of a case by origin alone). */
+#define WJ_HLC_MS_MAX UINT64_C(4102444800000)
+/* Events one case may have (every step, and every step without effect):
+ * a real case has tens; each event of a case reads the case, and an
+ * event out of order reads all of them, so this bounds what one batch
+ * from a peer can cost. */
+#define WJ_CASE_EVENTS_MAX 1000
 
 typedef struct wj_service wj_service_t;
 

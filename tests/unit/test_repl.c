@@ -253,7 +253,16 @@ static Wuji__Reply *request(struct fixture *f, Wuji__Request *req, int64_t now)
 	return rep;
 }
 
+static void load_catalog_days(struct fixture *f, int64_t now, uint32_t promised_days);
+
 static void load_catalog(struct fixture *f, int64_t now)
+{
+	load_catalog_days(f, now, 5);
+}
+
+/* Loads item XK-001, handled at the province, promised in that many
+ * working days. */
+static void load_catalog_days(struct fixture *f, int64_t now, uint32_t promised_days)
 {
 	wj_arena_t *a = &f->arena;
 	Wuji__CatalogItem *it = wj_arena_alloc(a, sizeof(*it));
@@ -261,7 +270,7 @@ static void load_catalog(struct fixture *f, int64_t now)
 	it->code = wj_arena_strdup(a, "XK-001");
 	it->name = wj_arena_strdup(a, "个体工商户设立登记");
 	it->kind = WUJI__ITEM_KIND__ITEM_PROMISED;
-	it->promised_days = 5;
+	it->promised_days = promised_days;
 	it->statutory_days = 15;
 	Wuji__CatalogTask **t = wj_arena_push(a, &it->tasks, &it->n_tasks, sizeof(*t));
 	*t = wj_arena_alloc(a, sizeof(**t));
@@ -413,13 +422,69 @@ static Wuji__Event *case_lost_to_restore(struct fixture *f, const char *applican
 	return ev;
 }
 
-/* The province's backup holds its first case.  After it, case 2 went
- * down to city A, and case 3 to city B alone (A's link was down).  The
- * province is restored from the backup while B is away, and takes case
- * writes once A has handed case 2 back: waiting for B, who may stay away
- * for a week, is not an option.  Its next case must take neither the
- * seq nor the number of case 3, which B still holds: when B comes back,
- * both cases live at the province, each under its own ids. */
+/* The node's own last event. */
+static Wuji__Event *last_own_event(struct fixture *f)
+{
+	wj_txn_t *t;
+	uint64_t seq = 0;
+	assert_int_equal(wj_txn_begin(wj_service_store(f->svc), false, &t, NULL), 0);
+	assert_int_equal(wj_store_origin_max_seq(t, PROVINCE, &seq), 0);
+	wj_txn_abort(t);
+	Wuji__Event *ev = event_at_node(f, seq);
+	assert_non_null(ev);
+	return ev;
+}
+
+/* Loads XK-001 again, promised in `days`: the catalog event it makes,
+ * which goes down to every child. */
+static Wuji__Event *catalog_update(struct fixture *f, uint32_t days, int64_t now)
+{
+	load_catalog_days(f, now, days);
+	Wuji__Event *ev = last_own_event(f);
+	assert_int_equal(ev->type, WUJI__EVENT_TYPE__EV_CATALOG_ITEM);
+	assert_int_equal(ev->item->promised_days, days);
+	return ev;
+}
+
+/* Backs the node up, loads XK-001 promised in `days`, and restores the
+ * node from the backup: the catalog event, which the node no longer
+ * holds (its children may). */
+static Wuji__Event *update_lost_to_restore(struct fixture *f, uint32_t days, int64_t *now)
+{
+	char backup[80];
+	snprintf(backup, sizeof(backup), "%s.backup", f->dir);
+	close_node(f);
+	copy_dir(f->dir, backup);
+	open_node(f, *now);
+	*now += 10000;
+	Wuji__Event *ev = catalog_update(f, days, *now);
+	close_node(f);
+	copy_dir(backup, f->dir);
+	copy_dir(NULL, backup);
+	*now += 10000;
+	open_node(f, *now);
+	assert_null(event_at_node(f, ev->seq));
+	return ev;
+}
+
+/* The promised days of XK-001 in the node's catalog. */
+static uint32_t promised_days_at_node(struct fixture *f)
+{
+	wj_txn_t *t;
+	Wuji__CatalogItem *it = NULL;
+	assert_int_equal(wj_txn_begin(wj_service_store(f->svc), false, &t, NULL), 0);
+	assert_int_equal(wj_store_catalog_get(t, "XK-001", &f->arena, &it, NULL), 0);
+	wj_txn_abort(t);
+	return it->promised_days;
+}
+
+/* The province's backup holds its first case.  After it, catalog update
+ * 2 went down to city A, and update 3 to city B alone (A's link was
+ * down).  The province is restored from the backup while B is away, and
+ * takes case writes once A has handed update 2 back: waiting for B, who
+ * may stay away for a week, is not an option.  Its next event must not
+ * take the seq of update 3, which B still holds: when B comes back, both
+ * live at the province, each under its own id. */
 static void test_restore_skips_ids_held_beyond_a_down_link(void **state)
 {
 	struct fixture *f = *state;
@@ -436,8 +501,8 @@ static void test_restore_skips_ids_held_beyond_a_down_link(void **state)
 	copy_dir(f->dir, backup);
 	open_node(f, now);
 	now += 10000;
-	Wuji__Event *ev2 = submit(f, "张二", now);
-	Wuji__Event *ev3 = submit(f, "张三", now);
+	Wuji__Event *ev2 = catalog_update(f, 6, now);
+	Wuji__Event *ev3 = catalog_update(f, 7, now);
 	assert_true(ev1->seq < ev2->seq && ev2->seq < ev3->seq);
 
 	/* Restored from the backup. */
@@ -447,33 +512,72 @@ static void test_restore_skips_ids_held_beyond_a_down_link(void **state)
 	now += 10000;
 	open_node(f, now);
 	assert_null(event_at_node(f, ev2->seq));
+	assert_int_equal(promised_days_at_node(f), 5);
 
 	/* City A tells; the province recovers and takes writes once A has
-	 * handed case 2 back. */
-	hello_ex(f, CITY_A, 0xa1, false, false, 1, 0, 0, ev2->seq, ev2->case_number, now, &out);
+	 * handed update 2 back. */
+	hello_ex(f, CITY_A, 0xa1, false, false, 1, 0, 0, ev2->seq, NULL, now, &out);
 	assert_true(wj_repl_recovering(f->repl));
 	uint64_t epoch = hello_epoch(f, &out, CITY_A);
 	assert_int_not_equal(epoch, 0);
 	child_hands_back(f, CITY_A, 0xa1, epoch, ev2, now + 10);
 	assert_non_null(event_at_node(f, ev2->seq));
+	assert_int_equal(promised_days_at_node(f), 6);
 	now += 10000;
 	assert_int_equal(tick(f, now, CITY_A), 0);
 	assert_false(wj_repl_recovering(f->repl));
 
 	Wuji__Event *ev4 = submit(f, "张四", now);
 	assert_true(ev4->seq > ev3->seq);
-	assert_string_not_equal(ev4->case_number, ev3->case_number);
 
-	/* B is back, with case 3. */
+	/* B is back, with update 3. */
 	now += 1000;
-	hello_ex(f, CITY_B, 0xb1, false, false, 1, 0, 0, ev3->seq, ev3->case_number, now, &out);
+	hello_ex(f, CITY_B, 0xb1, false, false, 1, 0, 0, ev3->seq, NULL, now, &out);
 	child_hands_back(f, CITY_B, 0xb1, epoch, ev3, now + 10);
 	Wuji__Event *back = event_at_node(f, ev3->seq);
 	assert_non_null(back);
-	assert_string_equal(back->case_number, ev3->case_number);
-	assert_true(case_at_node(f, ev3->case_number));
+	assert_int_equal(back->type, WUJI__EVENT_TYPE__EV_CATALOG_ITEM);
+	assert_int_equal(promised_days_at_node(f), 7);
 	assert_true(case_at_node(f, ev4->case_number));
 	assert_non_null(event_at_node(f, ev4->seq));
+}
+
+/* Restored, the province asks its children for everything back.  City A
+ * hands back its submission of a case numbered as the province's (seq
+ * and serial past what the province issued): a child holds none of the
+ * province's own cases (they go up, never down), so even now it may not
+ * speak for the province: refused, and the province's next case takes
+ * the next ids. */
+static void test_restored_node_takes_no_own_case_from_a_child(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	Wuji__Event *ev1 = submit(f, "张一", now);
+	Wuji__Event *lost = update_lost_to_restore(f, 6, &now);
+
+	hello_ex(f, CITY_A, 0xa1, false, false, 1, 0, 0, lost->seq, NULL, now, &out);
+	assert_true(wj_repl_recovering(f->repl));
+	uint64_t epoch = hello_epoch(f, &out, CITY_A);
+	Wuji__Event forged = *ev1;
+	Wuji__Event *fp = &forged;
+	forged.seq = lost->seq;
+	char num[64];
+	snprintf(num, sizeof(num), "%.21s-999999", ev1->case_number);
+	forged.case_number = num;
+	child_hands_back(f, CITY_A, 0xa1, epoch, fp, now + 10);
+	assert_null(event_at_node(f, lost->seq));
+	assert_false(case_at_node(f, num));
+
+	now += 10000;
+	assert_int_equal(tick(f, now, CITY_A), 0);
+	assert_false(wj_repl_recovering(f->repl));
+	Wuji__Reply *rep = submit_reply(f, "张二", now + 10);
+	if (rep->code != WUJI__ERROR_CODE__OK)
+		fail_msg("submission refused: %s", rep->error);
+	assert_string_not_equal(rep->number, num);
+	assert_true(strcmp(rep->number, num) < 0);
 }
 
 /* ----------------------------------- claims of restored or lying peers */
@@ -654,6 +758,44 @@ static void test_restart_keeps_waiting_for_restored_neighbour(void **state)
 	assert_null(event_at_node(f, ev2->seq));
 }
 
+/* City A says it was restored and is recovering, then says so again
+ * every minute under a new epoch, never finishing.  The province's writes
+ * wait for it at most RESTORED_GATE_MAX_MS (10 minutes) from the first:
+ * each new epoch must not start the wait again. */
+static void test_restored_child_cannot_hold_writes_for_ever(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	hello_ex(f, CITY_B, 0xb1, false, false, 3, 0, 0, 0, NULL, now, &out);
+	uint64_t epoch = 0xa2;
+	hello_ex(f, CITY_A, epoch, true, true, 3, 0, 0, 0, NULL, now, &out);
+	assert_true(wj_repl_recovering(f->repl));
+	assert_int_not_equal(submit_code(f, "张一", now + 1), WUJI__ERROR_CODE__OK);
+	const int64_t first = now;
+	while (now - first < 10 * 60 * 1000 - 2000) {
+		now += 1000;
+		if ((now - first) % 60000 == 0)
+			hello_ex(f, CITY_A, ++epoch, true, true, 3, 0, 0, 0, NULL, now, &out);
+		ping_from(f, CITY_A, now, &out);
+		ping_from(f, CITY_B, now, &out);
+		tick(f, now, CITY_A);
+	}
+	assert_true(wj_repl_recovering(f->repl));
+	while (now - first < 10 * 60 * 1000 + 2000) {
+		now += 1000;
+		ping_from(f, CITY_A, now, &out);
+		ping_from(f, CITY_B, now, &out);
+		tick(f, now, CITY_A);
+	}
+	assert_false(wj_repl_recovering(f->repl));
+	assert_int_equal(submit_code(f, "张二", now + 1), WUJI__ERROR_CODE__OK);
+	/* Yet another restore, after the wait: it does not hold writes. */
+	hello_ex(f, CITY_A, ++epoch, true, true, 3, 0, 0, 0, NULL, now + 2, &out);
+	assert_false(wj_repl_recovering(f->repl));
+}
+
 /* The warning of `node` in a tree report; fails when it is not there. */
 static const char *tree_warning_of(const Wuji__TreeReport *rep, uint64_t node)
 {
@@ -774,10 +916,10 @@ static void test_unanswered_resync_shows_in_peers(void **state)
 	wj_repl_out_t out;
 	int64_t now = T0 + 10000;
 	load_catalog(f, now);
-	Wuji__Event *ev1 = case_lost_to_restore(f, "张一", &now);
+	Wuji__Event *ev1 = update_lost_to_restore(f, 6, &now);
 
-	/* A holds case 1, which the restored province lost. */
-	hello_ex(f, CITY_A, 0xa1, false, false, 1, 0, 0, ev1->seq, ev1->case_number, now, &out);
+	/* A holds catalog update 1, which the restored province lost. */
+	hello_ex(f, CITY_A, 0xa1, false, false, 1, 0, 0, ev1->seq, NULL, now, &out);
 	assert_true(wj_repl_recovering(f->repl));
 	uint64_t epoch = hello_epoch(f, &out, CITY_A);
 	assert_int_not_equal(epoch, 0);
@@ -806,7 +948,7 @@ static void test_unanswered_resync_shows_in_peers(void **state)
 	assert_non_null(strstr(tw, "child 330100000000 has not acknowledged"));
 	assert_null(event_at_node(f, ev1->seq));
 
-	/* A, upgraded, acknowledges and hands case 1 back. */
+	/* A, upgraded, acknowledges and hands update 1 back. */
 	child_hands_back(f, CITY_A, 0xa1, epoch, ev1, now + 1100);
 	assert_non_null(event_at_node(f, ev1->seq));
 	assert_string_equal(peer_warning_of(f, CITY_A, now + 1200), "");
@@ -925,6 +1067,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_recovering_said_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_skips_ids_held_beyond_a_down_link,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restored_node_takes_no_own_case_from_a_child,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restored_child_cannot_hold_writes_for_ever,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_of_once_restored_child_blocks_nobody,
 						setup, teardown),

@@ -598,6 +598,86 @@ static void test_oversized_event_refused(void **state)
 	wj_service_close(up);
 }
 
+/* A peer's event whose clock is past 2100 is refused: merged into this
+ * node's clock it would stick every node's clock near its end. */
+static void test_clock_past_2100_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct evlist l = {0};
+	(void)submitted_and_accepted(f, "郑十", &l);
+	wj_service_t *up = open_node(f, "a", 330000000000ULL);
+	wj_txn_t *t;
+	bool fresh = true;
+	wj_err_t err = {0};
+
+	Wuji__Event late = *l.ev[0];
+	late.hlc = UINT64_MAX;
+	assert_int_equal(wj_txn_begin(wj_service_store(up), true, &t, NULL), 0);
+	assert_int_equal(wj_service_apply_event(up, t, &late, NODE, T_0213, &f->arena, &fresh,
+						&err),
+			 WJ_EINVAL);
+	assert_false(fresh);
+	assert_non_null(strstr(err.msg, "past the year 2100"));
+	assert_false(wj_store_event_exists(t, late.origin, late.seq));
+	late.hlc = (WJ_HLC_MS_MAX + 1) << 16;
+	assert_int_equal(wj_service_apply_event(up, t, &late, NODE, T_0213, &f->arena, &fresh,
+						&err),
+			 WJ_EINVAL);
+	late.hlc = WJ_HLC_MS_MAX << 16;
+	assert_int_equal(wj_service_apply_event(up, t, &late, NODE, T_0213, &f->arena, &fresh,
+						&err),
+			 0);
+	assert_true(fresh);
+	wj_txn_abort(t);
+	wj_service_close(up);
+}
+
+/* A case takes at most WJ_CASE_EVENTS_MAX events from peers: the next
+ * is refused and changes nothing (each event of a case reads the case,
+ * so a peer's batch of steps of one case must not grow without bound). */
+static void test_case_events_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct evlist l = {0};
+	char *number = submitted_and_accepted(f, "王十一", &l);
+	wj_service_t *up = open_node(f, "a", 330000000000ULL);
+	wj_txn_t *t;
+	bool fresh;
+	wj_err_t err = {0};
+
+	assert_int_equal(wj_txn_begin(wj_service_store(up), true, &t, NULL), 0);
+	assert_int_equal(wj_service_apply_event(up, t, l.ev[0], NODE, T_0213, &f->arena, &fresh,
+						&err),
+			 0);
+	/* The acceptance, and the same step again and again: no effect. */
+	Wuji__Event again = *l.ev[1];
+	wj_arena_t a;
+	wj_arena_init(&a, 0);
+	for (unsigned i = 1; i < WJ_CASE_EVENTS_MAX; i++) {
+		again.seq = l.ev[1]->seq + i;
+		again.hlc = l.ev[1]->hlc + i;
+		if (wj_service_apply_event(up, t, &again, NODE, T_0213, &a, &fresh, &err))
+			fail_msg("event %u refused: %s", i, err.msg);
+		assert_true(fresh);
+		wj_arena_reset(&a);
+	}
+	wj_arena_free(&a);
+	again.seq++;
+	again.hlc++;
+	fresh = true;
+	assert_int_equal(wj_service_apply_event(up, t, &again, NODE, T_0213, &f->arena, &fresh,
+						&err),
+			 WJ_EINVAL);
+	assert_false(fresh);
+	assert_non_null(strstr(err.msg, "already has 1000 events"));
+	assert_false(wj_store_event_exists(t, again.origin, again.seq));
+	Wuji__Case *c;
+	assert_int_equal(wj_store_case_get(t, number, &f->arena, &c, NULL), 0);
+	assert_int_equal(c->n_history, WJ_CASE_EVENTS_MAX);
+	wj_txn_abort(t);
+	wj_service_close(up);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +691,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_fields_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_event_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clock_past_2100_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_case_events_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_item_and_case, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_gets_error_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_full_fails_batch_cleanly, setup_tiny, teardown),
