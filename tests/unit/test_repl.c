@@ -400,11 +400,13 @@ static void child_hands_back(struct fixture *f, uint64_t child, uint64_t epoch,
 	send_to(f, child, &bm, now + 1, &out);
 }
 
-/* Backs the node up, takes a case from `applicant`, and restores the
- * node from the backup (10 s later each): returns the case's event, which
- * the node no longer holds. */
-static Wuji__Event *case_lost_to_restore(struct fixture *f, const char *applicant,
-					  int64_t *now)
+/* The node is backed up; 10 s later, make(f, arg, now) makes an
+ * event; 10 s later the node is restored from the backup: the event,
+ * which the node no longer holds. */
+static Wuji__Event *lost_to_restore(struct fixture *f, int64_t *now,
+				    Wuji__Event *(*make)(struct fixture *f, const void *arg,
+							 int64_t now),
+				    const void *arg)
 {
 	char backup[80];
 	snprintf(backup, sizeof(backup), "%s.backup", f->dir);
@@ -412,7 +414,7 @@ static Wuji__Event *case_lost_to_restore(struct fixture *f, const char *applican
 	copy_dir(f->dir, backup);
 	open_node(f, *now);
 	*now += 10000;
-	Wuji__Event *ev = submit(f, applicant, *now);
+	Wuji__Event *ev = make(f, arg, *now);
 	close_node(f);
 	copy_dir(backup, f->dir);
 	copy_dir(NULL, backup);
@@ -420,6 +422,18 @@ static Wuji__Event *case_lost_to_restore(struct fixture *f, const char *applican
 	open_node(f, *now);
 	assert_null(event_at_node(f, ev->seq));
 	return ev;
+}
+
+static Wuji__Event *make_case(struct fixture *f, const void *applicant, int64_t now)
+{
+	return submit(f, applicant, now);
+}
+
+/* A case from `applicant`, lost to a restore (lost_to_restore). */
+static Wuji__Event *case_lost_to_restore(struct fixture *f, const char *applicant,
+					  int64_t *now)
+{
+	return lost_to_restore(f, now, make_case, applicant);
 }
 
 /* The node's own last event. */
@@ -446,25 +460,16 @@ static Wuji__Event *catalog_update(struct fixture *f, uint32_t days, int64_t now
 	return ev;
 }
 
-/* Backs the node up, loads XK-001 promised in `days`, and restores the
- * node from the backup: the catalog event, which the node no longer
- * holds (its children may). */
+static Wuji__Event *make_update(struct fixture *f, const void *days, int64_t now)
+{
+	return catalog_update(f, *(const uint32_t *)days, now);
+}
+
+/* XK-001 loaded again, promised in `days`, lost to a restore
+ * (lost_to_restore): a catalog event the node's children may hold. */
 static Wuji__Event *update_lost_to_restore(struct fixture *f, uint32_t days, int64_t *now)
 {
-	char backup[80];
-	snprintf(backup, sizeof(backup), "%s.backup", f->dir);
-	close_node(f);
-	copy_dir(f->dir, backup);
-	open_node(f, *now);
-	*now += 10000;
-	Wuji__Event *ev = catalog_update(f, days, *now);
-	close_node(f);
-	copy_dir(backup, f->dir);
-	copy_dir(NULL, backup);
-	*now += 10000;
-	open_node(f, *now);
-	assert_null(event_at_node(f, ev->seq));
-	return ev;
+	return lost_to_restore(f, now, make_update, &days);
 }
 
 /* The promised days of XK-001 in the node's catalog. */
