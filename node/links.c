@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -23,6 +24,15 @@
 #define PEER_MSG_MAX (64 << 20)
 #define HWM 10000
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+/* A child's routing id: its code, then ROUTE_NONCE random bytes.  libzmq
+ * lets a connecting peer name its own routing id, and a ROUTER sends
+ * to whoever holds an id (ZMQ_ROUTER_HANDOVER gives it to the newest
+ * holder): were the id just the code, a child with a valid key could
+ * take a sibling's id and be sent its cases.  Ids are learnt from
+ * messages whose CURVE key proved the sender (kid_route), and an
+ * unguessable part makes them impossible to claim. */
+#define ROUTE_NONCE 16
+#define ROUTE_ID_MAX (12 + ROUTE_NONCE)
 
 /* One ZeroMQ socket on the loop.  Its ZMQ_FD is edge-triggered and
  * says only that something may have changed, and a send on the socket
@@ -65,6 +75,12 @@ struct wj_links {
 	wj_arena_t arena;
 	wj_child_t *kids;         /* copy: code and key of each child */
 	size_t n_kids;
+	/* Each child's routing id, as its last proven message came: where
+	 * messages to it go (none until it has spoken). */
+	struct kid_route {
+		uint8_t id[ROUTE_ID_MAX];
+		size_t len;
+	} *kid_routes;
 	uint8_t (*kid_keys)[32];  /* binary public keys, for ZAP */
 	bool stopping;
 	struct inbox inbox;
@@ -84,6 +100,14 @@ static int64_t wall_ms(void)
 static void on_timer(uv_timer_t *h);
 static void schedule(wj_links_t *l);
 
+static struct kid_route *kid_route(wj_links_t *l, uint64_t code)
+{
+	for (size_t i = 0; i < l->n_kids; i++)
+		if (l->kids[i].id == code)
+			return &l->kid_routes[i];
+	return NULL;
+}
+
 static void flush(wj_links_t *l, wj_repl_out_t *out)
 {
 	for (size_t i = 0; i < out->n_msgs; i++) {
@@ -93,9 +117,12 @@ static void flush(wj_links_t *l, wj_repl_out_t *out)
 			rc = zmq_send(l->up, m->data, m->len, ZMQ_DONTWAIT);
 			l->w_up.look = true;
 		} else if (l->children) {
-			char id[13];
-			wj_division_format(m->peer, id);
-			rc = zmq_send(l->children, id, 12, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+			const struct kid_route *to = kid_route(l, m->peer);
+			rc = -1;
+			errno = EHOSTUNREACH;   /* not heard from since we started */
+			if (to && to->len)
+				rc = zmq_send(l->children, to->id, to->len,
+					      ZMQ_SNDMORE | ZMQ_DONTWAIT);
 			if (rc >= 0)
 				rc = zmq_send(l->children, m->data, m->len, ZMQ_DONTWAIT);
 			l->w_children.look = true;
@@ -248,7 +275,16 @@ static bool drain_children(wj_links_t *l)
 				l->claim_warned_ms = now;
 			}
 		} else {
-			inbox_add(box, strtoull(user, NULL, 10), &body);
+			uint64_t code = strtoull(user, NULL, 10);
+			struct kid_route *from = kid_route(l, code);
+			size_t id_len = zmq_msg_size(&id);
+			if (from && id_len <= ROUTE_ID_MAX &&
+			    (from->len != id_len ||
+			     memcmp(from->id, zmq_msg_data(&id), id_len) != 0)) {
+				memcpy(from->id, zmq_msg_data(&id), id_len);
+				from->len = id_len;
+			}
+			inbox_add(box, code, &body);
 		}
 		zmq_msg_close(&id);
 		zmq_msg_close(&body);
@@ -446,6 +482,7 @@ static void on_close(uv_handle_t *h)
 	wj_arena_free(&l->arena);
 	free(l->kids);
 	free(l->kid_keys);
+	free(l->kid_routes);
 	free(l);
 }
 
@@ -532,7 +569,8 @@ int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
 		l->n_kids = o->n_children;
 		l->kids = calloc(o->n_children ? o->n_children : 1, sizeof(*l->kids));
 		l->kid_keys = calloc(o->n_children ? o->n_children : 1, sizeof(*l->kid_keys));
-		if (l->kids == NULL || l->kid_keys == NULL) {
+		l->kid_routes = calloc(o->n_children ? o->n_children : 1, sizeof(*l->kid_routes));
+		if (l->kids == NULL || l->kid_keys == NULL || l->kid_routes == NULL) {
 			rc = wj_err_set(err, WJ_EINTERNAL, "out of memory");
 			goto fail;
 		}
@@ -580,10 +618,17 @@ int wj_links_start(uv_loop_t *loop, wj_repl_t *repl, const wj_links_opts_t *o,
 		}
 		l->up = zmq_socket(l->zctx, ZMQ_DEALER);
 		common_opts(l->up);
-		char id[13];
-		wj_division_format(o->self, id);
+		uint8_t id[ROUTE_ID_MAX];
+		char code[13];
+		wj_division_format(o->self, code);
+		memcpy(id, code, 12);
+		if (getrandom(id + 12, ROUTE_NONCE, 0) != ROUTE_NONCE) {
+			rc = wj_err_set(err, WJ_EIO, "cannot draw random bytes for the link to "
+					"the parent: %s", strerror(errno));
+			goto fail;
+		}
 		int one = 1, ivl = 100, ivl_max = 1000;
-		zmq_setsockopt(l->up, ZMQ_ROUTING_ID, id, 12);
+		zmq_setsockopt(l->up, ZMQ_ROUTING_ID, id, sizeof(id));
 		zmq_setsockopt(l->up, ZMQ_CURVE_SERVERKEY, server, 32);
 		zmq_setsockopt(l->up, ZMQ_CURVE_PUBLICKEY, public, 32);
 		zmq_setsockopt(l->up, ZMQ_CURVE_SECRETKEY, secret, 32);
@@ -636,6 +681,7 @@ fail:
 	wj_arena_free(&l->arena);
 	free(l->kids);
 	free(l->kid_keys);
+	free(l->kid_routes);
 	free(l);
 	return rc;
 }

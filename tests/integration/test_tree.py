@@ -719,6 +719,13 @@ class TreeFlowTest(SpreadCheck, TreeTestCase):
                         % (TOWNSHIP, county_log_since()[-3000:],
                            liar.log_text()))
 
+        # 3. A real child's key (the township's) on a connection that names
+        # itself with its sibling's code, as the sibling's routing id was
+        # before ids were made unguessable: libzmq hands such an id over to
+        # the newest connection, and the county would send it the
+        # sibling's pings, batches and cases.  It must be sent nothing.
+        self._sibling_id_taken(township_key, tconf)
+
         # Neither case ever reaches the county or the province.
         for num in (leak1, leak2):
             seen = wait_until(lambda: (self.case_at(PROVINCE, num) or
@@ -737,6 +744,36 @@ class TreeFlowTest(SpreadCheck, TreeTestCase):
                         'case %s from %s did not reach the province after the '
                         'intruders\n%s' % (num, VILLAGE,
                                            self.tree.log_tails()))
+
+    def _sibling_id_taken(self, township_key, tconf):
+        zmq = wjtest.import_zmq('test_tree.py')
+        keys = read_conf(township_key)
+        ctx = zmq.Context()
+        s = ctx.socket(zmq.DEALER)
+        try:
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.ROUTING_ID, TOWNSHIP2.encode())
+            s.setsockopt(zmq.CURVE_SERVERKEY, tconf['parent_key'].encode())
+            s.setsockopt(zmq.CURVE_PUBLICKEY, keys['public'].encode())
+            s.setsockopt(zmq.CURVE_SECRETKEY, keys['secret'].encode())
+            s.connect(tconf['parent'])
+            # The county pings each child every second.
+            got = s.poll(int(QUIET_WAIT * 1000))
+            self.assertEqual(got, 0, 'a connection with %s\'s key naming '
+                             'itself %s was sent a message meant for %s'
+                             % (TOWNSHIP, TOWNSHIP2, TOWNSHIP2))
+        finally:
+            s.close(linger=0)
+            ctx.term()
+
+        def sibling_up():
+            r, peers = self.tree.peers(COUNTY)
+            self.assertEqual(r.rc, 0, r)
+            return any(code_str(p['node']) == TOWNSHIP2 and
+                       p.get('state') == 'up' for p in peers)
+        self.assertTrue(wait_until(sibling_up, REPL_WAIT),
+                        '%s is not up at the county after a connection took '
+                        'its name' % TOWNSHIP2)
 
     def submit_at(self, node, item, applicant):
         r = node.ctl('catalog', 'show', item, json_out=True)
