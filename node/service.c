@@ -23,6 +23,7 @@
 #include "core/date.h"
 #include "core/division.h"
 #include "core/hlc.h"
+#include "core/api_limits.h"
 #include "core/names.h"
 #include "core/pbwire.h"
 #include "core/route.h"
@@ -31,8 +32,6 @@
 #include "storage/store.h"
 #include "wj_build.h"
 
-#define LIST_LIMIT_DEFAULT 1000
-#define LIST_LIMIT_MAX 10000
 #define CATALOG_LOAD_MAX 10000
 
 struct wj_service {
@@ -732,16 +731,17 @@ static int do_list(wj_service_t *s, wj_txn_t *t, const Wuji__ListRequest *req,
 	struct list_ctx l = {
 		.s = s, .now_ms = now_ms, .a = a, .out = out,
 		.warning = req->warning,
-		.limit = req->limit == 0 ? LIST_LIMIT_DEFAULT
-			 : req->limit > LIST_LIMIT_MAX ? LIST_LIMIT_MAX : req->limit,
+		.limit = req->limit == 0 ? WJ_LIST_LIMIT_DEFAULT
+			 : req->limit > WJ_LIST_LIMIT_MAX ? WJ_LIST_LIMIT_MAX : req->limit,
 	};
 	int rc;
 	if (req->warning != 0 && req->status == 0 &&
-	    (req->item_code == NULL || req->item_code[0] == '\0') &&
-	    (req->after == NULL || req->after[0] == '\0')) {
+	    (req->item_code == NULL || req->item_code[0] == '\0')) {
 		/* Only accepted cases near or past their due date can carry a
-		 * warning: the due index holds exactly those. */
-		rc = wj_store_due_scan(t, warning_horizon(s, now_ms), a, list_visit, &l, err);
+		 * warning: the due index holds exactly those, in due order,
+		 * and the next page goes on in that order. */
+		rc = wj_store_due_scan_after(t, warning_horizon(s, now_ms), req->after, a,
+					     list_visit, &l, err);
 	} else {
 		wj_case_filter_t f = {
 			.status = req->status,
@@ -764,10 +764,13 @@ static int do_warnings(wj_service_t *s, wj_txn_t *t, const Wuji__WarningsRequest
 	wuji__case_list__init(out);
 	struct list_ctx l = {
 		.s = s, .now_ms = now_ms, .a = a, .out = out, .any_warning = true,
-		.limit = req->limit == 0 ? LIST_LIMIT_DEFAULT
-			 : req->limit > LIST_LIMIT_MAX ? LIST_LIMIT_MAX : req->limit,
+		.limit = req->limit == 0 ? WJ_LIST_LIMIT_DEFAULT
+			 : req->limit > WJ_LIST_LIMIT_MAX ? WJ_LIST_LIMIT_MAX : req->limit,
 	};
-	int rc = wj_store_due_scan(t, warning_horizon(s, now_ms), a, list_visit, &l, err);
+	if (req->after && strlen(req->after) > WJ_CASE_NUMBER_MAX)
+		return wj_err_set(err, WJ_EBADREQ, "'after' is not a case number");
+	int rc = wj_store_due_scan_after(t, warning_horizon(s, now_ms), req->after, a, list_visit,
+					 &l, err);
 	if (rc < 0)
 		return rc;
 	rep->result_case = WUJI__REPLY__RESULT_LIST;

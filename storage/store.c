@@ -1530,7 +1530,15 @@ int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
 int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_arena_t *a,
 		      wj_case_visit_cb cb, void *ctx, wj_err_t *err)
 {
+	return wj_store_due_scan_after(t, up_to, NULL, a, cb, ctx, err);
+}
+
+int wj_store_due_scan_after(wj_txn_t *t, wj_date_t up_to, const char *after, wj_arena_t *a,
+			    wj_case_visit_cb cb, void *ctx, wj_err_t *err)
+{
 	static const unsigned char prefix[1] = { IDX_DUE };
+	unsigned char from[KEY_MAX];
+	size_t flen = 1;
 	struct case_scan cs = {
 		.a = a, .cb = cb, .ctx = ctx, .skip = 5, .up_to = up_to,
 		.due = true,
@@ -1539,8 +1547,19 @@ int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_arena_t *a,
 
 	if (up_to <= 0)
 		return 0;
-	rc = scan(t, DB_INDEX, prefix, 1, prefix, 1, false, visit_index, &cs,
-		  err);
+	from[0] = IDX_DUE;
+	if (after && after[0]) {
+		Wuji__Case *c;
+		if ((rc = wj_store_case_get(t, after, a, &c, err)))
+			return rc;
+		if (!has_due(c))
+			return wj_err_set(err, WJ_EBADREQ,
+				"case %s is no longer open with a time limit (delivered "
+				"or closed since the last page): list again from the "
+				"start", after);
+		flen = due_key(from, c->promised_due, c->number);
+	}
+	rc = scan(t, DB_INDEX, prefix, 1, from, flen, flen > 1, visit_index, &cs, err);
 	return cs.past ? 0 : rc;
 }
 

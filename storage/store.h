@@ -130,6 +130,11 @@ int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
 /* Accepted cases whose promised due date is <= up_to, earliest first. */
 int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_arena_t *a,
 		      wj_case_visit_cb cb, void *ctx, wj_err_t *err);
+/* The same from just after case `after` (NULL or "": from the start), as
+ * the next page of a list in due order; WJ_EBADREQ when that case is no
+ * longer in the due index (delivered or closed since). */
+int wj_store_due_scan_after(wj_txn_t *t, wj_date_t up_to, const char *after, wj_arena_t *a,
+			    wj_case_visit_cb cb, void *ctx, wj_err_t *err);
 /* Number of cases in a status (from the status index). */
 int wj_store_count_status(wj_txn_t *t, Wuji__CaseStatus s, uint64_t *n);
 

@@ -29,6 +29,7 @@
 #include "core/catalog.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/api_limits.h"
 #include "core/names.h"
 #include "output.h"
 #include "wj_build.h"
@@ -208,8 +209,9 @@ static const struct command commands[] = {
 	  "[--status S] [--warning yellow|red] [--item CODE] [--limit N]"
 	  " [--after CASE]",
 	  "cases, one per line, filtered" },
-	{ "warnings", NULL, run_warnings, 0, F_LIMIT, 0, 0, 0, "[--limit N]",
-	  "cases with a yellow or red card" },
+	{ "warnings", NULL, run_warnings, 0, F_LIMIT | F_AFTER, 0, 0, 0,
+	  "[--limit N] [--after CASE]",
+	  "open cases with a yellow or red card, by due date" },
 	{ "catalog", "load", run_catalog_load, 0, 0, 0, 1, 1, "FILE",
 	  "checks a catalog file here and loads it into the node" },
 	{ "catalog", "list", run_catalog_list, 0, 0, 0, 0, 0, "",
@@ -661,9 +663,10 @@ static int get_limit(struct ctl *ctl, uint32_t *limit)
 	*limit = 0;
 	if (!has(ctl, F_LIMIT))
 		return EXIT_DONE;
-	if (parse_uint(flag_value(ctl, F_LIMIT), 1, 1000000, &v))
+	if (parse_uint(flag_value(ctl, F_LIMIT), 1, WJ_LIST_LIMIT_MAX, &v))
 		return usage_error(ctl->cmd, "--limit expects a number of "
-				   "cases from 1 to 1000000, not '%s'",
+				   "cases from 1 to %d (a page; --after gives the "
+				   "next), not '%s'", WJ_LIST_LIMIT_MAX,
 				   flag_value(ctl, F_LIMIT));
 	*limit = (uint32_t)v;
 	return EXIT_DONE;
@@ -721,6 +724,8 @@ static int run_warnings(struct ctl *ctl)
 	rc = get_limit(ctl, &wr.limit);
 	if (rc)
 		return rc;
+	if (has(ctl, F_AFTER))
+		wr.after = (char *)flag_value(ctl, F_AFTER);
 	req.op_case = WUJI__REQUEST__OP_WARNINGS;
 	req.warnings = &wr;
 	rc = call(ctl, &req, WUJI__REPLY__RESULT_LIST, &r);

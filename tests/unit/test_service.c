@@ -678,6 +678,75 @@ static void test_case_events_bounded(void **state)
 	wj_service_close(up);
 }
 
+static Wuji__Request *warnings_req(struct fixture *f, uint32_t limit, const char *after)
+{
+	Wuji__Request *r = new_req(f);
+	Wuji__WarningsRequest *w = wj_arena_alloc(&f->arena, sizeof(*w));
+	wuji__warnings_request__init(w);
+	w->limit = limit;
+	w->after = (char *)(after ? after : "");
+	r->op_case = WUJI__REQUEST__OP_WARNINGS;
+	r->warnings = w;
+	return r;
+}
+
+static Wuji__Request *red_list_req(struct fixture *f, uint32_t limit, const char *after)
+{
+	Wuji__Request *r = new_req(f);
+	Wuji__ListRequest *l = wj_arena_alloc(&f->arena, sizeof(*l));
+	wuji__list_request__init(l);
+	l->warning = WUJI__WARNING__RED;
+	l->limit = limit;
+	l->after = (char *)(after ? after : "");
+	r->op_case = WUJI__REQUEST__OP_LIST;
+	r->list = l;
+	return r;
+}
+
+/* Warning lists come in due order, and so does their next page: case 1
+ * (accepted later, due later) follows case 2 there.  Paged by case
+ * number instead, the page after case 2 was empty and case 1 never
+ * shown. */
+static void test_warning_pages_follow_due_order(void **state)
+{
+	struct fixture *f = *state;
+	load_catalog(f);
+	char *number[2];
+	for (int i = 0; i < 2; i++) {
+		Wuji__Reply *rep = run1(f, T_0213, submit_req(f, "XK-001", i ? "二" : "一", true));
+		assert_int_equal(rep->code, 0);
+		number[i] = rep->number;
+	}
+	const int64_t day = 86400LL * 1000;
+	assert_int_equal(run1(f, T_0213 + 7 * day, command_req(f, WUJI__EVENT_TYPE__EV_ACCEPTED,
+								 number[0]))->code, 0);
+	assert_int_equal(run1(f, T_0213, command_req(f, WUJI__EVENT_TYPE__EV_ACCEPTED,
+						     number[1]))->code, 0);
+	const int64_t later = T_0213 + 90 * day;   /* both overdue: red */
+	for (int kind = 0; kind < 2; kind++) {
+		Wuji__Request *(*req)(struct fixture *, uint32_t, const char *) =
+			kind ? red_list_req : warnings_req;
+		Wuji__Reply *rep = run1(f, later, req(f, 1, NULL));
+		assert_int_equal(rep->code, 0);
+		assert_int_equal(rep->list->n_cases, 1);
+		assert_string_equal(rep->list->cases[0]->number, number[1]);
+		assert_string_equal(rep->list->next, number[1]);
+		rep = run1(f, later, req(f, 1, number[1]));
+		assert_int_equal(rep->code, 0);
+		assert_int_equal(rep->list->n_cases, 1);
+		assert_string_equal(rep->list->cases[0]->number, number[0]);
+		rep = run1(f, later, req(f, 1, number[0]));
+		assert_int_equal(rep->code, 0);
+		assert_int_equal(rep->list->n_cases, 0);
+	}
+	/* A case that left the due index since its page: say so. */
+	assert_int_equal(run1(f, later, command_req(f, WUJI__EVENT_TYPE__EV_WITHDRAWN,
+						    number[1]))->code, 0);
+	Wuji__Reply *rep = run1(f, later, warnings_req(f, 1, number[1]));
+	assert_int_not_equal(rep->code, 0);
+	assert_non_null(strstr(rep->error, "list again from the start"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -693,6 +762,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_oversized_event_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clock_past_2100_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_case_events_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_warning_pages_follow_due_order, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_item_and_case, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_gets_error_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_full_fails_batch_cleanly, setup_tiny, teardown),
