@@ -624,6 +624,27 @@ static int do_submit(wj_service_t *s, wj_txn_t *t, const Wuji__SubmitRequest *re
 	return 0;
 }
 
+/* A case as a reply: with its warning now, and the nodes replication
+ * takes it to (its participants and all their ancestors). */
+static void case_reply(wj_service_t *s, Wuji__Case *c, int64_t now_ms, Wuji__Reply *rep,
+		       wj_arena_t *a)
+{
+	fill_warning(s, c, now_ms);
+	c->known_at = wj_arena_alloc(a, 5 * WJ_ROUTE_PARTICIPANTS_MAX * sizeof(uint64_t));
+	if (s->standalone) {
+		/* No tree: the case is here alone. */
+		c->known_at[0] = s->node;
+		c->n_known_at = 1;
+	} else {
+		uint64_t parts[WJ_ROUTE_PARTICIPANTS_MAX];
+		size_t np = wj_route_participants(c, parts, WJ_ROUTE_PARTICIPANTS_MAX);
+		c->n_known_at = wj_route_known_at(parts, np, c->known_at,
+						  5 * WJ_ROUTE_PARTICIPANTS_MAX);
+	}
+	rep->result_case = WUJI__REPLY__RESULT_CASE;
+	rep->case_ = c;
+}
+
 static int do_command(wj_service_t *s, wj_txn_t *t, const Wuji__Command *cmd,
 		      int64_t now_ms, Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
 {
@@ -655,9 +676,7 @@ static int do_command(wj_service_t *s, wj_txn_t *t, const Wuji__Command *cmd,
 	rc = commit_event(s, t, ev, &old, c, now_ms, &ctx, err);
 	if (rc != 0)
 		return rc;
-	fill_warning(s, c, now_ms);
-	rep->result_case = WUJI__REPLY__RESULT_CASE;
-	rep->case_ = c;
+	case_reply(s, c, now_ms, rep, a);
 	return 0;
 }
 
@@ -675,14 +694,7 @@ static int do_show(wj_service_t *s, wj_txn_t *t, const Wuji__ShowRequest *req,
 				  req->number);
 	if (rc != 0)
 		return rc;
-	fill_warning(s, c, now_ms);
-	uint64_t parts[WJ_ROUTE_PARTICIPANTS_MAX];
-	size_t np = wj_route_participants(c, parts, WJ_ROUTE_PARTICIPANTS_MAX);
-	c->known_at = wj_arena_alloc(a, 5 * WJ_ROUTE_PARTICIPANTS_MAX * sizeof(uint64_t));
-	c->n_known_at = wj_route_known_at(parts, np, c->known_at,
-					  5 * WJ_ROUTE_PARTICIPANTS_MAX);
-	rep->result_case = WUJI__REPLY__RESULT_CASE;
-	rep->case_ = c;
+	case_reply(s, c, now_ms, rep, a);
 	return 0;
 }
 

@@ -225,6 +225,9 @@ static void test_lifecycle_and_due_date(void **state)
 	assert_int_equal(rep->code, 0);
 	assert_int_equal(rep->case_->status, WUJI__CASE_STATUS__ACCEPTED);
 	assert_int_equal(rep->case_->promised_due, 20260220);
+	/* A step's reply says where the case is known: standalone, here. */
+	assert_int_equal(rep->case_->n_known_at, 1);
+	assert_int_equal(rep->case_->known_at[0], NODE);
 
 	Wuji__Request *d = command_req(f, WUJI__EVENT_TYPE__EV_DECIDED, number);
 	d->command->approve = true;
