@@ -6,6 +6,7 @@
  * the service. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,8 @@ static void usage(FILE *f)
 		"\n"
 		"Runs one wuji node: stores this service center's cases and serves node-ctl.\n"
 		"Flags override the config file (reference: deploy/wuji.conf).\n"
-		"  -c, --config FILE     configuration file (YAML)\n"
+		"  -c, --config FILE     configuration file (YAML); none is read without\n"
+		"                        it (the systemd unit passes /etc/wuji/wuji.conf)\n"
 		"  -i, --id CODE         the node's 12-digit administrative division code\n"
 		"  -d, --data DIR        data directory (LMDB store)\n"
 		"  -C, --control EP      control endpoint, e.g. ipc:///run/wuji/control\n"
@@ -109,6 +111,13 @@ static int start_links(struct daemon *d, const wj_config_t *cfg, wj_service_t *s
 		free(children);
 		return wj_err_set(err, WJ_EINVAL, "parent is set, so parent_key must hold the "
 				  "parent's public key");
+	}
+	if (cfg->parent[0] && parent_id != wj_division_parent(cfg->id)) {
+		free(children);
+		return wj_err_set(err, WJ_EINVAL, "parent_id %012" PRIu64 " is not the parent "
+				  "of this node %012" PRIu64 ": a node's parent is its code "
+				  "truncated one level up (leave parent_id out)", parent_id,
+				  cfg->id);
 	}
 	*bad_config = false;
 	uint64_t *codes = calloc(n_children ? n_children : 1, sizeof(uint64_t));
@@ -227,9 +236,9 @@ int main(int argc, char **argv)
 	}
 	wj_log_set_level(ll);
 	if (cfg.id == 0) {
-		wj_log_startup_error("no node id: set id in the config file or pass "
-				     "--id CODE (the 12-digit division code of this "
-				     "service center)");
+		wj_log_startup_error("no node id: pass --config FILE (a config with id: "
+				     "CODE; none is read without it) or --id CODE (the "
+				     "12-digit division code of this service center)");
 		return 2;
 	}
 	if (!wj_division_valid(cfg.id)) {

@@ -174,6 +174,24 @@ class DaemonTest(NodeTest):
                                  + n.log_text())
                 self.assertIn('missing', n.log_text())
 
+    def test_wrong_parent_id_is_a_config_error(self):
+        """A parent_id that is not this node's parent is a mistake in the
+        configuration too: exit status 2, not a restart every 2 s."""
+        n = self.new_node(COUNTY, name='wrong-parent')
+        os.makedirs(n.dir, exist_ok=True)
+        r = wjtest.run([wjtest.CTL, 'keygen', '-o', os.path.join(n.dir, 'node')])
+        self.assertEqual(r.rc, 0, r)
+        n.write_config('id: %s\ndata_dir: %s\ncontrol: %s\n'
+                       'key_file: %s/node.key\n'
+                       'parent: tcp://127.0.0.1:1\n'
+                       'parent_id: 330200000000\n'
+                       'parent_key: "%s"\n'
+                       % (n.code, n.data, n.endpoint, n.dir, 'x' * 40))
+        n.spawn(flags=False)
+        rc = n.wait_exit()
+        self.assertEqual(rc, 2, 'expected exit status 2; log:\n' + n.log_text())
+        self.assertIn('330200000000 is not the parent', n.log_text())
+
     def test_data_dir_of_another_node_refused(self):
         a = self.start_node(COUNTY)
         num = self.submit(a, ITEM_SIMPLE, 'Wang Wu')
