@@ -53,6 +53,7 @@
 
 #define INFLIGHT_MAX 64
 #define RESTORED_GATE_MAX_MS (10 * 60 * 1000) /* see peer_may_hand_back */
+#define RESTORE_REGATE_MS (24 * 3600 * 1000)  /* see restore_gated_ms */
 #define REFUSAL_LOG_MS 10000  /* refusals of one peer's input: a line at most this often */
 /* Unacknowledged requests for everything back, over at least this long,
  * before we say the peer may never answer (a request is repeated every
@@ -154,10 +155,10 @@ typedef struct peer {
 	uint64_t restored_epoch;
 	int64_t restored_since_ms;  /* when we heard it, or started */
 	bool restored_gate_warned;
-	/* Our writes have waited for a restore of it in this run: they wait
-	 * once a run, or a peer saying it again and again (new epochs) could
-	 * hold them for ever. */
-	bool restore_gated;
+	/* When our writes last began to wait for a restore of it (0: not in
+	 * this run): they wait again only RESTORE_REGATE_MS later, or a peer
+	 * saying it again and again (new epochs) could hold them for ever. */
+	int64_t restore_gated_ms;
 	/* Refusals of what it sent, logged at most every REFUSAL_LOG_MS:
 	 * a peer must not be able to fill our log. */
 	int64_t refusal_logged_ms;
@@ -1283,20 +1284,23 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	}
 	bool ack_resync = false;
 	if (h->full_resync && p->restored_epoch != h->epoch) {
-		if (!p->restore_gated) {
+		bool regate = p->restore_gated_ms == 0 ||
+			      now_ms - p->restore_gated_ms >= RESTORE_REGATE_MS;
+		if (p->restored_epoch == 0 && regate) {
 			p->restored_since_ms = now_ms;
 			p->restored_gate_warned = false;
-			p->restore_gated = true;
+			p->restore_gated_ms = now_ms;
 		} else if (p->restored_epoch == 0) {
-			/* Restored again since it recovered: it gets
-			 * everything back as before, but our writes have
-			 * waited for it once this run already. */
+			/* Restored again since it recovered, within a day
+			 * of the last wait: it gets everything back as
+			 * before, but our writes do not wait this time. */
 			p->restored_since_ms = now_ms - RESTORED_GATE_MAX_MS;
 			p->restored_gate_warned = true;
 			if (refusal_may_log(r, p))
 				wj_warn("repl: %012" PRIu64 " says it was restored from an old copy "
-					"again in this run: it gets back what it lost, but case "
-					"writes here do not wait for it this time", p->code);
+					"again, within a day of the last time: it gets back what "
+					"it lost, but case writes here do not wait for it this "
+					"time", p->code);
 		}
 		/* (Another epoch while it still recovers: the wait that began
 		 * with the first goes on, no longer.) */
@@ -2154,7 +2158,7 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		wj_store_cursor_get(t, p->code, CURSOR_RESTORED_EPOCH, &p->restored_epoch);
 		wj_store_cursor_get(t, p->code, CURSOR_AWAY_UNTIL, &p->away_until);
 		p->restored_since_ms = now_ms;
-		p->restore_gated = p->restored_epoch != 0;
+		p->restore_gated_ms = p->restored_epoch != 0 ? now_ms : 0;
 		/* Unknown until it says: assume the peer recovers too, so
 		 * that hearing otherwise raises the target to its log end. */
 		p->away_recovering = p->resync_pending || p->restored_epoch != 0;

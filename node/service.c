@@ -144,14 +144,22 @@ static int commit_event(wj_service_t *s, wj_txn_t *t, Wuji__Event *ev,
 			const Wuji__Case *old, Wuji__Case *c, int64_t now_ms,
 			const wj_case_ctx_t *ctx, wj_err_t *err)
 {
-	/* Every other node refuses a case's events past the bound: so does
-	 * the node that would make them. */
-	if (old != NULL && old->n_history >= WJ_CASE_EVENTS_MAX)
-		return wj_err_set(err, WJ_EINVAL,
-				  "case %s has %zu steps, the most one case may have: no "
-				  "further step can be recorded", old->number, old->n_history);
+	/* A case folds its first WJ_CASE_EVENTS_MAX events only: a step
+	 * past them would have no effect anywhere. */
+	int rc;
+	if (old != NULL) {
+		size_t held = 0;
+		rc = wj_store_case_event_count(t, old->number, WJ_CASE_EVENTS_MAX, &held, err);
+		if (rc != 0)
+			return rc;
+		if (held >= WJ_CASE_EVENTS_MAX)
+			return wj_err_set(err, WJ_EINVAL,
+					  "case %s has %u events, the most one case takes: no "
+					  "further step can be recorded", old->number,
+					  WJ_CASE_EVENTS_MAX);
+	}
 	uint64_t seq;
-	int rc = wj_store_next_seq(t, &seq, err);
+	rc = wj_store_next_seq(t, &seq, err);
 	if (rc != 0)
 		return rc;
 	ev->seq = seq;
@@ -160,6 +168,11 @@ static int commit_event(wj_service_t *s, wj_txn_t *t, Wuji__Event *ev,
 	if (old != NULL)
 		wj_hlc_recv(&s->hlc, old->last_hlc, (uint64_t)now_ms);
 	ev->hlc = wj_hlc_tick(&s->hlc, (uint64_t)now_ms);
+	if (wj_hlc_ms(ev->hlc) > WJ_HLC_MS_MAX)
+		return wj_err_set(err, WJ_EINVAL,
+				  "this node's clock reads past the year 2100: set the system "
+				  "clock right (timedatectl), as every other node refuses events "
+				  "stamped so");
 	rc = wj_case_apply(ctx, c, ev, err);
 	if (rc != 0)
 		return rc;
@@ -264,15 +277,31 @@ struct refold {
 	uint64_t max_hlc, max_origin, max_seq;  /* greatest event id met */
 };
 
-static int refold_visit(Wuji__Event *ev, void *p)
+/* What every event of a refold gets, folded or beyond the bound: logged
+ * again if it waited for the submission, and counted in the case's
+ * greatest event id. */
+static int refold_beyond(uint64_t hlc, uint64_t origin, uint64_t seq, void *p)
 {
 	struct refold *r = p;
 	/* An event that arrived before its case's submission could not be
 	 * routed when it was logged: log it again now that its route is
 	 * known. */
 	if (r->log_waiting && r->rc == 0 &&
-	    !(ev->origin == r->trigger->origin && ev->seq == r->trigger->seq))
-		r->rc = wj_store_changelog_append(r->t, ev->origin, ev->seq, 0, NULL, NULL);
+	    !(origin == r->trigger->origin && seq == r->trigger->seq))
+		r->rc = wj_store_changelog_append(r->t, origin, seq, 0, NULL, NULL);
+	if (key_after(hlc, origin, seq, r->max_hlc, r->max_origin, r->max_seq)) {
+		r->max_hlc = hlc;
+		r->max_origin = origin;
+		r->max_seq = seq;
+	}
+	return 0;
+}
+
+/* The first WJ_CASE_EVENTS_MAX events of the case, in order: folded. */
+static int refold_visit(Wuji__Event *ev, void *p)
+{
+	struct refold *r = p;
+	(void)refold_beyond(ev->hlc, ev->origin, ev->seq, p);
 	/* Events that do not fit at their place in the order are folded
 	 * here exactly as they are one by one: in the history, without
 	 * effect. */
@@ -281,11 +310,6 @@ static int refold_visit(Wuji__Event *ev, void *p)
 			r->submitted = true;
 	} else if (r->submitted) {
 		(void)wj_case_fold(&r->ctx, r->c, ev);
-	}
-	if (key_after(ev->hlc, ev->origin, ev->seq, r->max_hlc, r->max_origin, r->max_seq)) {
-		r->max_hlc = ev->hlc;
-		r->max_origin = ev->origin;
-		r->max_seq = ev->seq;
 	}
 	return 0;
 }
@@ -304,7 +328,10 @@ static int fold_case_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 	if (c != NULL && key_after(ev->hlc, ev->origin, ev->seq, c->last_hlc,
 				   c->last_origin, c->last_seq)) {
 		Wuji__Case old = *c;
-		(void)wj_case_fold(&ctx, c, ev);
+		/* After all the case's events, of which there are already
+		 * as many as a case folds: kept and passed on, no effect. */
+		if (held_before < WJ_CASE_EVENTS_MAX)
+			(void)wj_case_fold(&ctx, c, ev);
 		c->last_hlc = ev->hlc;
 		c->last_origin = ev->origin;
 		c->last_seq = ev->seq;
@@ -328,7 +355,8 @@ static int fold_case_event(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 			   .log_waiting = c == NULL};
 	r.c = wj_arena_alloc(a, sizeof(*r.c));
 	wuji__case__init(r.c);
-	rc = wj_store_case_events(t, ev->case_number, a, refold_visit, &r, err);
+	rc = wj_store_case_events_first(t, ev->case_number, WJ_CASE_EVENTS_MAX, a, refold_visit,
+					refold_beyond, &r, err);
 	if (rc < 0)
 		return rc;
 	if (r.rc != 0)
@@ -432,18 +460,16 @@ int wj_service_apply_packed(wj_service_t *s, wj_txn_t *t, const Wuji__Event *ev,
 		return rc;
 	if (wj_store_event_exists(t, ev->origin, ev->seq))
 		return 0;
-	/* How many events the case holds before this one: its bound, and
-	 * whether a submission is the case's first event. */
+	/* How many events the case holds before this one (counted up to the
+	 * bound): whether a submission is the case's first event, and
+	 * whether an event after all of them is among the first
+	 * WJ_CASE_EVENTS_MAX the case folds. */
 	size_t held = 0;
 	if (!wj_route_is_broadcast(ev->type)) {
 		rc = wj_store_case_event_count(t, ev->case_number, WJ_CASE_EVENTS_MAX, &held,
 					       err);
 		if (rc != 0)
 			return rc;
-		if (held >= WJ_CASE_EVENTS_MAX)
-			return wj_err_set(err, WJ_EINVAL,
-					  "case %s already has %u events, the most one case may "
-					  "have", ev->case_number, WJ_CASE_EVENTS_MAX);
 	}
 	if (from != 0)
 		wj_hlc_recv(&s->hlc, ev->hlc, (uint64_t)now_ms);

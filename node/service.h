@@ -35,10 +35,13 @@
  * own, so a peer's timestamp near that end would leave every clock
  * stuck there (ordering the events of a case by origin alone). */
 #define WJ_HLC_MS_MAX UINT64_C(4102444800000)
-/* Events one case may have (every step, and every step without effect):
- * a real case has tens; each event of a case reads the case, and an
- * event out of order reads all of them, so this bounds what one batch
- * from a peer can cost. */
+/* Events a case folds: its first this many in (hlc, origin, seq) order,
+ * every step and every step without effect.  A real case has tens.  The
+ * rest are kept and passed on like any event, without effect: the rule
+ * depends on the events alone, so every node that holds them all folds
+ * the same case, and a case's record, and what an event out of order
+ * reads back, stay bounded whatever a peer sends.  The node that holds
+ * the case refuses its steps past the bound. */
 #define WJ_CASE_EVENTS_MAX 1000
 
 typedef struct wj_service wj_service_t;

@@ -1866,6 +1866,8 @@ struct case_ev_scan {
 	size_t plen;          /* kind, number and its NUL */
 	wj_arena_t *a;
 	wj_event_visit_cb cb;
+	wj_event_id_cb id_cb;
+	size_t decode_max, decoded;
 	void *ctx;
 };
 
@@ -1887,6 +1889,10 @@ static int visit_case_event(wj_txn_t *t, const MDB_val *k, const MDB_val *iv,
 	memcpy(kb, (unsigned char *)k->mv_data + cs->plen + 8, 16);
 	origin = get_be64(kb);
 	seq = get_be64(kb + 8);
+	if (cs->decoded >= cs->decode_max)
+		return cs->id_cb ? cs->id_cb(get_be64((unsigned char *)k->mv_data + cs->plen),
+					     origin, seq, cs->ctx)
+				 : 0;
 	rc = mdb_get(t->txn, t->s->dbi[DB_EVENTS], &ek, &v);
 	if (rc == MDB_NOTFOUND)
 		return 0;
@@ -1900,15 +1906,24 @@ static int visit_case_event(wj_txn_t *t, const MDB_val *k, const MDB_val *iv,
 			"event (%012" PRIu64 ", %" PRIu64 ") of case %s in the "
 			"store does not decode: run node-ctl verify", origin,
 			seq, cs->number);
+	cs->decoded++;
 	return cs->cb(ev, cs->ctx);
 }
 
 int wj_store_case_events(wj_txn_t *t, const char *number, wj_arena_t *a,
 			 wj_event_visit_cb cb, void *ctx, wj_err_t *err)
 {
+	return wj_store_case_events_first(t, number, SIZE_MAX, a, cb, NULL, ctx, err);
+}
+
+int wj_store_case_events_first(wj_txn_t *t, const char *number, size_t decode_max,
+			       wj_arena_t *a, wj_event_visit_cb cb, wj_event_id_cb id_cb,
+			       void *ctx, wj_err_t *err)
+{
 	unsigned char prefix[1 + NUMBER_MAX + 1];
 	struct case_ev_scan cs = {
-		.number = number, .a = a, .cb = cb, .ctx = ctx,
+		.number = number, .a = a, .cb = cb, .id_cb = id_cb, .ctx = ctx,
+		.decode_max = decode_max,
 	};
 	int rc;
 

@@ -174,6 +174,13 @@ int wj_store_changelog_append(wj_txn_t *t, uint64_t origin, uint64_t seq,
 typedef int (*wj_event_visit_cb)(Wuji__Event *ev, void *ctx);
 int wj_store_case_events(wj_txn_t *t, const char *number, wj_arena_t *a,
 			 wj_event_visit_cb cb, void *ctx, wj_err_t *err);
+/* The same, but only the first `decode_max` events are read and decoded
+ * (cb); of the rest, id_cb gets the ids the index holds, nothing read.
+ * A case with very many events then costs no more memory than that. */
+typedef int (*wj_event_id_cb)(uint64_t hlc, uint64_t origin, uint64_t seq, void *ctx);
+int wj_store_case_events_first(wj_txn_t *t, const char *number, size_t decode_max,
+			       wj_arena_t *a, wj_event_visit_cb cb, wj_event_id_cb id_cb,
+			       void *ctx, wj_err_t *err);
 /* How many events of the case are stored, counted up to `limit` and
  * without reading them: a case whose submission is its only event needs
  * no refold. */

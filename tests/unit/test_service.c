@@ -633,52 +633,80 @@ static void test_clock_past_2100_refused(void **state)
 	assert_true(fresh);
 	wj_txn_abort(t);
 	wj_service_close(up);
+	/* Nor does a node whose own clock reads past 2100 make such events. */
+	Wuji__Reply *rep = run1(f, (int64_t)WJ_HLC_MS_MAX + 86400000LL,
+				submit_req(f, "XK-001", "钱十二", true));
+	assert_int_not_equal(rep->code, 0);
+	assert_non_null(strstr(rep->error, "past the year 2100"));
 }
 
-/* A case takes at most WJ_CASE_EVENTS_MAX events from peers: the next
- * is refused and changes nothing (each event of a case reads the case,
- * so a peer's batch of steps of one case must not grow without bound). */
+/* The acceptance of l (ev[1]) again with seq + i and hlc + 2 i; i = 0 is
+ * the acceptance itself. */
+static Wuji__Event *acceptance_again(struct fixture *f, const struct evlist *l, uint64_t i)
+{
+	Wuji__Event *e = wj_arena_alloc(&f->arena, sizeof(*e));
+	*e = *l->ev[1];
+	e->seq += i;
+	e->hlc += 2 * i;
+	return e;
+}
+
+static void apply_counted(struct fixture *f, wj_service_t *s, wj_txn_t *t, Wuji__Event *ev)
+{
+	wj_arena_t a;
+	bool fresh = false;
+	wj_err_t err = {0};
+	wj_arena_init(&a, 0);
+	if (wj_service_apply_event(s, t, ev, NODE, T_0213, &a, &fresh, &err))
+		fail_msg("event %llu refused: %s", (unsigned long long)ev->seq, err.msg);
+	assert_true(fresh);
+	wj_arena_free(&a);
+}
+
+/* A case folds its first WJ_CASE_EVENTS_MAX events in order; the rest are
+ * kept (and passed on) without effect, so that what a peer can make a
+ * case cost stays bounded.  Two nodes that get the events in different
+ * orders fold the same case: one gets an early event only once the bound
+ * was reached, and it pushes the last folded one out. */
 static void test_case_events_bounded(void **state)
 {
 	struct fixture *f = *state;
 	struct evlist l = {0};
 	char *number = submitted_and_accepted(f, "王十一", &l);
-	wj_service_t *up = open_node(f, "a", 330000000000ULL);
-	wj_txn_t *t;
-	bool fresh;
-	wj_err_t err = {0};
-
-	assert_int_equal(wj_txn_begin(wj_service_store(up), true, &t, NULL), 0);
-	assert_int_equal(wj_service_apply_event(up, t, l.ev[0], NODE, T_0213, &f->arena, &fresh,
-						&err),
-			 0);
-	/* The acceptance, and the same step again and again: no effect. */
-	Wuji__Event again = *l.ev[1];
-	wj_arena_t a;
-	wj_arena_init(&a, 0);
-	for (unsigned i = 1; i < WJ_CASE_EVENTS_MAX; i++) {
-		again.seq = l.ev[1]->seq + i;
-		again.hlc = l.ev[1]->hlc + i;
-		if (wj_service_apply_event(up, t, &again, NODE, T_0213, &a, &fresh, &err))
-			fail_msg("event %u refused: %s", i, err.msg);
-		assert_true(fresh);
-		wj_arena_reset(&a);
+	const uint64_t extra = WJ_CASE_EVENTS_MAX + 5;
+	Wuji__Event *early = acceptance_again(f, &l, 100000);
+	early->hlc = l.ev[1]->hlc + 1;   /* between the first two acceptances */
+	wj_service_t *node[2] = {open_node(f, "a", 330000000000ULL),
+				 open_node(f, "b", 330000000000ULL)};
+	size_t n[2];
+	uint8_t *b[2];
+	for (int k = 0; k < 2; k++) {
+		wj_txn_t *t;
+		assert_int_equal(wj_txn_begin(wj_service_store(node[k]), true, &t, NULL), 0);
+		apply_counted(f, node[k], t, l.ev[0]);
+		if (k == 1)
+			apply_counted(f, node[k], t, early);
+		for (uint64_t i = 0; i < extra; i++)
+			apply_counted(f, node[k], t, acceptance_again(f, &l, i));
+		if (k == 0)
+			apply_counted(f, node[k], t, early);
+		/* Every event is kept. */
+		assert_true(wj_store_event_exists(t, NODE, l.ev[1]->seq + extra - 1));
+		assert_int_equal(wj_txn_commit(t, NULL), 0);
+		Wuji__Case *c;
+		b[k] = case_bytes(f, node[k], number, &n[k], &c);
+		assert_int_equal(c->n_history, WJ_CASE_EVENTS_MAX);
+		/* Submission, acceptance, the early one, then acceptances up
+		 * to the bound. */
+		assert_int_equal(c->history[2]->seq, early->seq);
+		assert_int_equal(c->history[WJ_CASE_EVENTS_MAX - 1]->seq,
+				 l.ev[1]->seq + WJ_CASE_EVENTS_MAX - 3);
+		assert_int_equal(c->last_seq, l.ev[1]->seq + extra - 1);
 	}
-	wj_arena_free(&a);
-	again.seq++;
-	again.hlc++;
-	fresh = true;
-	assert_int_equal(wj_service_apply_event(up, t, &again, NODE, T_0213, &f->arena, &fresh,
-						&err),
-			 WJ_EINVAL);
-	assert_false(fresh);
-	assert_non_null(strstr(err.msg, "already has 1000 events"));
-	assert_false(wj_store_event_exists(t, again.origin, again.seq));
-	Wuji__Case *c;
-	assert_int_equal(wj_store_case_get(t, number, &f->arena, &c, NULL), 0);
-	assert_int_equal(c->n_history, WJ_CASE_EVENTS_MAX);
-	wj_txn_abort(t);
-	wj_service_close(up);
+	assert_int_equal(n[0], n[1]);
+	assert_memory_equal(b[0], b[1], n[0]);
+	wj_service_close(node[0]);
+	wj_service_close(node[1]);
 }
 
 static Wuji__Request *warnings_req(struct fixture *f, uint32_t limit, const char *after)
