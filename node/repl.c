@@ -53,7 +53,10 @@
 
 #define INFLIGHT_MAX 64
 #define RESTORED_GATE_MAX_MS (10 * 60 * 1000) /* see peer_may_hand_back */
-#define RESTORE_REGATE_MS (24 * 3600 * 1000)  /* see restore_gated_ms */
+/* All the waiting for one neighbour's restores in a day, however many
+ * (see gate_spent_ms). */
+#define RESTORE_GATE_BUDGET_MS (30 * 60 * 1000)
+#define RESTORE_GATE_DAY_MS (24 * 3600 * 1000)
 #define REFUSAL_LOG_MS 10000  /* refusals of one peer's input: a line at most this often */
 /* Unacknowledged requests for everything back, over at least this long,
  * before we say the peer may never answer (a request is repeated every
@@ -155,10 +158,12 @@ typedef struct peer {
 	uint64_t restored_epoch;
 	int64_t restored_since_ms;  /* when we heard it, or started */
 	bool restored_gate_warned;
-	/* When our writes last began to wait for a restore of it (0: not in
-	 * this run): they wait again only RESTORE_REGATE_MS later, or a peer
-	 * saying it again and again (new epochs) could hold them for ever. */
-	int64_t restore_gated_ms;
+	/* How long our writes have waited for its restores since gate_day_ms
+	 * (counted at each tick, from gate_seen_ms): each restore waits at
+	 * most RESTORED_GATE_MAX_MS, and all of a day's at most
+	 * RESTORE_GATE_BUDGET_MS, or a peer saying again and again that it
+	 * was restored (new epochs) could hold them for ever. */
+	int64_t gate_day_ms, gate_seen_ms, gate_spent_ms;
 	/* Refusals of what it sent, logged at most every REFUSAL_LOG_MS:
 	 * a peer must not be able to fill our log. */
 	int64_t refusal_logged_ms;
@@ -868,7 +873,29 @@ static bool recovering_toward(wj_repl_t *r, peer_t *q)
  * told. */
 static bool restored_gate_over(const peer_t *p, int64_t now_ms)
 {
-	return p->restored_epoch != 0 && now_ms - p->restored_since_ms >= RESTORED_GATE_MAX_MS;
+	return p->restored_epoch != 0 && (now_ms - p->restored_since_ms >= RESTORED_GATE_MAX_MS ||
+					  p->gate_spent_ms >= RESTORE_GATE_BUDGET_MS);
+}
+
+/* peer_may_hand_back, its time limits aside. */
+static bool gate_wanted(const peer_t *p)
+{
+	return p->state == WUJI__LINK_STATE__LINK_UP && p->restored_epoch != 0 &&
+	       p->restored_epoch == p->recv_epoch &&
+	       (p->away_recovering || p->recv_pos < p->away_until);
+}
+
+/* Counts the time our writes waited for p since the last tick. */
+static void count_gate_time(peer_t *p, int64_t now_ms)
+{
+	if (now_ms - p->gate_day_ms >= RESTORE_GATE_DAY_MS) {
+		p->gate_day_ms = now_ms;
+		p->gate_spent_ms = 0;
+	}
+	if (p->gate_seen_ms != 0 && now_ms > p->gate_seen_ms && gate_wanted(p) &&
+	    !restored_gate_over(p, now_ms))
+		p->gate_spent_ms += now_ms - p->gate_seen_ms;
+	p->gate_seen_ms = now_ms;
 }
 
 static bool resync_ignored(const peer_t *p, int64_t now_ms)
@@ -1284,27 +1311,10 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	}
 	bool ack_resync = false;
 	if (h->full_resync && p->restored_epoch != h->epoch) {
-		bool regate = p->restore_gated_ms == 0 ||
-			      now_ms - p->restore_gated_ms >= RESTORE_REGATE_MS;
-		if (p->restored_epoch == 0 && regate) {
-			p->restored_since_ms = now_ms;
-			p->restored_gate_warned = false;
-			p->restore_gated_ms = now_ms;
-		} else if (p->restored_epoch == 0) {
-			/* Restored again since it recovered, within a day
-			 * of the last wait: it gets everything back as
-			 * before, but our writes do not wait this time. */
-			p->restored_since_ms = now_ms - RESTORED_GATE_MAX_MS;
-			p->restored_gate_warned = true;
-			if (refusal_may_log(r, p))
-				wj_warn("repl: %012" PRIu64 " says it was restored from an old copy "
-					"again, within a day of the last time: it gets back what "
-					"it lost, but case writes here do not wait for it this "
-					"time", p->code);
-		}
-		/* (Another epoch while it still recovers: the wait that began
-		 * with the first goes on, no longer.) */
 		p->restored_epoch = h->epoch;
+		p->restored_since_ms = now_ms;
+		if (p->gate_spent_ms < RESTORE_GATE_BUDGET_MS)
+			p->restored_gate_warned = false;
 		persist_restored(r, p);
 	}
 	if (h->full_resync) {
@@ -1985,13 +1995,16 @@ void wj_repl_tick(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 			link_lost(p);
 		}
 		restored_peer_check(r, p);
+		count_gate_time(p, now_ms);
 		if (restored_gate_over(p, now_ms) && !p->restored_gate_warned) {
 			wj_warn("repl: %012" PRIu64 " was restored from an old copy and has not "
-				"finished getting back what it lost after %d minutes: case writes "
-				"here no longer wait for it; if it still holds events of this node "
-				"issued after this node's own backup, their ids may be issued again "
-				"(check it with node-ctl peers there)", p->code,
-				RESTORED_GATE_MAX_MS / 60000);
+				"finished getting back what it lost after %d minutes (%d in all "
+				"today, restored again and again): case writes here no longer "
+				"wait for it; if it still holds events of this node issued after "
+				"this node's own backup, their ids may be issued again (check it "
+				"with node-ctl peers there)", p->code,
+				(int)((now_ms - p->restored_since_ms) / 60000),
+				(int)(p->gate_spent_ms / 60000));
 			p->restored_gate_warned = true;
 		}
 		if (!p->hello_seen) {
@@ -2158,7 +2171,6 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 		wj_store_cursor_get(t, p->code, CURSOR_RESTORED_EPOCH, &p->restored_epoch);
 		wj_store_cursor_get(t, p->code, CURSOR_AWAY_UNTIL, &p->away_until);
 		p->restored_since_ms = now_ms;
-		p->restore_gated_ms = p->restored_epoch != 0 ? now_ms : 0;
 		/* Unknown until it says: assume the peer recovers too, so
 		 * that hearing otherwise raises the target to its log end. */
 		p->away_recovering = p->resync_pending || p->restored_epoch != 0;
@@ -2234,10 +2246,7 @@ static bool resync_blocks(const wj_repl_t *r, const peer_t *p)
  * good; past RESTORED_GATE_MAX_MS the operator is told. */
 static bool peer_may_hand_back(const wj_repl_t *r, const peer_t *p)
 {
-	return p->state == WUJI__LINK_STATE__LINK_UP && p->restored_epoch != 0 &&
-	       p->restored_epoch == p->recv_epoch &&
-	       (p->away_recovering || p->recv_pos < p->away_until) &&
-	       !restored_gate_over(p, r->now_ms);
+	return gate_wanted(p) && !restored_gate_over(p, r->now_ms);
 }
 
 bool wj_repl_recovering(const wj_repl_t *r)
