@@ -216,6 +216,12 @@ struct wj_repl {
 	uint64_t restore_gap_from;  /* where that gap begins: the last own seq
 				       known when the restore was found */
 	bool restore_seen;          /* recovered from a restore in this run */
+	/* An event of ours beyond our last seq, on a case of the child that
+	 * sent it: what a restore took from us, come back through a child
+	 * that got it back itself after its own hello (restored with us).
+	 * Recovered from once the messages in hand are applied. */
+	uint64_t restore_hint_seq, restore_hint_from;
+	uint64_t restore_hint_pos;  /* where that child's batch began: read again */
 	int64_t started_ms, now_ms; /* when this process began; the latest time given */
 	int64_t last_release_ms;
 	uint64_t released_at;       /* log_end at the last page release */
@@ -1491,8 +1497,28 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 			 * child speaks only for its own area, and one that
 			 * could hand us "our" events at any time could make
 			 * up our decisions, or use up our seqs and serials.
-			 * An honest child holding such an event would have
-			 * said so in its hello, and we would be recovering. */
+			 * An honest child holding such an event says so in
+			 * its hello, and we recover; but one restored along
+			 * with us gets it back from below only after its
+			 * hello.  A step of ours on a case of its area is
+			 * then taken as that word (a restore is believed
+			 * once a run, whoever says it): we recover, and it
+			 * comes back with everything else. */
+			if (!r->restore_seen && wj_route_child_may_return(p->code, ev) &&
+			    ev->seq < WJ_SEQ_PLAUSIBLE_MAX - RESTORE_SEQ_GAP) {
+				/* One child's word is enough; a snapshot is
+				 * sent again whole by the resync. */
+				uint64_t from_pos = b->snapshot ? UINT64_MAX : b->prev;
+				if (r->restore_hint_from == 0 ||
+				    (r->restore_hint_from == p->code &&
+				     from_pos < r->restore_hint_pos)) {
+					r->restore_hint_from = p->code;
+					r->restore_hint_pos = from_pos;
+				}
+				if (r->restore_hint_from == p->code && ev->seq > r->restore_hint_seq)
+					r->restore_hint_seq = ev->seq;
+				continue;
+			}
 			if (refused++ == 0 && refusal_may_log(r, p))
 				wj_warn("repl: child %012" PRIu64 " sent event %" PRIu64 " of this "
 					"node, beyond the last one it issued (%" PRIu64 "), while "
@@ -1834,6 +1860,34 @@ static void dispatch(wj_repl_t *r, peer_t *p, Wuji__PeerMsg *m, int64_t now_ms,
 	}
 }
 
+/* A child handed us an event of ours we never knew we issued (see
+ * restore_hint_seq): recover as from a hello saying so, and tell every
+ * peer. */
+static void recover_from_hint(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
+{
+	uint64_t told = r->restore_hint_seq, from = r->restore_hint_from;
+	uint64_t pos = r->restore_hint_pos;
+	r->restore_hint_seq = r->restore_hint_from = r->restore_hint_pos = 0;
+	/* The events it came with were skipped, not taken (though the batch
+	 * was acknowledged): its log is read again from that batch. */
+	peer_t *p = find_peer(r, from);
+	if (p != NULL && pos < p->recv_pos) {
+		p->recv_pos = pos;
+		persist_recv(r, p);
+	}
+	if (r->restore_seen)
+		return;   /* recovering already: they come back with the rest */
+	const Wuji__Hello none = WUJI__HELLO__INIT;
+	recover_from_restore(r, &none, told, from, now_ms);
+	wj_txn_t *t = read_txn(r);
+	if (t == NULL)
+		return;
+	refresh_log(r, t);
+	for (size_t i = 0; i < r->n_peers; i++)
+		send_hello(r, t, &r->peers[i], now_ms, false, out);
+	wj_txn_abort(t);
+}
+
 void wj_repl_receive_many(wj_repl_t *r, const wj_repl_in_t *in, size_t n, int64_t now_ms,
 			  wj_repl_out_t *out)
 {
@@ -1875,6 +1929,8 @@ void wj_repl_receive_many(wj_repl_t *r, const wj_repl_in_t *in, size_t n, int64_
 	}
 	round_end(r, &rd, now_ms, out);
 	wj_arena_reset(&r->scratch);
+	if (r->restore_hint_seq != 0)
+		recover_from_hint(r, now_ms, out);
 }
 
 void wj_repl_receive(wj_repl_t *r, uint64_t peer, const uint8_t *data, size_t len,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -16,6 +17,7 @@
 #include "service.h"
 #include "storage/store.h"
 #include "core/case.h"
+#include "evlist.h"
 
 #define PROVINCE 330000000000ULL
 #define CITY_A 330100000000ULL
@@ -238,7 +240,18 @@ static void copy_dir(const char *from, const char *to)
 	assert_int_equal(system(cmd), 0);
 }
 
+static Wuji__Reply *request_at(struct fixture *f, wj_service_t *svc, Wuji__Request *req,
+			       int64_t now);
+
 static Wuji__Reply *request(struct fixture *f, Wuji__Request *req, int64_t now)
+{
+	return request_at(f, f->svc, req, now);
+}
+
+/* Runs one control request at svc (the node, or another service a test
+ * plays a peer with). */
+static Wuji__Reply *request_at(struct fixture *f, wj_service_t *svc, Wuji__Request *req,
+			       int64_t now)
 {
 	static uint64_t id;
 	req->id = ++id;
@@ -247,22 +260,29 @@ static Wuji__Reply *request(struct fixture *f, Wuji__Request *req, int64_t now)
 	uint8_t *buf = wj_arena_alloc(&f->arena, len + 1);
 	r.data = buf;
 	r.len = wuji__request__pack(req, buf);
-	wj_service_batch(f->svc, &r, 1, now, &f->arena);
+	wj_service_batch(svc, &r, 1, now, &f->arena);
 	Wuji__Reply *rep = wuji__reply__unpack(&f->arena.pb, r.reply_len, r.reply);
 	assert_non_null(rep);
 	return rep;
 }
 
-static void load_catalog_days(struct fixture *f, int64_t now, uint32_t promised_days);
+static void load_catalog_at(struct fixture *f, wj_service_t *svc, int64_t now,
+			    uint32_t promised_days);
 
 static void load_catalog(struct fixture *f, int64_t now)
 {
-	load_catalog_days(f, now, 5);
+	load_catalog_at(f, f->svc, now, 5);
+}
+
+static void load_catalog_days(struct fixture *f, int64_t now, uint32_t promised_days)
+{
+	load_catalog_at(f, f->svc, now, promised_days);
 }
 
 /* Loads item XK-001, handled at the province, promised in that many
- * working days. */
-static void load_catalog_days(struct fixture *f, int64_t now, uint32_t promised_days)
+ * working days, at svc. */
+static void load_catalog_at(struct fixture *f, wj_service_t *svc, int64_t now,
+			    uint32_t promised_days)
 {
 	wj_arena_t *a = &f->arena;
 	Wuji__CatalogItem *it = wj_arena_alloc(a, sizeof(*it));
@@ -288,12 +308,21 @@ static void load_catalog_days(struct fixture *f, int64_t now, uint32_t promised_
 	wuji__request__init(r);
 	r->op_case = WUJI__REQUEST__OP_CATALOG_LOAD;
 	r->catalog_load = cl;
-	Wuji__Reply *rep = request(f, r, now);
+	Wuji__Reply *rep = request_at(f, svc, r, now);
 	assert_int_equal(rep->code, WUJI__ERROR_CODE__OK);
 }
 
+static Wuji__Reply *submit_reply_at(struct fixture *f, wj_service_t *svc,
+				     const char *applicant, int64_t now);
+
 /* Asks the node to submit a case; its reply. */
 static Wuji__Reply *submit_reply(struct fixture *f, const char *applicant, int64_t now)
+{
+	return submit_reply_at(f, f->svc, applicant, now);
+}
+
+static Wuji__Reply *submit_reply_at(struct fixture *f, wj_service_t *svc,
+				     const char *applicant, int64_t now)
 {
 	wj_arena_t *a = &f->arena;
 	Wuji__SubmitRequest *s = wj_arena_alloc(a, sizeof(*s));
@@ -306,7 +335,7 @@ static Wuji__Reply *submit_reply(struct fixture *f, const char *applicant, int64
 	wuji__request__init(r);
 	r->op_case = WUJI__REQUEST__OP_SUBMIT;
 	r->submit = s;
-	return request(f, r, now);
+	return request_at(f, svc, r, now);
 }
 
 /* Submits a case at the node and returns its submission event. */
@@ -366,6 +395,23 @@ static uint64_t hello_epoch(struct fixture *f, const wj_repl_out_t *out, uint64_
 	return epoch;
 }
 
+/* `child` sends the node log batch (prev, prev + n] of these events. */
+static void batch_from(struct fixture *f, uint64_t child, uint64_t epoch, uint64_t prev,
+		       Wuji__Event **evs, size_t n, int64_t now, wj_repl_out_t *out)
+{
+	Wuji__Batch b = WUJI__BATCH__INIT;
+	b.epoch = epoch;
+	b.prev = prev;
+	b.last = prev + n;
+	b.session = 1;
+	b.n_events = n;
+	b.events = evs;
+	Wuji__PeerMsg bm = WUJI__PEER_MSG__INIT;
+	bm.body_case = WUJI__PEER_MSG__BODY_BATCH;
+	bm.batch = &b;
+	send_to(f, child, &bm, now, out);
+}
+
 /* A child, asked for everything back after the node's restore, hands
  * back `ev` (its log holds just that): the resync acknowledgement, then
  * the batch. */
@@ -386,18 +432,7 @@ static void child_hands_back(struct fixture *f, uint64_t child, uint64_t epoch,
 	h.resync_from = 0;
 	h.resync_session = 1;
 	send_hello(f, &h, now, &out);
-
-	Wuji__Batch b = WUJI__BATCH__INIT;
-	b.epoch = epoch;
-	b.prev = 0;
-	b.last = 1;
-	b.session = 1;
-	b.n_events = 1;
-	b.events = &ev;
-	Wuji__PeerMsg bm = WUJI__PEER_MSG__INIT;
-	bm.body_case = WUJI__PEER_MSG__BODY_BATCH;
-	bm.batch = &b;
-	send_to(f, child, &bm, now + 1, &out);
+	batch_from(f, child, epoch, 0, &ev, 1, now + 1, &out);
 }
 
 /* The node is backed up; 10 s later, make(f, arg, now) makes an
@@ -547,6 +582,111 @@ static void test_restore_skips_ids_held_beyond_a_down_link(void **state)
 	assert_non_null(event_at_node(f, ev4->seq));
 }
 
+/* A step on case `number`, as a control request. */
+static Wuji__Request *command_at(struct fixture *f, Wuji__EventType type, const char *number)
+{
+	Wuji__Command *c = wj_arena_alloc(&f->arena, sizeof(*c));
+	wuji__command__init(c);
+	c->type = type;
+	c->number = wj_arena_strdup(&f->arena, number);
+	Wuji__Request *r = wj_arena_alloc(&f->arena, sizeof(*r));
+	wuji__request__init(r);
+	r->op_case = WUJI__REQUEST__OP_COMMAND;
+	r->command = c;
+	return r;
+}
+
+/* The province and city A are restored together, from backups older
+ * than the province's decision on a case of A's area; only a village
+ * below A still held it.  A's hello says nothing of the province's seqs
+ * (it had lost the decision too); later, having got it back from below,
+ * A passes it up in an ordinary batch.  The province must take that as
+ * word of its restore (it refused the event, and then gave its seq to
+ * its next decision: wuji-sim seed 6002 with --restore-rate 1): recover,
+ * read A's log again from that batch, take the decision back, and issue
+ * nothing under its seq.  (City B is away throughout.) */
+static void test_own_event_from_a_restored_child_reveals_the_restore(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+
+	/* City A's case (a task at the province), submitted and accepted
+	 * there, reaches the province. */
+	char city_dir[80], backup[80];
+	snprintf(city_dir, sizeof(city_dir), "%s.city", f->dir);
+	snprintf(backup, sizeof(backup), "%s.backup", f->dir);
+	assert_int_equal(mkdir(city_dir, 0700), 0);
+	wj_service_opts_t so = {.node = CITY_A, .data_dir = city_dir, .yellow_days = 1};
+	wj_service_t *city;
+	assert_int_equal(wj_service_open(&so, &city, NULL), 0);
+	load_catalog_at(f, city, now, 5);
+	Wuji__Reply *rep = submit_reply_at(f, city, "张一", now);
+	assert_int_equal(rep->code, WUJI__ERROR_CODE__OK);
+	char *number = rep->number;
+	Wuji__Request *acc = command_at(f, WUJI__EVENT_TYPE__EV_ACCEPTED, number);
+	assert_int_equal(request_at(f, city, acc, now)->code, WUJI__ERROR_CODE__OK);
+	struct evlist l = {0};
+	wj_txn_t *t;
+	assert_int_equal(wj_txn_begin(wj_service_store(city), false, &t, NULL), 0);
+	assert_int_equal(wj_store_case_events(t, number, &f->arena, collect_event, &l, NULL), 0);
+	wj_txn_abort(t);
+	wj_service_close(city);
+	copy_dir(NULL, city_dir);
+	assert_int_equal(l.n, 2);
+	hello_ex(f, CITY_A, 0xa1, false, false, 2, 0, 0, 0, NULL, now, &out);
+	batch_from(f, CITY_A, 0xa1, 0, l.ev, 2, now + 1, &out);
+	assert_true(case_at_node(f, number));
+
+	/* Backed up; the province decides; restored. */
+	close_node(f);
+	copy_dir(f->dir, backup);
+	open_node(f, now);
+	now += 10000;
+	Wuji__Request *dec = command_at(f, WUJI__EVENT_TYPE__EV_DECIDED, number);
+	dec->command->approve = true;
+	assert_int_equal(request(f, dec, now)->code, WUJI__ERROR_CODE__OK);
+	Wuji__Event *d = last_own_event(f);
+	assert_int_equal(d->type, WUJI__EVENT_TYPE__EV_DECIDED);
+	close_node(f);
+	copy_dir(backup, f->dir);
+	copy_dir(NULL, backup);
+	now += 10000;
+	open_node(f, now);
+	assert_null(event_at_node(f, d->seq));
+
+	/* A (restored too) says hello knowing nothing of ours, then passes
+	 * the decision up. */
+	hello_ex(f, CITY_A, 0xa1, false, false, 3, 0, 0, 0, NULL, now, &out);
+	assert_false(wj_repl_recovering(f->repl));
+	batch_from(f, CITY_A, 0xa1, 2, &d, 1, now + 10, &out);
+	assert_null(event_at_node(f, d->seq));
+	assert_true(wj_repl_recovering(f->repl));
+	/* It asks A for everything back, A's log from that batch on. */
+	uint64_t epoch = 0, resume = UINT64_MAX;
+	for (size_t i = 0; i < out.n_msgs; i++) {
+		Wuji__PeerMsg *m = msg_to(f, &out, i, CITY_A);
+		if (m && m->body_case == WUJI__PEER_MSG__BODY_HELLO) {
+			epoch = m->hello->epoch;
+			resume = m->hello->resume_after;
+			assert_true(m->hello->full_resync);
+		}
+	}
+	assert_int_not_equal(epoch, 0);
+	assert_int_equal(resume, 2);
+
+	/* A acknowledges and sends it again: taken back. */
+	child_hands_back(f, CITY_A, 0xa1, epoch, d, now + 20);
+	assert_non_null(event_at_node(f, d->seq));
+	now += 10000;
+	tick(f, now, CITY_A);
+	assert_false(wj_repl_recovering(f->repl));
+	/* And the province's next event is past the gap left after it. */
+	Wuji__Event *next = submit(f, "张二", now);
+	assert_true(next->seq > d->seq + (UINT64_C(1) << 31));
+}
+
 /* Restored, the province asks its children for everything back.  City A
  * hands back its submission of a case numbered as the province's (seq
  * and serial past what the province issued): a child holds none of the
@@ -638,17 +778,7 @@ static void test_child_cannot_hand_back_our_events_unasked(void **state)
 	char num[64];
 	snprintf(num, sizeof(num), "%.21s-4294967295", ev1->case_number);
 	forged.case_number = num;
-	Wuji__Batch b = WUJI__BATCH__INIT;
-	b.epoch = 0xa1;
-	b.prev = 0;
-	b.last = 1;
-	b.session = 1;
-	b.n_events = 1;
-	b.events = &fp;
-	Wuji__PeerMsg bm = WUJI__PEER_MSG__INIT;
-	bm.body_case = WUJI__PEER_MSG__BODY_BATCH;
-	bm.batch = &b;
-	send_to(f, CITY_A, &bm, now + 1, &out);
+	batch_from(f, CITY_A, 0xa1, 0, &fp, 1, now + 1, &out);
 	assert_null(event_at_node(f, UINT64_MAX));
 	Wuji__Event *ev2 = submit(f, "张二", now + 2);
 	assert_true(ev2->seq > ev1->seq && ev2->seq < ev1->seq + 10);
@@ -1076,6 +1206,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restored_node_takes_no_own_case_from_a_child,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_own_event_from_a_restored_child_reveals_the_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restored_child_cannot_hold_writes_for_ever,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_of_once_restored_child_blocks_nobody,

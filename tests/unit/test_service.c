@@ -15,6 +15,7 @@
 
 #include "core/date.h"
 #include "core/pbwire.h"
+#include "evlist.h"
 #include "service.h"
 #include "storage/store.h"
 
@@ -365,19 +366,6 @@ static void test_store_full_fails_batch_cleanly(void **state)
 }
 
 /* ----------------------------------------------- racing steps, folded */
-
-struct evlist {
-	Wuji__Event *ev[8];
-	size_t n;
-};
-
-static int collect_event(Wuji__Event *ev, void *ctx)
-{
-	struct evlist *l = ctx;
-	if (l->n < 8)
-		l->ev[l->n++] = ev;
-	return 0;
-}
 
 /* A second node's service, in a directory of its own under f->dir. */
 static wj_service_t *open_node(struct fixture *f, const char *name, uint64_t node)
