@@ -164,6 +164,10 @@ typedef struct peer {
 	 * RESTORE_GATE_BUDGET_MS, or a peer saying again and again that it
 	 * was restored (new epochs) could hold them for ever. */
 	int64_t gate_day_ms, gate_seen_ms, gate_spent_ms;
+	/* Where its log is read again from, once a batch of it held events
+	 * of ours that revealed our restore (restore_hint_seq); UINT64_MAX:
+	 * none. */
+	uint64_t hint_pos;
 	/* Refusals of what it sent, logged at most every REFUSAL_LOG_MS:
 	 * a peer must not be able to fill our log. */
 	int64_t refusal_logged_ms;
@@ -221,7 +225,6 @@ struct wj_repl {
 	 * that got it back itself after its own hello (restored with us).
 	 * Recovered from once the messages in hand are applied. */
 	uint64_t restore_hint_seq, restore_hint_from;
-	uint64_t restore_hint_pos;  /* where that child's batch began: read again */
 	int64_t started_ms, now_ms; /* when this process began; the latest time given */
 	int64_t last_release_ms;
 	uint64_t released_at;       /* log_end at the last page release */
@@ -1321,6 +1324,11 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 		p->restored_since_ms = now_ms;
 		if (p->gate_spent_ms < RESTORE_GATE_BUDGET_MS)
 			p->restored_gate_warned = false;
+		else if (refusal_may_log(r, p))
+			wj_warn("repl: %012" PRIu64 " says it was restored from an old copy "
+				"again: case writes here have waited %d minutes for its restores "
+				"today and do not wait this time; it gets back what it lost",
+				p->code, RESTORE_GATE_BUDGET_MS / 60000);
 		persist_restored(r, p);
 	}
 	if (h->full_resync) {
@@ -1504,19 +1512,20 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 			 * then taken as that word (a restore is believed
 			 * once a run, whoever says it): we recover, and it
 			 * comes back with everything else. */
-			if (!r->restore_seen && wj_route_child_may_return(p->code, ev) &&
+			if (!r->restore_seen &&
+			    (wj_route_is_broadcast(ev->type) ||
+			     wj_route_child_may_return(p->code, ev)) &&
 			    ev->seq < WJ_SEQ_PLAUSIBLE_MAX - RESTORE_SEQ_GAP) {
-				/* One child's word is enough; a snapshot is
-				 * sent again whole by the resync. */
-				uint64_t from_pos = b->snapshot ? UINT64_MAX : b->prev;
-				if (r->restore_hint_from == 0 ||
-				    (r->restore_hint_from == p->code &&
-				     from_pos < r->restore_hint_pos)) {
-					r->restore_hint_from = p->code;
-					r->restore_hint_pos = from_pos;
-				}
-				if (r->restore_hint_from == p->code && ev->seq > r->restore_hint_seq)
+				/* Read again from the batch it came in (a
+				 * snapshot: from the start, as a snapshot's
+				 * positions are not its log's). */
+				uint64_t from_pos = b->snapshot ? 0 : b->prev;
+				if (from_pos < p->hint_pos)
+					p->hint_pos = from_pos;
+				if (ev->seq > r->restore_hint_seq) {
 					r->restore_hint_seq = ev->seq;
+					r->restore_hint_from = p->code;
+				}
 				continue;
 			}
 			if (refused++ == 0 && refusal_may_log(r, p))
@@ -1866,14 +1875,17 @@ static void dispatch(wj_repl_t *r, peer_t *p, Wuji__PeerMsg *m, int64_t now_ms,
 static void recover_from_hint(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 {
 	uint64_t told = r->restore_hint_seq, from = r->restore_hint_from;
-	uint64_t pos = r->restore_hint_pos;
-	r->restore_hint_seq = r->restore_hint_from = r->restore_hint_pos = 0;
-	/* The events it came with were skipped, not taken (though the batch
-	 * was acknowledged): its log is read again from that batch. */
-	peer_t *p = find_peer(r, from);
-	if (p != NULL && pos < p->recv_pos) {
-		p->recv_pos = pos;
-		persist_recv(r, p);
+	r->restore_hint_seq = r->restore_hint_from = 0;
+	/* The events they came with were skipped, not taken (though their
+	 * batches were acknowledged): the logs of the children that sent
+	 * them are read again from those batches. */
+	for (size_t i = 0; i < r->n_peers; i++) {
+		peer_t *p = &r->peers[i];
+		if (p->hint_pos < p->recv_pos) {
+			p->recv_pos = p->hint_pos;
+			persist_recv(r, p);
+		}
+		p->hint_pos = UINT64_MAX;
 	}
 	if (r->restore_seen)
 		return;   /* recovering already: they come back with the rest */
@@ -2172,7 +2184,8 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 					  "%012" PRIu64 ": a node's parent is its code truncated "
 					  "one level up", o->parent, r->self);
 		}
-		r->peers[r->n_peers++] = (peer_t){.code = o->parent, .is_parent = true};
+		r->peers[r->n_peers++] = (peer_t){.code = o->parent, .is_parent = true,
+						  .hint_pos = UINT64_MAX};
 	}
 	for (size_t i = 0; i < o->n_children; i++) {
 		uint64_t c = o->children[i];
@@ -2188,7 +2201,7 @@ int wj_repl_new(wj_service_t *svc, const wj_repl_opts_t *o, int64_t now_ms, wj_r
 			wj_repl_free(r);
 			return wj_err_set(err, WJ_EINVAL, "child %012" PRIu64 " is listed twice", c);
 		}
-		r->peers[r->n_peers++] = (peer_t){.code = c};
+		r->peers[r->n_peers++] = (peer_t){.code = c, .hint_pos = UINT64_MAX};
 	}
 	wj_txn_t *t;
 	int rc = wj_txn_begin(r->store, false, &t, err);

@@ -412,27 +412,45 @@ static void batch_from(struct fixture *f, uint64_t child, uint64_t epoch, uint64
 	send_to(f, child, &bm, now, out);
 }
 
-/* A child, asked for everything back after the node's restore, hands
- * back `ev` (its log holds just that): the resync acknowledgement, then
- * the batch. */
-static void child_hands_back(struct fixture *f, uint64_t child, uint64_t epoch,
-			     uint64_t node_epoch, Wuji__Event *ev, int64_t now)
+/* A child's change log as the tests play it: ev[i] at position i + 1. */
+struct child_log {
+	uint64_t code, epoch;
+	Wuji__Event *ev[8];
+	size_t n;
+};
+
+/* The child, asked for everything back after the node's restore from
+ * just after position `from` of its log, acknowledges and sends the rest
+ * of its log, as a real one would. */
+static void child_resends(struct fixture *f, const struct child_log *c, uint64_t node_epoch,
+			  uint64_t from, int64_t now)
 {
 	wj_repl_out_t out;
 	Wuji__Hello h = WUJI__HELLO__INIT;
-	h.node = child;
-	h.epoch = epoch;
-	h.log_end = 1;
+	h.node = c->code;
+	h.epoch = c->epoch;
+	h.log_end = c->n;
 	h.resume_epoch = node_epoch;
-	h.your_max_seq = ev->seq;
-	h.your_max_case = ev->case_number;
+	h.your_max_seq = c->ev[c->n - 1]->seq;
+	h.your_max_case = c->ev[c->n - 1]->case_number;
 	h.wall_ms = now;
 	h.is_reply = true;
 	h.resync_ack = true;
-	h.resync_from = 0;
+	h.resync_from = from;
 	h.resync_session = 1;
 	send_hello(f, &h, now, &out);
-	batch_from(f, child, epoch, 0, &ev, 1, now + 1, &out);
+	if (from < c->n)
+		batch_from(f, c->code, c->epoch, from, (Wuji__Event **)&c->ev[from], c->n - from,
+			   now + 1, &out);
+}
+
+/* A child, asked for everything back after the node's restore, hands
+ * back `ev` (its log holds just that). */
+static void child_hands_back(struct fixture *f, uint64_t child, uint64_t epoch,
+			     uint64_t node_epoch, Wuji__Event *ev, int64_t now)
+{
+	struct child_log c = {.code = child, .epoch = epoch, .ev = {ev}, .n = 1};
+	child_resends(f, &c, node_epoch, 0, now);
 }
 
 /* The node is backed up; 10 s later, make(f, arg, now) makes an
@@ -596,95 +614,160 @@ static Wuji__Request *command_at(struct fixture *f, Wuji__EventType type, const 
 	return r;
 }
 
-/* The province and city A are restored together, from backups older
- * than the province's decision on a case of A's area; only a village
- * below A still held it.  A's hello says nothing of the province's seqs
- * (it had lost the decision too); later, having got it back from below,
- * A passes it up in an ordinary batch.  The province must take that as
- * word of its restore (it refused the event, and then gave its seq to
- * its next decision: wuji-sim seed 6002 with --restore-rate 1): recover,
- * read A's log again from that batch, take the decision back, and issue
- * nothing under its seq.  (City B is away throughout.) */
-static void test_own_event_from_a_restored_child_reveals_the_restore(void **state)
+/* A case submitted and accepted at `city` (a store of its own, the same
+ * catalog: XK-001, a task at the province): its two events into *log. */
+static char *city_case(struct fixture *f, uint64_t city, const char *applicant, int64_t now,
+		       struct child_log *log)
 {
-	struct fixture *f = *state;
-	wj_repl_out_t out;
-	int64_t now = T0 + 10000;
-	load_catalog(f, now);
-
-	/* City A's case (a task at the province), submitted and accepted
-	 * there, reaches the province. */
-	char city_dir[80], backup[80];
-	snprintf(city_dir, sizeof(city_dir), "%s.city", f->dir);
-	snprintf(backup, sizeof(backup), "%s.backup", f->dir);
-	assert_int_equal(mkdir(city_dir, 0700), 0);
-	wj_service_opts_t so = {.node = CITY_A, .data_dir = city_dir, .yellow_days = 1};
-	wj_service_t *city;
-	assert_int_equal(wj_service_open(&so, &city, NULL), 0);
-	load_catalog_at(f, city, now, 5);
-	Wuji__Reply *rep = submit_reply_at(f, city, "张一", now);
+	char dir[80];
+	snprintf(dir, sizeof(dir), "%s.%012llu", f->dir, (unsigned long long)city);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	wj_service_opts_t so = {.node = city, .data_dir = dir, .yellow_days = 1};
+	wj_service_t *svc;
+	assert_int_equal(wj_service_open(&so, &svc, NULL), 0);
+	load_catalog_at(f, svc, now, 5);
+	Wuji__Reply *rep = submit_reply_at(f, svc, applicant, now);
 	assert_int_equal(rep->code, WUJI__ERROR_CODE__OK);
 	char *number = rep->number;
 	Wuji__Request *acc = command_at(f, WUJI__EVENT_TYPE__EV_ACCEPTED, number);
-	assert_int_equal(request_at(f, city, acc, now)->code, WUJI__ERROR_CODE__OK);
+	assert_int_equal(request_at(f, svc, acc, now)->code, WUJI__ERROR_CODE__OK);
 	struct evlist l = {0};
 	wj_txn_t *t;
-	assert_int_equal(wj_txn_begin(wj_service_store(city), false, &t, NULL), 0);
+	assert_int_equal(wj_txn_begin(wj_service_store(svc), false, &t, NULL), 0);
 	assert_int_equal(wj_store_case_events(t, number, &f->arena, collect_event, &l, NULL), 0);
 	wj_txn_abort(t);
-	wj_service_close(city);
-	copy_dir(NULL, city_dir);
+	wj_service_close(svc);
+	copy_dir(NULL, dir);
 	assert_int_equal(l.n, 2);
-	hello_ex(f, CITY_A, 0xa1, false, false, 2, 0, 0, 0, NULL, now, &out);
-	batch_from(f, CITY_A, 0xa1, 0, l.ev, 2, now + 1, &out);
-	assert_true(case_at_node(f, number));
+	log->code = city;
+	log->ev[0] = l.ev[0];
+	log->ev[1] = l.ev[1];
+	log->n = 2;
+	return number;
+}
 
-	/* Backed up; the province decides; restored. */
-	close_node(f);
-	copy_dir(f->dir, backup);
-	open_node(f, now);
-	now += 10000;
+static Wuji__Event *decide(struct fixture *f, const char *number, int64_t now)
+{
 	Wuji__Request *dec = command_at(f, WUJI__EVENT_TYPE__EV_DECIDED, number);
 	dec->command->approve = true;
 	assert_int_equal(request(f, dec, now)->code, WUJI__ERROR_CODE__OK);
 	Wuji__Event *d = last_own_event(f);
 	assert_int_equal(d->type, WUJI__EVENT_TYPE__EV_DECIDED);
+	return d;
+}
+
+/* The province and cities A and B are restored together, from backups
+ * older than the province's decision on a case of A's area and its
+ * catalog update; only villages below the cities still held them.  The
+ * cities' hellos say nothing of the province's seqs (they had lost them
+ * too); later, having got them back from below, each passes them up in
+ * an ordinary batch, both in one receive.  The province must take that
+ * as word of its restore (it refused the events, then gave their seqs to
+ * its next decisions: wuji-sim seed 6002 with --restore-rate 1): recover,
+ * read each city's log again from its batch, take everything back, and
+ * issue nothing under those seqs. */
+static void test_own_events_from_restored_children_reveal_the_restore(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	struct child_log a = {.epoch = 0xa1}, b = {.epoch = 0xb1};
+	char *num_a = city_case(f, CITY_A, "张一", now, &a);
+	char *num_b = city_case(f, CITY_B, "李二", now, &b);
+	hello_ex(f, CITY_A, a.epoch, false, false, 2, 0, 0, 0, NULL, now, &out);
+	hello_ex(f, CITY_B, b.epoch, false, false, 2, 0, 0, 0, NULL, now, &out);
+	batch_from(f, CITY_A, a.epoch, 0, a.ev, 2, now + 1, &out);
+	batch_from(f, CITY_B, b.epoch, 0, b.ev, 2, now + 1, &out);
+	assert_true(case_at_node(f, num_a) && case_at_node(f, num_b));
+
+	/* Backed up; the province decides both and updates the catalog;
+	 * restored. */
+	char backup[80];
+	snprintf(backup, sizeof(backup), "%s.backup", f->dir);
+	close_node(f);
+	copy_dir(f->dir, backup);
+	open_node(f, now);
+	now += 10000;
+	a.ev[a.n++] = decide(f, num_a, now);
+	b.ev[b.n++] = catalog_update(f, 9, now);
 	close_node(f);
 	copy_dir(backup, f->dir);
 	copy_dir(NULL, backup);
 	now += 10000;
 	open_node(f, now);
-	assert_null(event_at_node(f, d->seq));
+	const Wuji__Event *ours[] = {a.ev[2], b.ev[2]};
+	for (size_t i = 0; i < 2; i++)
+		assert_null(event_at_node(f, ours[i]->seq));
 
-	/* A (restored too) says hello knowing nothing of ours, then passes
-	 * the decision up. */
-	hello_ex(f, CITY_A, 0xa1, false, false, 3, 0, 0, 0, NULL, now, &out);
+	/* The cities (restored too) say hello knowing nothing of ours, then
+	 * pass our events up, in one receive. */
+	hello_ex(f, CITY_A, a.epoch, false, false, a.n, 0, 0, 0, NULL, now, &out);
+	hello_ex(f, CITY_B, b.epoch, false, false, b.n, 0, 0, 0, NULL, now, &out);
 	assert_false(wj_repl_recovering(f->repl));
-	batch_from(f, CITY_A, 0xa1, 2, &d, 1, now + 10, &out);
-	assert_null(event_at_node(f, d->seq));
+	Wuji__Batch ba = WUJI__BATCH__INIT, bb = WUJI__BATCH__INIT;
+	ba.epoch = a.epoch;
+	ba.prev = 2;
+	ba.last = 3;
+	ba.session = 1;
+	ba.n_events = 1;
+	ba.events = &a.ev[2];
+	bb = ba;
+	bb.epoch = b.epoch;
+	bb.events = &b.ev[2];
+	Wuji__PeerMsg ma = WUJI__PEER_MSG__INIT, mb = WUJI__PEER_MSG__INIT;
+	ma.body_case = mb.body_case = WUJI__PEER_MSG__BODY_BATCH;
+	ma.batch = &ba;
+	mb.batch = &bb;
+	ma.from = CITY_A;
+	mb.from = CITY_B;
+	wj_repl_in_t in[2];
+	Wuji__PeerMsg *ms[2] = {&ma, &mb};
+	for (int i = 0; i < 2; i++) {
+		size_t len = wuji__peer_msg__get_packed_size(ms[i]);
+		uint8_t *buf = wj_arena_alloc(&f->arena, len + 1);
+		wuji__peer_msg__pack(ms[i], buf);
+		in[i] = (wj_repl_in_t){.peer = ms[i]->from, .data = buf, .len = len};
+	}
+	wj_repl_out_init(&out, &f->arena);
+	wj_repl_receive_many(f->repl, in, 2, now + 10, &out);
+	for (size_t i = 0; i < 2; i++)
+		assert_null(event_at_node(f, ours[i]->seq));
 	assert_true(wj_repl_recovering(f->repl));
-	/* It asks A for everything back, A's log from that batch on. */
-	uint64_t epoch = 0, resume = UINT64_MAX;
+
+	/* It asks each city for everything back, its log from that batch on
+	 * (where the cities start again: a city asked from further on would
+	 * never send our events again). */
+	uint64_t epoch = 0, resume_a = UINT64_MAX, resume_b = UINT64_MAX;
 	for (size_t i = 0; i < out.n_msgs; i++) {
 		Wuji__PeerMsg *m = msg_to(f, &out, i, CITY_A);
-		if (m && m->body_case == WUJI__PEER_MSG__BODY_HELLO) {
-			epoch = m->hello->epoch;
-			resume = m->hello->resume_after;
-			assert_true(m->hello->full_resync);
-		}
+		if (m == NULL)
+			m = msg_to(f, &out, i, CITY_B);
+		if (m == NULL || m->body_case != WUJI__PEER_MSG__BODY_HELLO)
+			continue;
+		assert_true(m->hello->full_resync);
+		epoch = m->hello->epoch;
+		if (out.msgs[i].peer == CITY_A)
+			resume_a = m->hello->resume_after;
+		else
+			resume_b = m->hello->resume_after;
 	}
 	assert_int_not_equal(epoch, 0);
-	assert_int_equal(resume, 2);
+	assert_int_equal(resume_a, 2);
+	assert_int_equal(resume_b, 2);
 
-	/* A acknowledges and sends it again: taken back. */
-	child_hands_back(f, CITY_A, 0xa1, epoch, d, now + 20);
-	assert_non_null(event_at_node(f, d->seq));
+	/* They acknowledge and send the rest of their logs: taken back. */
+	child_resends(f, &a, epoch, resume_a, now + 20);
+	child_resends(f, &b, epoch, resume_b, now + 20);
+	for (size_t i = 0; i < 2; i++)
+		assert_non_null(event_at_node(f, ours[i]->seq));
+	assert_int_equal(promised_days_at_node(f), 9);
 	now += 10000;
 	tick(f, now, CITY_A);
 	assert_false(wj_repl_recovering(f->repl));
-	/* And the province's next event is past the gap left after it. */
-	Wuji__Event *next = submit(f, "张二", now);
-	assert_true(next->seq > d->seq + (UINT64_C(1) << 31));
+	/* And the province's next event is past the gap left after them. */
+	Wuji__Event *next = submit(f, "张三", now);
+	assert_true(next->seq > b.ev[2]->seq + (UINT64_C(1) << 31));
 }
 
 /* Restored, the province asks its children for everything back.  City A
@@ -1207,7 +1290,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restored_node_takes_no_own_case_from_a_child,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
-			test_own_event_from_a_restored_child_reveals_the_restore, setup, teardown),
+			test_own_events_from_restored_children_reveal_the_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restored_child_cannot_hold_writes_for_ever,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_of_once_restored_child_blocks_nobody,
