@@ -1584,8 +1584,12 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 			return rc;
 		}
 	}
+	/* A batch whose events of ours revealed our restore is read again
+	 * (recover_from_hint): in the same transaction as the rest of it,
+	 * so that a crash before the recovery forgets neither. */
 	if (new_pos != 0)
-		return wj_store_cursor_put(t, p->code, WJ_CURSOR_RECV_POS, new_pos, err);
+		return wj_store_cursor_put(t, p->code, WJ_CURSOR_RECV_POS,
+					   p->hint_pos < new_pos ? p->hint_pos : new_pos, err);
 	return 0;
 }
 
@@ -1831,7 +1835,7 @@ static void round_add(wj_repl_t *r, struct round *rd, peer_t *p, const Wuji__Bat
 		p->in_round = true;
 		p->round_from = p->recv_pos;
 	}
-	p->recv_pos = b->last;
+	p->recv_pos = p->hint_pos < b->last ? p->hint_pos : b->last;
 	rd->events += b->n_events;
 	if (rd->events >= ROUND_EVENTS_MAX)
 		round_end(r, rd, now_ms, out);
