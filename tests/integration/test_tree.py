@@ -37,6 +37,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wjtest  # noqa: E402
+# Now, not in a test: without the module this interpreter is replaced by
+# the system one, which must not happen with a tree already running.
+zmq = wjtest.import_zmq('test_tree.py')
 from wjtest import (CAL_2026, CITY, COUNTY, PROVINCE, TOWNSHIP,  # noqa: E402
                     VILLAGE, CASE_NUMBER_RE, DATE_RE, EXIT_REFUSED, KEEP,
                     SAMPLES, SOURCE_ROOT, due_candidates, today_cst,
@@ -746,7 +749,6 @@ class TreeFlowTest(SpreadCheck, TreeTestCase):
                                            self.tree.log_tails()))
 
     def _sibling_id_taken(self, township_key, tconf):
-        zmq = wjtest.import_zmq('test_tree.py')
         keys = read_conf(township_key)
         ctx = zmq.Context()
         s = ctx.socket(zmq.DEALER)
