@@ -173,6 +173,14 @@ static int commit_event(wj_service_t *s, wj_txn_t *t, Wuji__Event *ev,
 				  "this node's clock reads past the year 2100: set the system "
 				  "clock right (timedatectl), as every other node refuses events "
 				  "stamped so");
+	/* Every other node refuses an event past the bound: so does the node
+	 * that would make it. */
+	size_t bytes = wuji__event__get_packed_size(ev);
+	if (bytes > WJ_EVENT_BYTES_MAX)
+		return wj_err_set(err, WJ_EINVAL,
+				  "this step makes an event of %zu bytes, more than the %u an event "
+				  "may have: name fewer or shorter materials, or a shorter reason",
+				  bytes, WJ_EVENT_BYTES_MAX);
 	rc = wj_case_apply(ctx, c, ev, err);
 	if (rc != 0)
 		return rc;

@@ -565,6 +565,11 @@ static int check_event(const Wuji__Case *c, const Wuji__Event *ev,
 				sb_strings(&b, c->missing, c->n_missing);
 				return fail(err, WJ_EINVAL, b.p);
 			}
+			if (in_list(ev->names, i, ev->names[i]))
+				return failf(err, WJ_EINVAL, "material "
+					     "\"%s\" is listed twice: "
+					     "list each supplied material "
+					     "once", ev->names[i]);
 		}
 		return 0;
 

@@ -901,6 +901,13 @@ static void test_correction(void **state)
 	cmd.n_names = 1;
 	refused(f, &cmd, at(20260214, 9, 0), WJ_EINVAL,
 		"\"照片\" is not on the correction list", &err);
+	/* Each once: a name repeated would only swell the event (past what
+	 * other nodes take, were it repeated enough). */
+	char *place_twice[] = {"场所证明", "场所证明"};
+	cmd.names = place_twice;
+	cmd.n_names = N(place_twice);
+	refused(f, &cmd, at(20260214, 9, 0), WJ_EINVAL, "listed twice", &err);
+	cmd.n_names = 1;
 
 	cmd.names = place;
 	ok(f, &cmd, at(20260214, 9, 0));
