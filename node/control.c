@@ -20,6 +20,9 @@
 
 #define ROUNDS_MAX 4
 #define HELD_MAX 256   /* watches held at once; more are answered at once */
+/* A held watch keeps its request, decoded again at each commit: one far
+ * larger than a watch needs (unknown fields) is answered at once. */
+#define HELD_BYTES_MAX 1024
 #define SNDHWM 100000
 #define RCVHWM 100000
 
@@ -197,7 +200,7 @@ static size_t handle_batch(wj_control_t *c)
 	}
 	uint64_t commit = wj_service_last_commit(c->svc);
 	for (size_t i = 0; i < n; i++)
-		c->reqs[i].may_hold = c->n_held + n <= HELD_MAX;
+		c->reqs[i].may_hold = c->n_held + n <= HELD_MAX && c->reqs[i].len <= HELD_BYTES_MAX;
 	wj_service_batch(c->svc, c->reqs, n, wall_ms(), &c->arena);
 	bool holding = false;
 	for (size_t i = 0; i < n; i++) {

@@ -1917,8 +1917,19 @@ void wj_repl_receive_many(wj_repl_t *r, const wj_repl_in_t *in, size_t n, int64_
 			continue;
 		}
 		wj_arena_reset(&r->scratch);
+		wj_arena_pb_budget(&r->scratch, wj_decode_budget(in[i].len));
 		Wuji__PeerMsg *m =
 			wuji__peer_msg__unpack(&r->scratch.pb, in[i].len, in[i].data);
+		bool too_big = wj_arena_pb_refused(&r->scratch);
+		wj_arena_pb_budget(&r->scratch, SIZE_MAX);
+		if (m == NULL && too_big) {
+			if (refusal_may_log(r, p))
+				wj_warn("repl: %zu bytes from %012" PRIu64 " decode to more than "
+					"%zu KiB (a repeated field with very many elements): "
+					"dropped", in[i].len, in[i].peer,
+					wj_decode_budget(in[i].len) >> 10);
+			continue;
+		}
 		if (m == NULL) {
 			if (refusal_may_log(r, p))
 				wj_warn("repl: %zu bytes from %012" PRIu64 " do not decode as a peer "

@@ -757,7 +757,7 @@ static int list_visit(Wuji__Case *c, void *ctx)
 	}
 	Wuji__Case **slot = wj_arena_push(l->a, &l->out->cases, &l->out->n_cases,
 					  sizeof(Wuji__Case *));
-	*slot = c;
+	*slot = wj_arena_dup_msg(l->a, &c->base);   /* c goes with the next case */
 	return 0;
 }
 
@@ -1280,6 +1280,7 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 	bool *held = wj_arena_alloc(a, n * sizeof(*held));
 	bool writes = false;
 
+	size_t decode_left = WJ_DECODE_BATCH_MAX;
 	for (size_t i = 0; i < n; i++) {
 		Wuji__Reply *rep = replies[i] = wj_arena_alloc(a, sizeof(*rep));
 		wuji__reply__init(rep);
@@ -1290,7 +1291,25 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 			reply_error(rep, &err, a);
 			continue;
 		}
+		size_t budget = wj_decode_budget(reqs[i].len);
+		bool batch_bound = budget >= decode_left;
+		wj_arena_pb_budget(a, batch_bound ? decode_left : budget);
 		Wuji__Request *req = wuji__request__unpack(&a->pb, reqs[i].len, reqs[i].data);
+		bool too_big = wj_arena_pb_refused(a);
+		decode_left -= (batch_bound ? decode_left : budget) - wj_arena_pb_left(a);
+		wj_arena_pb_budget(a, SIZE_MAX);
+		if (too_big) {
+			if (batch_bound)
+				wj_err_set(&err, WJ_EBADREQ, "the requests sent at once decode to "
+					   "more than %u MiB: send fewer at a time",
+					   WJ_DECODE_BATCH_MAX >> 20);
+			else
+				wj_err_set(&err, WJ_EBADREQ, "request of %zu bytes decodes to more "
+					   "than %zu KiB (a repeated field with very many "
+					   "elements?): split it", reqs[i].len, budget >> 10);
+			reply_error(rep, &err, a);
+			continue;
+		}
 		if (req == NULL) {
 			wj_err_set(&err, WJ_EBADREQ,
 				   "request of %zu bytes does not decode as a wuji.Request: "

@@ -18,6 +18,16 @@
 #include "proto/wuji.pb-c.h"
 
 #define WJ_REQUEST_MAX (16u << 20)  /* bytes; larger requests are refused */
+/* What a message may take once decoded: 16 times its bytes and 64 KiB
+ * (a real one takes a few times its size; each empty element of a
+ * repeated field, two bytes on the wire, is a struct of tens of bytes
+ * or more), and the requests of one batch 256 MiB together.  Past it the
+ * message is refused as too big, not decoded into all of memory. */
+#define WJ_DECODE_BATCH_MAX (256u << 20)
+static inline size_t wj_decode_budget(size_t len)
+{
+	return len * 16 + (64u << 10);
+}
 /* Bytes an event applied from outside a case request may pack to: one
  * from another node, or a catalog or calendar event loaded here (case
  * events made here are bounded by request validation).  The largest real

@@ -1400,7 +1400,9 @@ static int scan(wj_txn_t *t, int db, const void *prefix, size_t plen,
 
 struct case_scan {
 	const wj_case_filter_t *f;
-	wj_arena_t *a;
+	/* Each case is decoded here, emptied before the next: a scan over a
+	 * whole store costs one case of memory, whatever it skips. */
+	wj_arena_t scratch;
 	wj_case_visit_cb cb;
 	void *ctx;
 	size_t skip;          /* bytes of index key before the number */
@@ -1440,7 +1442,8 @@ static int visit_case(wj_txn_t *t, const MDB_val *k, const MDB_val *v,
 	Wuji__Case *c;
 	int rc;
 
-	if ((rc = decode_case(t, v, k->mv_data, k->mv_size, cs->a, &c, err)))
+	wj_arena_reset(&cs->scratch);
+	if ((rc = decode_case(t, v, k->mv_data, k->mv_size, &cs->scratch, &c, err)))
 		return rc;
 	if (!case_matches(c, cs->f))
 		return 0;
@@ -1473,7 +1476,8 @@ static int visit_index(wj_txn_t *t, const MDB_val *k, const MDB_val *iv,
 		return 0;
 	if (rc)
 		return txn_fail(t, rc, err, "reading a case");
-	if ((rc = decode_case(t, &v, ck.mv_data, ck.mv_size, cs->a, &c, err)))
+	wj_arena_reset(&cs->scratch);
+	if ((rc = decode_case(t, &v, ck.mv_data, ck.mv_size, &cs->scratch, &c, err)))
 		return rc;
 	if (cs->due && (!has_due(c) ||
 			c->promised_due != (int32_t)get_be32(due)))
@@ -1488,11 +1492,12 @@ int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
 {
 	static const wj_case_filter_t any;
 	unsigned char from[KEY_MAX];
-	struct case_scan cs = { .a = a, .cb = cb, .ctx = ctx };
+	struct case_scan cs = { .cb = cb, .ctx = ctx };
 	const char *after;
 	size_t plen = 0, an;
 	int rc;
 
+	(void)a;
 	if (!f)
 		f = &any;
 	cs.f = f;
@@ -1519,12 +1524,16 @@ int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
 	}
 	if (after)
 		memcpy(from + plen, after, an);
-	if (plen == 0)
-		return scan(t, DB_CASES, NULL, 0, from, an, after != NULL,
-			    visit_case, &cs, err);
-	cs.skip = plen;
-	return scan(t, DB_INDEX, from, plen, from, plen + an, after != NULL,
-		    visit_index, &cs, err);
+	wj_arena_init(&cs.scratch, 16 << 10);
+	if (plen == 0) {
+		rc = scan(t, DB_CASES, NULL, 0, from, an, after != NULL, visit_case, &cs, err);
+	} else {
+		cs.skip = plen;
+		rc = scan(t, DB_INDEX, from, plen, from, plen + an, after != NULL, visit_index,
+			  &cs, err);
+	}
+	wj_arena_free(&cs.scratch);
+	return rc;
 }
 
 int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_arena_t *a,
@@ -1540,8 +1549,7 @@ int wj_store_due_scan_after(wj_txn_t *t, wj_date_t up_to, const char *after, wj_
 	unsigned char from[KEY_MAX];
 	size_t flen = 1;
 	struct case_scan cs = {
-		.a = a, .cb = cb, .ctx = ctx, .skip = 5, .up_to = up_to,
-		.due = true,
+		.cb = cb, .ctx = ctx, .skip = 5, .up_to = up_to, .due = true,
 	};
 	int rc;
 
@@ -1559,7 +1567,9 @@ int wj_store_due_scan_after(wj_txn_t *t, wj_date_t up_to, const char *after, wj_
 				"start", after);
 		flen = due_key(from, c->promised_due, c->number);
 	}
+	wj_arena_init(&cs.scratch, 16 << 10);
 	rc = scan(t, DB_INDEX, prefix, 1, from, flen, flen > 1, visit_index, &cs, err);
+	wj_arena_free(&cs.scratch);
 	return cs.past ? 0 : rc;
 }
 

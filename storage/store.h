@@ -123,7 +123,10 @@ typedef struct wj_case_filter {
 	const char *after;        /* continue after this number; NULL = start */
 } wj_case_filter_t;
 /* Calls cb for each matching case in case-number order, until it returns
- * non-zero (which is returned).  c is valid until the arena is reset. */
+ * non-zero (which is returned).  c lives until cb returns (each case is
+ * decoded in the scan's own scratch, so a scan of a whole store costs one
+ * case of memory): a caller that keeps it copies it (wj_arena_dup_msg).
+ * `a` holds what the scan itself looks up (due_scan_after's case). */
 typedef int (*wj_case_visit_cb)(Wuji__Case *c, void *ctx);
 int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
 		       wj_case_visit_cb cb, void *ctx, wj_err_t *err);

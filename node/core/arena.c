@@ -31,7 +31,43 @@ static void oom(size_t size)
 
 static void *pb_alloc(void *data, size_t size)
 {
-	return wj_arena_alloc(data, size);
+	wj_arena_t *a = data;
+	if (a->pb_bounded) {
+		if (size > a->pb_left) {
+			a->pb_refused = true;
+			return NULL;
+		}
+		a->pb_left -= size;
+	}
+	return wj_arena_alloc(a, size);
+}
+
+void wj_arena_pb_budget(wj_arena_t *a, size_t bytes)
+{
+	a->pb_bounded = bytes != SIZE_MAX;
+	a->pb_refused = false;
+	a->pb_left = bytes;
+}
+
+size_t wj_arena_pb_left(const wj_arena_t *a)
+{
+	return a->pb_bounded ? a->pb_left : SIZE_MAX;
+}
+
+bool wj_arena_pb_refused(const wj_arena_t *a)
+{
+	return a->pb_refused;
+}
+
+void *wj_arena_dup_msg(wj_arena_t *a, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = wj_arena_alloc(a, len ? len : 1);
+	protobuf_c_message_pack(m, buf);
+	void *copy = protobuf_c_message_unpack(m->descriptor, &a->pb, len, buf);
+	if (copy == NULL)
+		oom(len);   /* it packed, so only memory can be short */
+	return copy;
 }
 
 static void pb_free(void *data, void *ptr)
@@ -62,6 +98,8 @@ void wj_arena_init(wj_arena_t *a, size_t block_size)
 	block_size = (block_size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
 	a->pb.alloc = pb_alloc;
 	a->pb.free = pb_free;
+	a->pb_bounded = a->pb_refused = false;
+	a->pb_left = SIZE_MAX;
 	a->pb.allocator_data = a;
 	a->head = NULL;
 	a->block_size = block_size;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct wj_arena_block wj_arena_block_t;
@@ -17,6 +18,9 @@ typedef struct wj_arena {
 	wj_arena_block_t *head;     /* current block, newest first */
 	size_t block_size;
 	size_t used_total;
+	bool pb_bounded;            /* pb fails past pb_left more bytes */
+	bool pb_refused;            /* and it did, since the budget was set */
+	size_t pb_left;
 } wj_arena_t;
 
 void wj_arena_init(wj_arena_t *a, size_t block_size);
@@ -30,6 +34,18 @@ char *wj_arena_printf(wj_arena_t *a, const char *fmt, ...)
 /* Grows a protobuf repeated field (array of n pointers or values of `elem`
  * bytes) by one slot and returns a pointer to the new slot. */
 void *wj_arena_push(wj_arena_t *a, void *array_ptr, size_t *n, size_t elem);
+/* Decoding into the arena (through `pb`) fails, as protobuf-c's unpack
+ * then does cleanly, once it would take more than `bytes` more; SIZE_MAX
+ * lifts the bound.  A message of n bytes can decode to far more (each
+ * empty element of a repeated field is a struct): this bounds what an
+ * untrusted one costs.  Plain allocations are not bounded. */
+void wj_arena_pb_budget(wj_arena_t *a, size_t bytes);
+/* What is left of that budget (SIZE_MAX when unbounded), and whether an
+ * allocation was refused since it was set. */
+size_t wj_arena_pb_left(const wj_arena_t *a);
+bool wj_arena_pb_refused(const wj_arena_t *a);
+/* A copy of protobuf message m, all of it in the arena. */
+void *wj_arena_dup_msg(wj_arena_t *a, const ProtobufCMessage *m);
 /* Frees all blocks but the first, which is kept for reuse. */
 void wj_arena_reset(wj_arena_t *a);
 void wj_arena_free(wj_arena_t *a);

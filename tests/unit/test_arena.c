@@ -57,6 +57,37 @@ static void test_many_allocations(void **state)
 	free(sizes);
 }
 
+/* A decode budget bounds what protobuf-c may take through `pb` (the
+ * allocation past it fails, and says so), not plain allocations; SIZE_MAX
+ * lifts it. */
+static void test_pb_budget(void **state)
+{
+	(void)state;
+	wj_arena_t a;
+	wj_arena_init(&a, 4096);
+	assert_int_equal(wj_arena_pb_left(&a), SIZE_MAX);
+	wj_arena_pb_budget(&a, 100);
+	assert_non_null(a.pb.alloc(a.pb.allocator_data, 60));
+	assert_int_equal(wj_arena_pb_left(&a), 40);
+	assert_false(wj_arena_pb_refused(&a));
+	assert_null(a.pb.alloc(a.pb.allocator_data, 41));
+	assert_true(wj_arena_pb_refused(&a));
+	assert_non_null(wj_arena_alloc(&a, 1000));   /* not bounded */
+	assert_non_null(a.pb.alloc(a.pb.allocator_data, 40));
+	wj_arena_pb_budget(&a, SIZE_MAX);
+	assert_false(wj_arena_pb_refused(&a));
+	assert_non_null(a.pb.alloc(a.pb.allocator_data, 1 << 20));
+	/* A message that cannot decode within it fails cleanly. */
+	wj_arena_pb_budget(&a, 8);
+	static const uint8_t show[] = {0x0a, 0x03, 'a', 'b', 'c'};   /* number "abc" */
+	assert_null(wuji__show_request__unpack(&a.pb, sizeof(show), show));
+	wj_arena_pb_budget(&a, 4096);
+	Wuji__ShowRequest *r = wuji__show_request__unpack(&a.pb, sizeof(show), show);
+	assert_non_null(r);
+	assert_string_equal(r->number, "abc");
+	wj_arena_free(&a);
+}
+
 static void test_zero_size_and_default_block(void **state)
 {
 	wj_arena_t a;
@@ -398,6 +429,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_allocations),
 		cmocka_unit_test(test_zero_size_and_default_block),
+		cmocka_unit_test(test_pb_budget),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_push_values),
 		cmocka_unit_test(test_push_pointers),

@@ -325,6 +325,90 @@ static void test_garbage_gets_error_reply(void **state)
 	}
 }
 
+/* A catalog load of n empty items, as bytes: 2 bytes each on the wire,
+ * a CatalogItem struct each once decoded. */
+static uint8_t *empty_items_request(struct fixture *f, size_t n, size_t *len)
+{
+	size_t items = 2 * n;
+	size_t catalog = wj_pb_bytes_field_size(1, items);      /* Catalog.items */
+	size_t load = wj_pb_bytes_field_size(1, catalog);       /* .catalog */
+	*len = wj_pb_bytes_field_size(16, load);                /* Request.catalog_load */
+	uint8_t *b = wj_arena_alloc(&f->arena, *len);
+	size_t o = wj_pb_put_bytes_head(b, 16, load);
+	o += wj_pb_put_bytes_head(b + o, 1, catalog);
+	o += wj_pb_put_bytes_head(b + o, 1, items);
+	for (size_t i = 0; i < n; i++, o += 2) {
+		b[o] = 0x0a;   /* field 1, length-delimited */
+		b[o + 1] = 0;
+	}
+	assert_int_equal(o, *len);
+	return b;
+}
+
+/* A request of a few hundred KiB that would decode to tens of MiB (each
+ * empty element of a repeated field a struct) is refused before it is
+ * decoded whole, saying why; the node goes on. */
+static void test_request_decoding_bounded(void **state)
+{
+	struct fixture *f = *state;
+	size_t len;
+	uint8_t *b = empty_items_request(f, 200000, &len);
+	assert_true(len < 500000);
+	size_t before = f->arena.used_total;
+	wj_service_req_t r = {.data = b, .len = len};
+	wj_service_batch(f->svc, &r, 1, T_0213, &f->arena);
+	Wuji__Reply *rep = wuji__reply__unpack(&f->arena.pb, r.reply_len, r.reply);
+	assert_non_null(rep);
+	assert_int_equal(rep->code, WUJI__ERROR_CODE__E_BAD_REQUEST);
+	assert_non_null(strstr(rep->error, "decodes to more than"));
+	assert_true(f->arena.used_total - before <= wj_decode_budget(len) + (1u << 20));
+	/* A few such items decode, and are refused for what they are. */
+	b = empty_items_request(f, 3, &len);
+	r = (wj_service_req_t){.data = b, .len = len};
+	wj_service_batch(f->svc, &r, 1, T_0213, &f->arena);
+	rep = wuji__reply__unpack(&f->arena.pb, r.reply_len, r.reply);
+	assert_non_null(rep);
+	assert_int_not_equal(rep->code, WUJI__ERROR_CODE__OK);
+	assert_null(strstr(rep->error, "decodes to more than"));
+	load_catalog(f);   /* and a real load still works */
+}
+
+/* A list that walks many cases and keeps few costs the memory of what it
+ * keeps: each case it passes over is decoded in the scan's scratch. */
+static void test_list_memory_is_what_it_keeps(void **state)
+{
+	struct fixture *f = *state;
+	load_catalog(f);
+	enum { N = 300 };
+	Wuji__Request *reqs[N];
+	for (int i = 0; i < N; i++)
+		reqs[i] = submit_req(f, "XK-001", "申请人", true);
+	Wuji__Reply **reps = run(f, T_0213, reqs, N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(reps[i]->code, 0);
+	wj_arena_reset(&f->arena);
+
+	Wuji__Request *r = new_req(f);
+	Wuji__ListRequest *l = wj_arena_alloc(&f->arena, sizeof(*l));
+	wuji__list_request__init(l);
+	l->status = WUJI__CASE_STATUS__RECEIVED;
+	l->item_code = "NO-SUCH";   /* walks every received case, keeps none */
+	r->op_case = WUJI__REQUEST__OP_LIST;
+	r->list = l;
+	size_t before = f->arena.used_total;
+	Wuji__Reply *rep = run1(f, T_0213, r);
+	assert_int_equal(rep->code, 0);
+	assert_int_equal(rep->list->n_cases, 0);
+	assert_true(f->arena.used_total - before < 64 * 1024);
+	/* What it keeps, it keeps whole. */
+	l->item_code = "XK-001";
+	l->limit = 5;
+	rep = run1(f, T_0213, r);
+	assert_int_equal(rep->list->n_cases, 5);
+	assert_string_equal(rep->list->cases[4]->applicant->name, "申请人");
+	assert_string_equal(rep->list->next, rep->list->cases[4]->number);
+}
+
 /* A store too small for the batch: the batch fails as a whole, every
  * reply says so, and the store still holds exactly what was committed
  * before. */
@@ -785,6 +869,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_item_and_case, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_gets_error_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_decoding_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_memory_is_what_it_keeps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_full_fails_batch_cleanly, setup_tiny, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
