@@ -739,6 +739,7 @@ struct list_ctx {
 	Wuji__CaseList *out;
 	Wuji__Warning warning;  /* 0 = any, else exact */
 	bool any_warning;       /* warnings: yellow or red */
+	bool due_order;         /* the next page goes on from a due date too */
 	uint32_t limit;
 };
 
@@ -751,8 +752,13 @@ static int list_visit(Wuji__Case *c, void *ctx)
 	if (l->any_warning && c->warning == WUJI__WARNING__WARNING_NONE)
 		return 0;
 	if (l->out->n_cases >= l->limit) {
-		/* One more than the page: tell the client where to go on. */
-		l->out->next = l->out->cases[l->out->n_cases - 1]->number;
+		/* One more than the page: tell the client where to go on.  In
+		 * due order, from the due date the last case had here: it
+		 * may move (an extension) before the next page is asked. */
+		const Wuji__Case *last = l->out->cases[l->out->n_cases - 1];
+		l->out->next = l->due_order
+			? wj_arena_printf(l->a, "%08d/%s", (int)last->promised_due, last->number)
+			: last->number;
 		return 1;
 	}
 	Wuji__Case **slot = wj_arena_push(l->a, &l->out->cases, &l->out->n_cases,
@@ -770,7 +776,7 @@ static int do_list(wj_service_t *s, wj_txn_t *t, const Wuji__ListRequest *req,
 		return wj_err_set(err, WJ_EBADREQ, "unknown warning %d", (int)req->warning);
 	if (req->item_code && strlen(req->item_code) > WJ_TEXT_MAX)
 		return wj_err_set(err, WJ_EBADREQ, "item code too long");
-	if (req->after && strlen(req->after) > WJ_CASE_NUMBER_MAX)
+	if (req->after && strlen(req->after) > WJ_CASE_NUMBER_MAX + 9)
 		return wj_err_set(err, WJ_EBADREQ, "'after' is not a case number");
 	Wuji__CaseList *out = wj_arena_alloc(a, sizeof(*out));
 	wuji__case_list__init(out);
@@ -781,8 +787,9 @@ static int do_list(wj_service_t *s, wj_txn_t *t, const Wuji__ListRequest *req,
 			 : req->limit > WJ_LIST_LIMIT_MAX ? WJ_LIST_LIMIT_MAX : req->limit,
 	};
 	int rc;
-	if (req->warning != 0 && req->status == 0 &&
-	    (req->item_code == NULL || req->item_code[0] == '\0')) {
+	l.due_order = req->warning != 0 && req->status == 0 &&
+		      (req->item_code == NULL || req->item_code[0] == '\0');
+	if (l.due_order) {
 		/* Only accepted cases near or past their due date can carry a
 		 * warning: the due index holds exactly those, in due order,
 		 * and the next page goes on in that order. */
@@ -813,8 +820,9 @@ static int do_warnings(wj_service_t *s, wj_txn_t *t, const Wuji__WarningsRequest
 		.limit = req->limit == 0 ? WJ_LIST_LIMIT_DEFAULT
 			 : req->limit > WJ_LIST_LIMIT_MAX ? WJ_LIST_LIMIT_MAX : req->limit,
 	};
-	if (req->after && strlen(req->after) > WJ_CASE_NUMBER_MAX)
+	if (req->after && strlen(req->after) > WJ_CASE_NUMBER_MAX + 9)
 		return wj_err_set(err, WJ_EBADREQ, "'after' is not a case number");
+	l.due_order = true;
 	int rc = wj_store_due_scan_after(t, warning_horizon(s, now_ms), req->after, a, list_visit,
 					 &l, err);
 	if (rc < 0)

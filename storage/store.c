@@ -1556,7 +1556,19 @@ int wj_store_due_scan_after(wj_txn_t *t, wj_date_t up_to, const char *after, wj_
 	if (up_to <= 0)
 		return 0;
 	from[0] = IDX_DUE;
-	if (after && after[0]) {
+	const char *slash = after ? strchr(after, '/') : NULL;
+	if (slash) {
+		/* DUE/NUMBER, where a previous page ended. */
+		char *end;
+		long due = strtol(after, &end, 10);
+		if (end != slash || slash - after != 8 || !wj_date_valid((wj_date_t)due) ||
+		    check_number(slash + 1, NULL) != 0)
+			return wj_err_set(err, WJ_EBADREQ,
+				"'after' %s is neither a case number nor where a page "
+				"ended (DUE/NUMBER, as the list said): list again from "
+				"the start", after);
+		flen = due_key(from, (int32_t)due, slash + 1);
+	} else if (after && after[0]) {
 		Wuji__Case *c;
 		if ((rc = wj_store_case_get(t, after, a, &c, err)))
 			return rc;

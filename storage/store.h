@@ -133,9 +133,10 @@ int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
 /* Accepted cases whose promised due date is <= up_to, earliest first. */
 int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_arena_t *a,
 		      wj_case_visit_cb cb, void *ctx, wj_err_t *err);
-/* The same from just after case `after` (NULL or "": from the start), as
- * the next page of a list in due order; WJ_EBADREQ when that case is no
- * longer in the due index (delivered or closed since). */
+/* The same from just after `after` (NULL or "": from the start), as the
+ * next page of a list in due order: DUE/NUMBER (YYYYMMDD/case number,
+ * where the page ended, as the list says), or a case number, placed at
+ * its due date now (WJ_EBADREQ when it is no longer in the due index). */
 int wj_store_due_scan_after(wj_txn_t *t, wj_date_t up_to, const char *after, wj_arena_t *a,
 			    wj_case_visit_cb cb, void *ctx, wj_err_t *err);
 /* Number of cases in a status (from the status index). */

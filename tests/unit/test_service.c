@@ -809,7 +809,9 @@ static Wuji__Request *red_list_req(struct fixture *f, uint32_t limit, const char
 /* Warning lists come in due order, and so does their next page: case 1
  * (accepted later, due later) follows case 2 there.  Paged by case
  * number instead, the page after case 2 was empty and case 1 never
- * shown. */
+ * shown.  The page ends at DUE/NUMBER, not at the case: case 2 extended
+ * between the pages (its due date now after case 1's) must not make the
+ * next page skip case 1. */
 static void test_warning_pages_follow_due_order(void **state)
 {
 	struct fixture *f = *state;
@@ -823,31 +825,52 @@ static void test_warning_pages_follow_due_order(void **state)
 	const int64_t day = 86400LL * 1000;
 	assert_int_equal(run1(f, T_0213 + 7 * day, command_req(f, WUJI__EVENT_TYPE__EV_ACCEPTED,
 								 number[0]))->code, 0);
-	assert_int_equal(run1(f, T_0213, command_req(f, WUJI__EVENT_TYPE__EV_ACCEPTED,
-						     number[1]))->code, 0);
+	Wuji__Reply *acc = run1(f, T_0213, command_req(f, WUJI__EVENT_TYPE__EV_ACCEPTED,
+						       number[1]));
+	assert_int_equal(acc->code, 0);
+	char token[64];
+	snprintf(token, sizeof(token), "%08d/%s", (int)acc->case_->promised_due, number[1]);
 	const int64_t later = T_0213 + 90 * day;   /* both overdue: red */
-	for (int kind = 0; kind < 2; kind++) {
-		Wuji__Request *(*req)(struct fixture *, uint32_t, const char *) =
-			kind ? red_list_req : warnings_req;
-		Wuji__Reply *rep = run1(f, later, req(f, 1, NULL));
+	Wuji__Request *(*kinds[2])(struct fixture *, uint32_t, const char *) = {
+		warnings_req, red_list_req};
+	for (int k = 0; k < 2; k++) {
+		Wuji__Reply *rep = run1(f, later, kinds[k](f, 1, NULL));
 		assert_int_equal(rep->code, 0);
 		assert_int_equal(rep->list->n_cases, 1);
 		assert_string_equal(rep->list->cases[0]->number, number[1]);
-		assert_string_equal(rep->list->next, number[1]);
-		rep = run1(f, later, req(f, 1, number[1]));
+		assert_string_equal(rep->list->next, token);
+	}
+	/* Case 2 extended by 10 working days: due after case 1 now. */
+	Wuji__Request *ext = command_req(f, WUJI__EVENT_TYPE__EV_EXTENDED, number[1]);
+	ext->command->days = 10;
+	ext->command->reason = "需要现场核查";
+	assert_int_equal(run1(f, T_0213 + 8 * day, ext)->code, 0);
+	for (int k = 0; k < 2; k++) {
+		Wuji__Reply *rep = run1(f, later, kinds[k](f, 1, token));
 		assert_int_equal(rep->code, 0);
 		assert_int_equal(rep->list->n_cases, 1);
 		assert_string_equal(rep->list->cases[0]->number, number[0]);
-		rep = run1(f, later, req(f, 1, number[0]));
+		/* (Case 2 comes again after it, at its new date.) */
+		rep = run1(f, later, kinds[k](f, 5, rep->list->cases[0]->number));
 		assert_int_equal(rep->code, 0);
-		assert_int_equal(rep->list->n_cases, 0);
+		assert_int_equal(rep->list->n_cases, 1);
+		assert_string_equal(rep->list->cases[0]->number, number[1]);
 	}
-	/* A case that left the due index since its page: say so. */
+	/* A page end that is no position, and a case that left the due
+	 * index since its page: say so. */
+	Wuji__Reply *rep = run1(f, later, warnings_req(f, 1, "2026/0213/x"));
+	assert_int_equal(rep->code, WUJI__ERROR_CODE__E_BAD_REQUEST);
+	assert_non_null(strstr(rep->error, "where a page ended"));
 	assert_int_equal(run1(f, later, command_req(f, WUJI__EVENT_TYPE__EV_WITHDRAWN,
 						    number[1]))->code, 0);
-	Wuji__Reply *rep = run1(f, later, warnings_req(f, 1, number[1]));
+	rep = run1(f, later, warnings_req(f, 1, number[1]));
 	assert_int_not_equal(rep->code, 0);
 	assert_non_null(strstr(rep->error, "list again from the start"));
+	/* Its DUE/NUMBER still places the next page. */
+	rep = run1(f, later, warnings_req(f, 1, token));
+	assert_int_equal(rep->code, 0);
+	assert_int_equal(rep->list->n_cases, 1);
+	assert_string_equal(rep->list->cases[0]->number, number[0]);
 }
 
 int main(void)
