@@ -1300,6 +1300,8 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 			continue;
 		}
 		size_t budget = wj_decode_budget(reqs[i].len);
+		if (budget > WJ_DECODE_REQUEST_MAX)
+			budget = WJ_DECODE_REQUEST_MAX;
 		bool batch_bound = budget >= decode_left;
 		wj_arena_pb_budget(a, batch_bound ? decode_left : budget);
 		Wuji__Request *req = wuji__request__unpack(&a->pb, reqs[i].len, reqs[i].data);

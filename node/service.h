@@ -19,10 +19,15 @@
 
 #define WJ_REQUEST_MAX (16u << 20)  /* bytes; larger requests are refused */
 /* What a message may take once decoded: 16 times its bytes and 64 KiB
- * (a real one takes a few times its size; each empty element of a
+ * (a real one takes 4-14 times its size; each empty element of a
  * repeated field, two bytes on the wire, is a struct of tens of bytes
- * or more), and the requests of one batch 256 MiB together.  Past it the
- * message is refused as too big, not decoded into all of memory. */
+ * or more).  A control request at most 128 MiB (a big request is big
+ * for its strings, which decode to about their size), and the requests
+ * of one batch 256 MiB together, so that no one request uses up a
+ * batch's.  Past it the message is refused as too big, not decoded into
+ * all of memory.  (A peer's batch is bounded by its bytes alone: a big
+ * one is a catch-up, refusing it would stop the link.) */
+#define WJ_DECODE_REQUEST_MAX (128u << 20)
 #define WJ_DECODE_BATCH_MAX (256u << 20)
 static inline size_t wj_decode_budget(size_t len)
 {
