@@ -47,7 +47,7 @@ struct wj_control {
 	 * their time is up. */
 	struct held {
 		zmq_msg_t id, payload;
-		int64_t until_ms;
+		int64_t until_ms;   /* mono_ms() */
 	} *held;
 	size_t n_held;
 	uint64_t checked_commit;   /* store commit they were last asked at */
@@ -60,11 +60,23 @@ void wj_control_on_batch(wj_control_t *c, void (*cb)(void *data), void *data)
 	c->after_batch_data = data;
 }
 
-static int64_t wall_ms(void)
+static int64_t clock_ms(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(id, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
+}
+
+/* Held watches wait by this clock: the wall clock may be stepped (NTP, an
+ * operator), and a watch must not wait that much longer or shorter. */
+static int64_t mono_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
 }
 
 /* Reads one request: an identity frame then one payload frame.  Extra
@@ -118,7 +130,7 @@ static void arm_timer(wj_control_t *c)
 	for (size_t i = 1; i < c->n_held; i++)
 		if (c->held[i].until_ms < first)
 			first = c->held[i].until_ms;
-	int64_t wait = first - wall_ms();
+	int64_t wait = first - mono_ms();
 	uv_timer_start(&c->timer, on_timer, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
@@ -135,14 +147,17 @@ static void recheck_held(wj_control_t *c, bool timer)
 		return;
 	c->checked_commit = commit;
 	size_t n = c->n_held; /* reqs has room for HELD_MAX */
+	int64_t wall = wall_ms(), mono = mono_ms();
 	for (size_t i = 0; i < n; i++)
 		c->reqs[i] = (wj_service_req_t){
 			.data = zmq_msg_data(&c->held[i].payload),
 			.len = zmq_msg_size(&c->held[i].payload),
 			.may_hold = true,
-			.hold_until_ms = c->held[i].until_ms,
+			/* The service counts in wall time: its deadline is
+			 * as far from now as ours. */
+			.hold_until_ms = wall + (c->held[i].until_ms - mono),
 		};
-	wj_service_batch(c->svc, c->reqs, n, wall_ms(), &c->arena);
+	wj_service_batch(c->svc, c->reqs, n, wall, &c->arena);
 	size_t kept = 0;
 	for (size_t i = 0; i < c->n_held; i++) {
 		struct held *h = &c->held[i];
@@ -201,7 +216,8 @@ static size_t handle_batch(wj_control_t *c)
 	uint64_t commit = wj_service_last_commit(c->svc);
 	for (size_t i = 0; i < n; i++)
 		c->reqs[i].may_hold = c->n_held + n <= HELD_MAX && c->reqs[i].len <= HELD_BYTES_MAX;
-	wj_service_batch(c->svc, c->reqs, n, wall_ms(), &c->arena);
+	int64_t wall = wall_ms(), mono = mono_ms();
+	wj_service_batch(c->svc, c->reqs, n, wall, &c->arena);
 	bool holding = false;
 	for (size_t i = 0; i < n; i++) {
 		if (c->reqs[i].reply == NULL && c->n_held < HELD_MAX) {
@@ -210,7 +226,7 @@ static size_t handle_batch(wj_control_t *c)
 			zmq_msg_init(&h->payload);
 			zmq_msg_move(&h->id, &c->ids[i]);
 			zmq_msg_move(&h->payload, &c->payloads[i]);
-			h->until_ms = c->reqs[i].hold_until_ms;
+			h->until_ms = mono + (c->reqs[i].hold_until_ms - wall);
 			holding = true;
 		} else {
 			send_reply(c, &c->ids[i], c->reqs[i].reply, c->reqs[i].reply_len);
