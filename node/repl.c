@@ -2052,6 +2052,10 @@ static void maintain(wj_repl_t *r, int64_t now_ms)
 			wj_store_changelog_trim(t, upto, step, &removed, &err);
 		if (wj_txn_commit(t, &err) != 0) {
 			wj_error("repl: maintenance: %s", err.msg);
+			/* The acknowledgements it carried are written again
+			 * next time. */
+			for (size_t k = 0; i == 0 && k < r->n_peers; k++)
+				r->peers[k].acked_dirty = true;
 			break;
 		}
 		total += removed;

@@ -1792,6 +1792,10 @@ int wj_store_changelog_append(wj_txn_t *t, uint64_t origin, uint64_t seq,
 				  PRIu64 ") is not stored: nothing to log", origin, seq);
 	if ((rc = meta_get(t, META_LOG_SEQ, &log_seq, err)))
 		return rc;
+	if (log_seq == UINT64_MAX)
+		return wj_err_set(err, WJ_EINTERNAL,
+			"the change log of the store in %s has used every "
+			"position: the store is damaged", t->s->dir);
 	put_be64(lb, log_seq + 1);
 	event_key(vb, origin, seq);
 	put_be64(vb + 16, from);
