@@ -32,26 +32,24 @@ static void oom(size_t size)
 static void *pb_alloc(void *data, size_t size)
 {
 	wj_arena_t *a = data;
-	if (a->pb_bounded) {
-		if (size > a->pb_left) {
-			a->pb_refused = true;
-			return NULL;
-		}
-		a->pb_left -= size;
+	/* Unbounded is SIZE_MAX: no arena ever allocates that much. */
+	if (size > a->pb_left) {
+		a->pb_refused = true;
+		return NULL;
 	}
+	a->pb_left -= size;
 	return wj_arena_alloc(a, size);
 }
 
 void wj_arena_pb_budget(wj_arena_t *a, size_t bytes)
 {
-	a->pb_bounded = bytes != SIZE_MAX;
 	a->pb_refused = false;
 	a->pb_left = bytes;
 }
 
 size_t wj_arena_pb_left(const wj_arena_t *a)
 {
-	return a->pb_bounded ? a->pb_left : SIZE_MAX;
+	return a->pb_left;
 }
 
 bool wj_arena_pb_refused(const wj_arena_t *a)
@@ -98,7 +96,7 @@ void wj_arena_init(wj_arena_t *a, size_t block_size)
 	block_size = (block_size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
 	a->pb.alloc = pb_alloc;
 	a->pb.free = pb_free;
-	a->pb_bounded = a->pb_refused = false;
+	a->pb_refused = false;
 	a->pb_left = SIZE_MAX;
 	a->pb.allocator_data = a;
 	a->head = NULL;

@@ -18,9 +18,8 @@ typedef struct wj_arena {
 	wj_arena_block_t *head;     /* current block, newest first */
 	size_t block_size;
 	size_t used_total;
-	bool pb_bounded;            /* pb fails past pb_left more bytes */
+	size_t pb_left;             /* pb fails past this many more bytes */
 	bool pb_refused;            /* and it did, since the budget was set */
-	size_t pb_left;
 } wj_arena_t;
 
 void wj_arena_init(wj_arena_t *a, size_t block_size);
@@ -40,8 +39,8 @@ void *wj_arena_push(wj_arena_t *a, void *array_ptr, size_t *n, size_t elem);
  * empty element of a repeated field is a struct): this bounds what an
  * untrusted one costs.  Plain allocations are not bounded. */
 void wj_arena_pb_budget(wj_arena_t *a, size_t bytes);
-/* What is left of that budget (SIZE_MAX when unbounded), and whether an
- * allocation was refused since it was set. */
+/* What is left of that budget (about SIZE_MAX when unbounded), and
+ * whether an allocation was refused since it was set. */
 size_t wj_arena_pb_left(const wj_arena_t *a);
 bool wj_arena_pb_refused(const wj_arena_t *a);
 /* A copy of protobuf message m, all of it in the arena. */
