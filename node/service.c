@@ -767,6 +767,21 @@ static int list_visit(Wuji__Case *c, void *ctx)
 	return 0;
 }
 
+/* A list request's page size, and its `after`: a case number, or in due
+ * order DUE/NUMBER (9 bytes more). */
+static uint32_t page_limit(uint32_t asked)
+{
+	return asked == 0 ? WJ_LIST_LIMIT_DEFAULT
+	       : asked > WJ_LIST_LIMIT_MAX ? WJ_LIST_LIMIT_MAX : asked;
+}
+
+static int check_after(const char *after, wj_err_t *err)
+{
+	if (after && strlen(after) > WJ_CASE_NUMBER_MAX + 9)
+		return wj_err_set(err, WJ_EBADREQ, "'after' is not a case number");
+	return 0;
+}
+
 static int do_list(wj_service_t *s, wj_txn_t *t, const Wuji__ListRequest *req,
 		   int64_t now_ms, Wuji__Reply *rep, wj_arena_t *a, wj_err_t *err)
 {
@@ -776,17 +791,15 @@ static int do_list(wj_service_t *s, wj_txn_t *t, const Wuji__ListRequest *req,
 		return wj_err_set(err, WJ_EBADREQ, "unknown warning %d", (int)req->warning);
 	if (req->item_code && strlen(req->item_code) > WJ_TEXT_MAX)
 		return wj_err_set(err, WJ_EBADREQ, "item code too long");
-	if (req->after && strlen(req->after) > WJ_CASE_NUMBER_MAX + 9)
-		return wj_err_set(err, WJ_EBADREQ, "'after' is not a case number");
+	int rc = check_after(req->after, err);
+	if (rc != 0)
+		return rc;
 	Wuji__CaseList *out = wj_arena_alloc(a, sizeof(*out));
 	wuji__case_list__init(out);
 	struct list_ctx l = {
 		.s = s, .now_ms = now_ms, .a = a, .out = out,
-		.warning = req->warning,
-		.limit = req->limit == 0 ? WJ_LIST_LIMIT_DEFAULT
-			 : req->limit > WJ_LIST_LIMIT_MAX ? WJ_LIST_LIMIT_MAX : req->limit,
+		.warning = req->warning, .limit = page_limit(req->limit),
 	};
-	int rc;
 	l.due_order = req->warning != 0 && req->status == 0 &&
 		      (req->item_code == NULL || req->item_code[0] == '\0');
 	if (l.due_order) {
@@ -817,13 +830,12 @@ static int do_warnings(wj_service_t *s, wj_txn_t *t, const Wuji__WarningsRequest
 	wuji__case_list__init(out);
 	struct list_ctx l = {
 		.s = s, .now_ms = now_ms, .a = a, .out = out, .any_warning = true,
-		.limit = req->limit == 0 ? WJ_LIST_LIMIT_DEFAULT
-			 : req->limit > WJ_LIST_LIMIT_MAX ? WJ_LIST_LIMIT_MAX : req->limit,
+		.due_order = true, .limit = page_limit(req->limit),
 	};
-	if (req->after && strlen(req->after) > WJ_CASE_NUMBER_MAX + 9)
-		return wj_err_set(err, WJ_EBADREQ, "'after' is not a case number");
-	l.due_order = true;
-	int rc = wj_store_due_scan_after(t, warning_horizon(s, now_ms), req->after, a, list_visit,
+	int rc = check_after(req->after, err);
+	if (rc != 0)
+		return rc;
+	rc = wj_store_due_scan_after(t, warning_horizon(s, now_ms), req->after, a, list_visit,
 					 &l, err);
 	if (rc < 0)
 		return rc;
@@ -1303,10 +1315,11 @@ int wj_service_batch(wj_service_t *s, wj_service_req_t *reqs, size_t n, int64_t 
 		if (budget > WJ_DECODE_REQUEST_MAX)
 			budget = WJ_DECODE_REQUEST_MAX;
 		bool batch_bound = budget >= decode_left;
-		wj_arena_pb_budget(a, batch_bound ? decode_left : budget);
+		size_t given = batch_bound ? decode_left : budget;
+		wj_arena_pb_budget(a, given);
 		Wuji__Request *req = wuji__request__unpack(&a->pb, reqs[i].len, reqs[i].data);
 		bool too_big = wj_arena_pb_refused(a);
-		decode_left -= (batch_bound ? decode_left : budget) - wj_arena_pb_left(a);
+		decode_left -= given - wj_arena_pb_left(a);
 		wj_arena_pb_budget(a, SIZE_MAX);
 		if (too_big) {
 			if (batch_bound)
