@@ -1233,6 +1233,13 @@ static void peer_recovery(wj_repl_t *r, peer_t *p, bool recovering, uint64_t log
 	check_resync_done(r, p);
 }
 
+/* Whether a peer's word that it holds seq of ours may be believed: past
+ * it, and past the gap left after it, the service takes no seq. */
+static bool plausible_own_seq(uint64_t seq)
+{
+	return seq < WJ_SEQ_PLAUSIBLE_MAX - RESTORE_SEQ_GAP;
+}
+
 static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_ms,
 		     wj_repl_out_t *out)
 {
@@ -1243,7 +1250,7 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	/* A claim beyond any plausible count is a peer's bug or malice, not
 	 * a restore: believing it would exhaust our seqs (and the gap after
 	 * it must keep our own seqs below what the service accepts). */
-	bool plausible = h->your_max_seq < WJ_SEQ_PLAUSIBLE_MAX - RESTORE_SEQ_GAP;
+	bool plausible = plausible_own_seq(h->your_max_seq);
 	if (!plausible && refusal_may_log(r, p))
 		wj_warn("repl: %012" PRIu64 " claims to hold seq %" PRIu64 " of ours: ignored",
 			p->code, h->your_max_seq);
@@ -1492,14 +1499,15 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 		bool beyond = ev->origin == r->self && ev->seq > r->last_seq &&
 			      ev->seq > r->restore_max_seq &&
 			      !wj_store_event_exists(t, ev->origin, ev->seq);
-		/* From a child, only what we would have sent it: the
-		 * catalog and calendar, and steps of cases of its area (a
-		 * restore is a peer's word, and must not let it speak for
-		 * us beyond that). */
-		bool own_back = ev->origin == r->self &&
-				(ev->seq <= r->restore_max_seq || p->resync_pending) &&
-				(p->is_parent || wj_route_is_broadcast(ev->type) ||
-				 wj_route_child_may_return(p->code, ev));
+		/* An event of ours that we would have sent this peer: all,
+		 * to the parent; to a child, the catalog and calendar and
+		 * steps of cases of its area (a restore is a peer's word,
+		 * and must not let it speak for us beyond that). */
+		bool ours_for_it = ev->origin == r->self &&
+				   (p->is_parent || wj_route_is_broadcast(ev->type) ||
+				    wj_route_child_may_return(p->code, ev));
+		bool own_back = ours_for_it &&
+				(ev->seq <= r->restore_max_seq || p->resync_pending);
 		if (beyond && !own_back && !p->is_parent) {
 			/* Not while we read its log back after a restore: a
 			 * child speaks only for its own area, and one that
@@ -1512,10 +1520,7 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 			 * then taken as that word (a restore is believed
 			 * once a run, whoever says it): we recover, and it
 			 * comes back with everything else. */
-			if (!r->restore_seen &&
-			    (wj_route_is_broadcast(ev->type) ||
-			     wj_route_child_may_return(p->code, ev)) &&
-			    ev->seq < WJ_SEQ_PLAUSIBLE_MAX - RESTORE_SEQ_GAP) {
+			if (!r->restore_seen && ours_for_it && plausible_own_seq(ev->seq)) {
 				/* Read again from the batch it came in (a
 				 * snapshot: from the start, as a snapshot's
 				 * positions are not its log's). */
