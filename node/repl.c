@@ -774,7 +774,7 @@ static void pump_snapshot(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms,
 			}
 		} else {
 			wj_case_filter_t f = {.after = s.key[0] ? s.key : NULL};
-			rc = wj_store_case_scan(t, &f, out->arena, snap_case, &s, &err);
+			rc = wj_store_case_scan(t, &f, snap_case, &s, &err);
 			if (!s.full)
 				p->snap_phase = SNAP_DONE;
 		}

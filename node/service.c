@@ -591,7 +591,7 @@ static int do_status(wj_service_t *s, wj_txn_t *t, int64_t now_ms,
 		st->open_cases += n;
 	}
 	struct warn_count w = {.s = s, .now_ms = now_ms};
-	rc = wj_store_due_scan(t, warning_horizon(s, now_ms), a, count_warning, &w, err);
+	rc = wj_store_due_scan(t, warning_horizon(s, now_ms), count_warning, &w, err);
 	if (rc != 0)
 		return rc;
 	st->yellow = w.yellow;
@@ -814,7 +814,7 @@ static int do_list(wj_service_t *s, wj_txn_t *t, const Wuji__ListRequest *req,
 			.item_code = req->item_code && req->item_code[0] ? req->item_code : NULL,
 			.after = req->after && req->after[0] ? req->after : NULL,
 		};
-		rc = wj_store_case_scan(t, &f, a, list_visit, &l, err);
+		rc = wj_store_case_scan(t, &f, list_visit, &l, err);
 	}
 	if (rc < 0)
 		return rc;

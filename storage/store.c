@@ -1487,8 +1487,8 @@ static int visit_index(wj_txn_t *t, const MDB_val *k, const MDB_val *iv,
 	return cs->cb(c, cs->ctx);
 }
 
-int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
-		       wj_case_visit_cb cb, void *ctx, wj_err_t *err)
+int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_case_visit_cb cb,
+		       void *ctx, wj_err_t *err)
 {
 	static const wj_case_filter_t any;
 	unsigned char from[KEY_MAX];
@@ -1497,7 +1497,6 @@ int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
 	size_t plen = 0, an;
 	int rc;
 
-	(void)a;
 	if (!f)
 		f = &any;
 	cs.f = f;
@@ -1536,10 +1535,10 @@ int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
 	return rc;
 }
 
-int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_arena_t *a,
-		      wj_case_visit_cb cb, void *ctx, wj_err_t *err)
+int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_case_visit_cb cb, void *ctx,
+		      wj_err_t *err)
 {
-	return wj_store_due_scan_after(t, up_to, NULL, a, cb, ctx, err);
+	return wj_store_due_scan_after(t, up_to, NULL, NULL, cb, ctx, err);
 }
 
 int wj_store_due_scan_after(wj_txn_t *t, wj_date_t up_to, const char *after, wj_arena_t *a,
@@ -1673,19 +1672,28 @@ static void event_key(unsigned char *buf, uint64_t origin, uint64_t seq)
 	put_be64(buf + 8, seq);
 }
 
-/* kind number NUL hlc origin seq: a case's events sort by (hlc, origin,
- * seq), and no number is a prefix of another's entries. */
-static size_t case_event_key(unsigned char *buf, const char *number,
-			     uint64_t hlc, uint64_t origin, uint64_t seq)
+/* kind number NUL: what every entry of a case's events begins with; its
+ * length. */
+static size_t case_event_prefix(unsigned char *buf, const char *number)
 {
 	size_t n = strlen(number);
 
 	buf[0] = IDX_CASE_EVENT;
 	memcpy(buf + 1, number, n);
 	buf[1 + n] = '\0';
-	put_be64(buf + n + 2, hlc);
-	event_key(buf + n + 2 + 8, origin, seq);
-	return n + 2 + CASE_EV_TAIL;
+	return n + 2;
+}
+
+/* kind number NUL hlc origin seq: a case's events sort by (hlc, origin,
+ * seq), and no number is a prefix of another's entries. */
+static size_t case_event_key(unsigned char *buf, const char *number,
+			     uint64_t hlc, uint64_t origin, uint64_t seq)
+{
+	size_t plen = case_event_prefix(buf, number);
+
+	put_be64(buf + plen, hlc);
+	event_key(buf + plen + 8, origin, seq);
+	return plen + CASE_EV_TAIL;
 }
 
 static int event_put(wj_txn_t *t, const Wuji__Event *ev, const uint8_t *raw,
@@ -1955,9 +1963,7 @@ int wj_store_case_events_first(wj_txn_t *t, const char *number, size_t decode_ma
 
 	if ((rc = check_number(number, err)))
 		return rc;
-	prefix[0] = IDX_CASE_EVENT;
-	memcpy(prefix + 1, number, strlen(number) + 1);
-	cs.plen = strlen(number) + 2;
+	cs.plen = case_event_prefix(prefix, number);
 	return scan(t, DB_INDEX, prefix, cs.plen, prefix, cs.plen, false,
 		    visit_case_event, &cs, err);
 }
@@ -1974,9 +1980,7 @@ int wj_store_case_event_count(wj_txn_t *t, const char *number, size_t limit,
 	*n = 0;
 	if ((rc = check_number(number, err)))
 		return rc;
-	prefix[0] = IDX_CASE_EVENT;
-	memcpy(prefix + 1, number, strlen(number) + 1);
-	plen = strlen(number) + 2;
+	plen = case_event_prefix(prefix, number);
 	rc = mdb_cursor_open(t->txn, t->s->dbi[DB_INDEX], &cur);
 	if (rc)
 		return txn_fail(t, rc, err, "reading the events of case %s", number);

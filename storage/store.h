@@ -125,18 +125,18 @@ typedef struct wj_case_filter {
 /* Calls cb for each matching case in case-number order, until it returns
  * non-zero (which is returned).  c lives until cb returns (each case is
  * decoded in the scan's own scratch, so a scan of a whole store costs one
- * case of memory): a caller that keeps it copies it (wj_arena_dup_msg).
- * `a` holds what the scan itself looks up (due_scan_after's case). */
+ * case of memory): a caller that keeps it copies it (wj_arena_dup_msg). */
 typedef int (*wj_case_visit_cb)(Wuji__Case *c, void *ctx);
-int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_arena_t *a,
-		       wj_case_visit_cb cb, void *ctx, wj_err_t *err);
+int wj_store_case_scan(wj_txn_t *t, const wj_case_filter_t *f, wj_case_visit_cb cb,
+		       void *ctx, wj_err_t *err);
 /* Accepted cases whose promised due date is <= up_to, earliest first. */
-int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_arena_t *a,
-		      wj_case_visit_cb cb, void *ctx, wj_err_t *err);
+int wj_store_due_scan(wj_txn_t *t, wj_date_t up_to, wj_case_visit_cb cb, void *ctx,
+		      wj_err_t *err);
 /* The same from just after `after` (NULL or "": from the start), as the
  * next page of a list in due order: DUE/NUMBER (YYYYMMDD/case number,
  * where the page ended, as the list says), or a case number, placed at
- * its due date now (WJ_EBADREQ when it is no longer in the due index). */
+ * its due date now, looked up in `a` (WJ_EBADREQ when it is no longer in
+ * the due index). */
 int wj_store_due_scan_after(wj_txn_t *t, wj_date_t up_to, const char *after, wj_arena_t *a,
 			    wj_case_visit_cb cb, void *ctx, wj_err_t *err);
 /* Number of cases in a status (from the status index). */
@@ -186,8 +186,8 @@ int wj_store_case_events_first(wj_txn_t *t, const char *number, size_t decode_ma
 			       wj_arena_t *a, wj_event_visit_cb cb, wj_event_id_cb id_cb,
 			       void *ctx, wj_err_t *err);
 /* How many events of the case are stored, counted up to `limit` and
- * without reading them: a case whose submission is its only event needs
- * no refold. */
+ * without reading them: whether a submission is a case's first event,
+ * and whether a case has as many as it folds (WJ_CASE_EVENTS_MAX). */
 int wj_store_case_event_count(wj_txn_t *t, const char *number, size_t limit,
 			      size_t *n, wj_err_t *err);
 /* Highest seq of the events originated by `origin` stored here; 0 when

@@ -508,7 +508,7 @@ int sim_check(sim_t *S)
 			continue;
 		}
 		k.t = t;
-		wj_store_case_scan(t, &(wj_case_filter_t){0}, &k.tmp, visit_case, &k, NULL);
+		wj_store_case_scan(t, &(wj_case_filter_t){0}, visit_case, &k, NULL);
 		/* 2, events: a node outside a case's routes holds none of them. */
 		for (size_t c = 0; c < S->n_cases; c++) {
 			size_t pos;

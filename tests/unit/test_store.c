@@ -150,14 +150,14 @@ static int scan_status(struct fx *f, wj_txn_t *t, Wuji__CaseStatus st,
 	wj_case_filter_t flt = { .status = st };
 
 	memset(out, 0, sizeof(*out));
-	return wj_store_case_scan(t, &flt, &f->a, collect, out, NULL);
+	return wj_store_case_scan(t, &flt, collect, out, NULL);
 }
 
 static int due_scan(struct fx *f, wj_txn_t *t, wj_date_t up_to,
 		    struct seen *out)
 {
 	memset(out, 0, sizeof(*out));
-	return wj_store_due_scan(t, up_to, &f->a, collect, out, NULL);
+	return wj_store_due_scan(t, up_to, collect, out, NULL);
 }
 
 /* Raw LMDB access to the store's files, for planting what the API refuses
@@ -439,25 +439,25 @@ static void test_case_indexes(void **state)
 		wj_case_filter_t flt = { .item_code = "ITEM-B" };
 
 		memset(&s, 0, sizeof(s));
-		assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect,
+		assert_int_equal(wj_store_case_scan(t, &flt, collect,
 						    &s, &err), 0);
 		assert_int_equal(s.n, 1);
 		assert_string_equal(s.numbers[0], "C-2");
 		/* A prefix of a code is another code. */
 		flt.item_code = "ITEM";
 		memset(&s, 0, sizeof(s));
-		assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect,
+		assert_int_equal(wj_store_case_scan(t, &flt, collect,
 						    &s, &err), 0);
 		assert_int_equal(s.n, 0);
 		/* Both filters at once. */
 		flt.item_code = "ITEM-A";
 		flt.status = WUJI__CASE_STATUS__RECEIVED;
 		memset(&s, 0, sizeof(s));
-		assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect,
+		assert_int_equal(wj_store_case_scan(t, &flt, collect,
 						    &s, &err), 0);
 		assert_int_equal(s.n, 0);
 		flt.status = WUJI__CASE_STATUS__PAUSED;
-		assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect,
+		assert_int_equal(wj_store_case_scan(t, &flt, collect,
 						    &s, &err), 0);
 		assert_int_equal(s.n, 1);
 	}
@@ -536,7 +536,7 @@ static void test_scan_paging(void **state)
 		memset(&s, 0, sizeof(s));
 		s.stop_after = 7;
 		flt.after = total ? last : NULL;
-		i = wj_store_case_scan(t, &flt, &f->a, collect, &s, &err);
+		i = wj_store_case_scan(t, &flt, collect, &s, &err);
 		assert_true(i == 0 || i == 1);
 		for (i = 0; i < s.n; i++)
 			strcpy(all[total + i], s.numbers[i]);
@@ -556,7 +556,7 @@ static void test_scan_paging(void **state)
 	/* The callback's non-zero return comes back. */
 	memset(&s, 0, sizeof(s));
 	s.stop_after = 3;
-	assert_int_equal(wj_store_case_scan(t, NULL, &f->a, collect, &s,
+	assert_int_equal(wj_store_case_scan(t, NULL, collect, &s,
 					    &err), 1);
 	assert_int_equal(s.n, 3);
 
@@ -564,14 +564,14 @@ static void test_scan_paging(void **state)
 	flt.status = WUJI__CASE_STATUS__ACCEPTED;
 	flt.after = "P-010";
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect, &s,
+	assert_int_equal(wj_store_case_scan(t, &flt, collect, &s,
 					    &err), 0);
 	assert_int_equal(s.n, 10);
 	assert_string_equal(s.numbers[0], "P-011");
 	assert_string_equal(s.numbers[9], "P-029");
 	flt.after = "P-011";
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect, &s,
+	assert_int_equal(wj_store_case_scan(t, &flt, collect, &s,
 					    &err), 0);
 	assert_int_equal(s.n, 9);
 	assert_string_equal(s.numbers[0], "P-013");
@@ -581,7 +581,7 @@ static void test_scan_paging(void **state)
 	flt.item_code = "ITEM";
 	flt.after = "P-027";
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect, &s,
+	assert_int_equal(wj_store_case_scan(t, &flt, collect, &s,
 					    &err), 0);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.numbers[0], "P-028");
@@ -631,7 +631,7 @@ static void test_scan_with_writes(void **state)
 			 WUJI__CASE_STATUS__ACCEPTED, 20260301 + i % 3));
 	}
 	m.t = t;
-	assert_int_equal(wj_store_due_scan(t, 20260310, &f->a, close_case, &m,
+	assert_int_equal(wj_store_due_scan(t, 20260310, close_case, &m,
 					   NULL), 0);
 	assert_int_equal(m.n, 20);
 	assert_int_equal(wj_store_count_status(t, WUJI__CASE_STATUS__APPROVED,
@@ -2259,7 +2259,7 @@ static void test_index_bounds(void **state)
 	assert_true(n == 1);
 
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(wj_store_case_scan(t, &flt, &f->a, collect, &s,
+	assert_int_equal(wj_store_case_scan(t, &flt, collect, &s,
 					    &err), 0);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.numbers[0], "A-1");
