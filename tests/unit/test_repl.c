@@ -90,15 +90,22 @@ static int said_recovering(struct fixture *f, const wj_repl_out_t *out, uint64_t
 	return said;
 }
 
-static void send_to(struct fixture *f, uint64_t from, Wuji__PeerMsg *m, int64_t now,
-		    wj_repl_out_t *out)
+/* m from `from`, packed as the node's links hand it over. */
+static wj_repl_in_t packed_from(struct fixture *f, uint64_t from, Wuji__PeerMsg *m)
 {
 	m->from = from;
 	size_t len = wuji__peer_msg__get_packed_size(m);
 	uint8_t *buf = wj_arena_alloc(&f->arena, len + 1);
 	wuji__peer_msg__pack(m, buf);
+	return (wj_repl_in_t){.peer = from, .data = buf, .len = len};
+}
+
+static void send_to(struct fixture *f, uint64_t from, Wuji__PeerMsg *m, int64_t now,
+		    wj_repl_out_t *out)
+{
+	wj_repl_in_t in = packed_from(f, from, m);
 	wj_repl_out_init(out, &f->arena);
-	wj_repl_receive(f->repl, from, buf, len, now, out);
+	wj_repl_receive_many(f->repl, &in, 1, now, out);
 }
 
 static void send_hello(struct fixture *f, Wuji__Hello *h, int64_t now, wj_repl_out_t *out)
@@ -395,9 +402,10 @@ static uint64_t hello_epoch(struct fixture *f, const wj_repl_out_t *out, uint64_
 	return epoch;
 }
 
-/* `child` sends the node log batch (prev, prev + n] of these events. */
-static void batch_from(struct fixture *f, uint64_t child, uint64_t epoch, uint64_t prev,
-		       Wuji__Event **evs, size_t n, int64_t now, wj_repl_out_t *out)
+/* `child`'s log batch (prev, prev + n] of these events: packed, or sent
+ * to the node. */
+static wj_repl_in_t batch_in(struct fixture *f, uint64_t child, uint64_t epoch,
+			     uint64_t prev, Wuji__Event **evs, size_t n)
 {
 	Wuji__Batch b = WUJI__BATCH__INIT;
 	b.epoch = epoch;
@@ -409,7 +417,15 @@ static void batch_from(struct fixture *f, uint64_t child, uint64_t epoch, uint64
 	Wuji__PeerMsg bm = WUJI__PEER_MSG__INIT;
 	bm.body_case = WUJI__PEER_MSG__BODY_BATCH;
 	bm.batch = &b;
-	send_to(f, child, &bm, now, out);
+	return packed_from(f, child, &bm);
+}
+
+static void batch_from(struct fixture *f, uint64_t child, uint64_t epoch, uint64_t prev,
+		       Wuji__Event **evs, size_t n, int64_t now, wj_repl_out_t *out)
+{
+	wj_repl_in_t in = batch_in(f, child, epoch, prev, evs, n);
+	wj_repl_out_init(out, &f->arena);
+	wj_repl_receive_many(f->repl, &in, 1, now, out);
 }
 
 /* A child's change log as the tests play it: ev[i] at position i + 1. */
@@ -705,30 +721,8 @@ static void test_own_events_from_restored_children_reveal_the_restore(void **sta
 	hello_ex(f, CITY_A, a.epoch, false, false, a.n, 0, 0, 0, NULL, now, &out);
 	hello_ex(f, CITY_B, b.epoch, false, false, b.n, 0, 0, 0, NULL, now, &out);
 	assert_false(wj_repl_recovering(f->repl));
-	Wuji__Batch ba = WUJI__BATCH__INIT, bb = WUJI__BATCH__INIT;
-	ba.epoch = a.epoch;
-	ba.prev = 2;
-	ba.last = 3;
-	ba.session = 1;
-	ba.n_events = 1;
-	ba.events = &a.ev[2];
-	bb = ba;
-	bb.epoch = b.epoch;
-	bb.events = &b.ev[2];
-	Wuji__PeerMsg ma = WUJI__PEER_MSG__INIT, mb = WUJI__PEER_MSG__INIT;
-	ma.body_case = mb.body_case = WUJI__PEER_MSG__BODY_BATCH;
-	ma.batch = &ba;
-	mb.batch = &bb;
-	ma.from = CITY_A;
-	mb.from = CITY_B;
-	wj_repl_in_t in[2];
-	Wuji__PeerMsg *ms[2] = {&ma, &mb};
-	for (int i = 0; i < 2; i++) {
-		size_t len = wuji__peer_msg__get_packed_size(ms[i]);
-		uint8_t *buf = wj_arena_alloc(&f->arena, len + 1);
-		wuji__peer_msg__pack(ms[i], buf);
-		in[i] = (wj_repl_in_t){.peer = ms[i]->from, .data = buf, .len = len};
-	}
+	wj_repl_in_t in[2] = {batch_in(f, CITY_A, a.epoch, 2, &a.ev[2], 1),
+			      batch_in(f, CITY_B, b.epoch, 2, &b.ev[2], 1)};
 	wj_repl_out_init(&out, &f->arena);
 	wj_repl_receive_many(f->repl, in, 2, now + 10, &out);
 	for (size_t i = 0; i < 2; i++)
@@ -770,6 +764,18 @@ static void test_own_events_from_restored_children_reveal_the_restore(void **sta
 	assert_true(next->seq > b.ev[2]->seq + (UINT64_C(1) << 31));
 }
 
+/* ev, a submission of the node's, as a liar forges it: another seq, and
+ * case serial `serial` (its number into num). */
+static Wuji__Event forged_submission(const Wuji__Event *ev, uint64_t seq, const char *serial,
+				     char *num, size_t len)
+{
+	Wuji__Event forged = *ev;
+	forged.seq = seq;
+	snprintf(num, len, "%.21s-%s", ev->case_number, serial);
+	forged.case_number = num;
+	return forged;
+}
+
 /* Restored, the province asks its children for everything back.  City A
  * hands back its submission of a case numbered as the province's (seq
  * and serial past what the province issued): a child holds none of the
@@ -788,12 +794,9 @@ static void test_restored_node_takes_no_own_case_from_a_child(void **state)
 	hello_ex(f, CITY_A, 0xa1, false, false, 1, 0, 0, lost->seq, NULL, now, &out);
 	assert_true(wj_repl_recovering(f->repl));
 	uint64_t epoch = hello_epoch(f, &out, CITY_A);
-	Wuji__Event forged = *ev1;
-	Wuji__Event *fp = &forged;
-	forged.seq = lost->seq;
 	char num[64];
-	snprintf(num, sizeof(num), "%.21s-999999", ev1->case_number);
-	forged.case_number = num;
+	Wuji__Event forged = forged_submission(ev1, lost->seq, "999999", num, sizeof(num));
+	Wuji__Event *fp = &forged;
 	child_hands_back(f, CITY_A, 0xa1, epoch, fp, now + 10);
 	assert_null(event_at_node(f, lost->seq));
 	assert_false(case_at_node(f, num));
@@ -855,12 +858,9 @@ static void test_child_cannot_hand_back_our_events_unasked(void **state)
 	hello_ex(f, CITY_B, 0xb1, false, false, 1, 0, 0, 0, NULL, now, &out);
 	assert_false(wj_repl_recovering(f->repl));
 
-	Wuji__Event forged = *ev1;
-	Wuji__Event *fp = &forged;
-	forged.seq = UINT64_MAX;
 	char num[64];
-	snprintf(num, sizeof(num), "%.21s-4294967295", ev1->case_number);
-	forged.case_number = num;
+	Wuji__Event forged = forged_submission(ev1, UINT64_MAX, "4294967295", num, sizeof(num));
+	Wuji__Event *fp = &forged;
 	batch_from(f, CITY_A, 0xa1, 0, &fp, 1, now + 1, &out);
 	assert_null(event_at_node(f, UINT64_MAX));
 	Wuji__Event *ev2 = submit(f, "张二", now + 2);
