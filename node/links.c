@@ -108,31 +108,38 @@ static struct kid_route *kid_route(wj_links_t *l, uint64_t code)
 	return NULL;
 }
 
+static void send_one(wj_links_t *l, const wj_repl_msg_t *m)
+{
+	int rc;
+	if (m->peer == l->parent && l->up) {
+		rc = zmq_send(l->up, m->data, m->len, ZMQ_DONTWAIT);
+		l->w_up.look = true;
+	} else if (l->children) {
+		const struct kid_route *to = kid_route(l, m->peer);
+		rc = -1;
+		errno = EHOSTUNREACH;   /* not heard from since we started */
+		if (to && to->len)
+			rc = zmq_send(l->children, to->id, to->len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+		if (rc >= 0)
+			rc = zmq_send(l->children, m->data, m->len, ZMQ_DONTWAIT);
+		l->w_children.look = true;
+	} else {
+		rc = -1;
+	}
+	if (rc < 0)
+		wj_debug("links: message to %012" PRIu64 " not sent: %s", m->peer,
+			 zmq_strerror(errno));
+}
+
+static void send_now(void *ctx, const wj_repl_msg_t *m)
+{
+	send_one(ctx, m);
+}
+
 static void flush(wj_links_t *l, wj_repl_out_t *out)
 {
-	for (size_t i = 0; i < out->n_msgs; i++) {
-		wj_repl_msg_t *m = &out->msgs[i];
-		int rc;
-		if (m->peer == l->parent && l->up) {
-			rc = zmq_send(l->up, m->data, m->len, ZMQ_DONTWAIT);
-			l->w_up.look = true;
-		} else if (l->children) {
-			const struct kid_route *to = kid_route(l, m->peer);
-			rc = -1;
-			errno = EHOSTUNREACH;   /* not heard from since we started */
-			if (to && to->len)
-				rc = zmq_send(l->children, to->id, to->len,
-					      ZMQ_SNDMORE | ZMQ_DONTWAIT);
-			if (rc >= 0)
-				rc = zmq_send(l->children, m->data, m->len, ZMQ_DONTWAIT);
-			l->w_children.look = true;
-		} else {
-			rc = -1;
-		}
-		if (rc < 0)
-			wj_debug("links: message to %012" PRIu64 " not sent: %s", m->peer,
-				 zmq_strerror(errno));
-	}
+	for (size_t i = 0; i < out->n_msgs; i++)
+		send_one(l, &out->msgs[i]);
 	if (!l->stopping && out->next_tick_ms) {
 		int64_t delay = out->next_tick_ms - wall_ms();
 		uint64_t due = delay > 0 ? (uint64_t)delay : 0;
@@ -193,6 +200,8 @@ static void deliver(wj_links_t *l, struct inbox *b)
 	if (b->n > 0) {
 		wj_repl_out_t out;
 		wj_repl_out_init(&out, &l->arena);
+		out.send_now = send_now;   /* a relay's Ahead leaves before its fsync */
+		out.send_now_ctx = l;
 		wj_repl_receive_many(l->repl, b->in, b->n, wall_ms(), &out);
 		flush(l, &out);
 		if (l->on_receive)

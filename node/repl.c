@@ -83,6 +83,19 @@
 /* Field numbers in proto/wuji.proto, for batches packed by hand. */
 #define PEER_MSG_BATCH_FIELD 11
 #define BATCH_EVENTS_FIELD 4
+#define PEER_MSG_AHEAD_FIELD 16
+#define AHEAD_EVENTS_FIELD 1
+
+/* A round with more than this goes up only in the ordinary stream: an
+ * Ahead saves a lone case the wait for each level's fsync, while under
+ * load the stream's batches already fill every commit, and sending each
+ * event twice would cost throughput. */
+#define AHEAD_EVENTS_MAX 64
+#define AHEAD_BYTES_MAX (128u << 10)
+/* After an Ahead, the ordinary stream to the parent waits this long, so
+ * that what it repeats arrives in one batch (one commit there) rather
+ * than one per Ahead: the parent's fsyncs stay about one per case. */
+#define AHEAD_HOLD_MS 20
 
 enum snap_phase { SNAP_CALENDAR, SNAP_CATALOG, SNAP_CASES, SNAP_DONE };
 
@@ -176,6 +189,9 @@ typedef struct peer {
 	 * (see recovering_toward). */
 	bool toward_done;
 	uint64_t min_session;    /* batches of older sessions are ignored */
+	bool takes_ahead;        /* its hello said so: it is sent Aheads */
+	int64_t ahead_hold_until; /* the stream to it waits till then (AHEAD_HOLD_MS);
+				     0: not held */
 	bool in_round;           /* batches applied in the open round */
 	uint64_t round_from;     /* recv_pos before the round, if it fails */
 
@@ -239,6 +255,7 @@ struct wj_repl {
 	/* One applied event at a time: each reads its case, or all of the
 	 * case's events, and a batch may hold many events of one case. */
 	wj_arena_t apply_scratch;
+	bool commit_failing;        /* the last round's commit failed: no Aheads */
 };
 
 /* Cursor slots of our own beyond store.h's, kept per peer. */
@@ -562,9 +579,35 @@ static int collect_entry(uint64_t pos, uint64_t origin, uint64_t seq, uint64_t f
 	return c->n_events >= c->max_events || c->bytes >= c->max_bytes;
 }
 
-/* A batch of stored events: the header is packed by protobuf-c, each
- * event's stored bytes are appended as one more `events` field (fields
- * may come in any order), and the whole is wrapped as PeerMsg.batch. */
+/* A PeerMsg whose body (field body_field) is the message `head` (a Batch,
+ * or NULL) followed by each event's bytes as one more field events_field
+ * (fields may come in any order): events are never packed again.  Its
+ * length into *len. */
+static uint8_t *pack_raw_events(wj_repl_t *r, wj_arena_t *a, uint32_t body_field,
+				const Wuji__Batch *head, uint32_t events_field,
+				const struct raw_event *events, size_t n, size_t *len)
+{
+	size_t body = head ? wuji__batch__get_packed_size(head) : 0;
+	for (size_t i = 0; i < n; i++)
+		body += wj_pb_bytes_field_size(events_field, events[i].len);
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.from = r->self;
+	size_t from_len = wuji__peer_msg__get_packed_size(&m);
+	uint8_t *buf = wj_arena_alloc(a, from_len + wj_pb_bytes_field_size(body_field, body));
+	size_t o = wuji__peer_msg__pack(&m, buf);
+	o += wj_pb_put_bytes_head(buf + o, body_field, body);
+	if (head)
+		o += wuji__batch__pack(head, buf + o);
+	for (size_t i = 0; i < n; i++) {
+		o += wj_pb_put_bytes_head(buf + o, events_field, events[i].len);
+		memcpy(buf + o, events[i].data, events[i].len);
+		o += events[i].len;
+	}
+	*len = o;
+	return buf;
+}
+
+/* A batch of stored events, wrapped as PeerMsg.batch. */
 static void send_raw_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t prev,
 			   uint64_t last, const struct raw_event *events, size_t n)
 {
@@ -573,24 +616,10 @@ static void send_raw_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t
 	b.epoch = r->epoch;
 	b.prev = prev;
 	b.last = last;
-	size_t head = wuji__batch__get_packed_size(&b);
-	size_t body = head;
-	for (size_t i = 0; i < n; i++)
-		body += wj_pb_bytes_field_size(BATCH_EVENTS_FIELD, events[i].len);
-	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
-	m.from = r->self;
-	size_t from_len = wuji__peer_msg__get_packed_size(&m);
-	size_t len = from_len + wj_pb_bytes_field_size(PEER_MSG_BATCH_FIELD, body);
-	uint8_t *buf = wj_arena_alloc(out->arena, len);
-	size_t o = wuji__peer_msg__pack(&m, buf);
-	o += wj_pb_put_bytes_head(buf + o, PEER_MSG_BATCH_FIELD, body);
-	o += wuji__batch__pack(&b, buf + o);
-	for (size_t i = 0; i < n; i++) {
-		o += wj_pb_put_bytes_head(buf + o, BATCH_EVENTS_FIELD, events[i].len);
-		memcpy(buf + o, events[i].data, events[i].len);
-		o += events[i].len;
-	}
-	push_msg(out, p, buf, o);
+	size_t len;
+	uint8_t *buf = pack_raw_events(r, out->arena, PEER_MSG_BATCH_FIELD, &b, BATCH_EVENTS_FIELD,
+				       events, n, &len);
+	push_msg(out, p, buf, len);
 	p->sent = true;
 }
 
@@ -617,6 +646,13 @@ static void send_batch(wj_repl_t *r, wj_repl_out_t *out, peer_t *p, uint64_t pre
 
 static void pump_log(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, wj_repl_out_t *out)
 {
+	if (p->ahead_hold_until != 0) {
+		if (p->ahead_hold_until > now_ms) {
+			want_tick(out, p->ahead_hold_until);
+			return;
+		}
+		p->ahead_hold_until = 0; /* over: the next Ahead starts another */
+	}
 	while (p->n_inflight < p->cwnd && p->scanned < r->log_end) {
 		struct collect c = {
 			.r = r, .t = t, .p = p, .a = out->arena,
@@ -964,6 +1000,7 @@ static void send_hello_ex(wj_repl_t *r, wj_txn_t *t, peer_t *p, int64_t now_ms, 
 	h.resync_from = resync_from;
 	h.resync_session = resync_ack ? p->session : 0;
 	h.recovering = recovering_toward(r, p);
+	h.takes_ahead = true;
 	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
 	m.body_case = WUJI__PEER_MSG__BODY_HELLO;
 	m.hello = &h;
@@ -1369,6 +1406,7 @@ static void on_hello(wj_repl_t *r, peer_t *p, const Wuji__Hello *h, int64_t now_
 	bool was_up = p->state == WUJI__LINK_STATE__LINK_UP;
 	p->hello_seen = true;
 	p->met = true;
+	p->takes_ahead = h->takes_ahead;
 	p->state = p->snapshot ? WUJI__LINK_STATE__LINK_RESYNC : WUJI__LINK_STATE__LINK_UP;
 	if (!was_up)
 		wj_info("repl: link to %s %012" PRIu64 " is up (we resume at %" PRIu64
@@ -1440,44 +1478,80 @@ static void on_ack(wj_repl_t *r, peer_t *p, const Wuji__Ack *a, int64_t now_ms,
  * strings, fields twice, other non-canonical encodings) is stored packed
  * again, so every node stores the same bytes for an id: the event that
  * was checked. */
-static struct raw_event *batch_event_bytes(const uint8_t *data, size_t len,
-					   const Wuji__Batch *b, wj_arena_t *a)
+static struct raw_event *events_bytes(const uint8_t *data, size_t len, uint32_t body_field,
+				      uint32_t events_field, Wuji__Event *const *events,
+				      size_t n_events, wj_arena_t *a)
 {
-	if (b->n_events == 0)
+	if (n_events == 0)
 		return NULL;
-	struct raw_event *out = wj_arena_alloc(a, b->n_events * sizeof(*out));
+	struct raw_event *out = wj_arena_alloc(a, n_events * sizeof(*out));
 	size_t n = 0;
 	wj_pb_reader_t msg;
 	wj_pb_field_t f;
 	int rc;
 	wj_pb_reader_init(&msg, data, len);
 	while ((rc = wj_pb_next(&msg, &f)) == 1) {
-		if (f.number != PEER_MSG_BATCH_FIELD || f.wire != 2)
+		if (f.number != body_field || f.wire != 2)
 			continue;
 		wj_pb_reader_t batch;
 		wj_pb_field_t e;
 		int brc;
 		wj_pb_reader_init(&batch, f.data, f.len);
 		while ((brc = wj_pb_next(&batch, &e)) == 1) {
-			if (e.number != BATCH_EVENTS_FIELD || e.wire != 2)
+			if (e.number != events_field || e.wire != 2)
 				continue;
-			if (n == b->n_events)
+			if (n == n_events)
 				return NULL;
 			out[n++] = (struct raw_event){e.data, e.len};
 		}
 		if (brc < 0)
 			return NULL;
 	}
-	if (rc < 0 || n != b->n_events)
+	if (rc < 0 || n != n_events)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		wj_event_peek_t pk;
 		if (wj_pb_peek_event(out[i].data, out[i].len, &pk) != 0 ||
-		    pk.origin != b->events[i]->origin || pk.seq != b->events[i]->seq ||
-		    wuji__event__get_packed_size(b->events[i]) != out[i].len)
+		    pk.origin != events[i]->origin || pk.seq != events[i]->seq ||
+		    wuji__event__get_packed_size(events[i]) != out[i].len)
 			out[i].data = NULL; /* this one is packed again */
 	}
 	return out;
+}
+
+/* A round's fresh events from below, to go up ahead of its commit (see
+ * Ahead in proto/wuji.proto); pointers into the received messages. */
+struct ahead {
+	struct raw_event *events;
+	size_t n;
+	uint64_t bytes;
+	bool over;               /* too many: the ordinary stream takes them */
+	wj_arena_t *arena;
+};
+
+static void ahead_add(wj_repl_t *r, struct ahead *ah, const peer_t *from,
+		      const Wuji__Event *ev, const struct raw_event *packed)
+{
+	/* Only events that the child which sent them has itself received
+	 * and committed: never the child's own.  Whatever goes up ahead of
+	 * our commit is then on disk at the origin and at the origin's
+	 * parent, so if we crash before committing, a restore of the origin
+	 * is still seen (its parent holds the event) and the origin never
+	 * issues that id again while the levels above hold it.  Nor while
+	 * the child hands back what a restore of ours took: that belongs
+	 * to the ordinary stream, which the restore logic reads. */
+	if (ah == NULL || ah->over || from->is_parent || ev->origin == r->self ||
+	    ev->origin == from->code || from->resync_pending || from->restored_epoch != 0 ||
+	    r->o.parent == 0 || wj_route_is_broadcast(ev->type))
+		return;
+	if (packed == NULL || packed->data == NULL || ah->n >= AHEAD_EVENTS_MAX ||
+	    ah->bytes + packed->len > AHEAD_BYTES_MAX) {
+		ah->over = true;   /* all or nothing: see AHEAD_EVENTS_MAX */
+		return;
+	}
+	struct raw_event *slot = wj_arena_push(ah->arena, &ah->events, &ah->n, sizeof(*slot));
+	*slot = *packed;
+	ah->bytes += packed->len;
 }
 
 /* Applies a batch's events and the peer's new position inside t.  An
@@ -1485,7 +1559,7 @@ static struct raw_event *batch_event_bytes(const uint8_t *data, size_t len,
  * t unusable and is returned. */
 static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch *b,
 			const struct raw_event *packed, uint64_t new_pos, int64_t now_ms,
-			wj_err_t *err)
+			struct ahead *ah, wj_err_t *err)
 {
 	size_t refused = 0, in_gap = 0;
 	for (size_t i = 0; i < b->n_events; i++) {
@@ -1588,6 +1662,8 @@ static int apply_events(wj_repl_t *r, peer_t *p, wj_txn_t *t, const Wuji__Batch 
 			*err = e;
 			return rc;
 		}
+		if (fresh)
+			ahead_add(r, ah, p, ev, packed ? &packed[i] : NULL);
 	}
 	/* A batch whose events of ours revealed our restore is read again
 	 * (recover_from_hint): in the same transaction as the rest of it,
@@ -1606,7 +1682,7 @@ static int apply_batch(wj_repl_t *r, peer_t *p, const Wuji__Batch *b, uint64_t n
 	wj_err_t err = {0};
 	if (wj_txn_begin(r->store, true, &t, &err) != 0)
 		goto fail;
-	if (apply_events(r, p, t, b, NULL, new_pos, now_ms, &err) != 0 ||
+	if (apply_events(r, p, t, b, NULL, new_pos, now_ms, NULL, &err) != 0 ||
 	    wj_service_before_commit(r->svc, t, &err) != 0) {
 		wj_txn_abort(t);
 		goto fail;
@@ -1764,6 +1840,7 @@ static void on_tree(wj_repl_t *r, peer_t *p, const uint8_t *data, size_t len)
 struct round {
 	wj_txn_t *t;
 	size_t events;
+	struct ahead ahead;
 };
 
 #define ROUND_EVENTS_MAX 4096  /* bounds the transaction's dirty pages */
@@ -1775,10 +1852,37 @@ static bool batch_continues(const peer_t *p, const Wuji__Batch *b)
 	       b->last > p->recv_pos && b->prev <= p->recv_pos;
 }
 
+/* The round's fresh events from below go up now, while its commit syncs:
+ * to a parent that takes Aheads, over a link that is up, and never while
+ * a restore is being recovered from (what goes up then is the ordinary
+ * stream's business alone). */
+static void send_ahead(wj_repl_t *r, struct ahead *ah, wj_repl_out_t *out)
+{
+	peer_t *q = r->o.parent ? find_peer(r, r->o.parent) : NULL;
+	if (ah->n == 0 || ah->over || q == NULL || !q->takes_ahead || !q->hello_seen ||
+	    q->state != WUJI__LINK_STATE__LINK_UP || r->restore_seen || r->restore_hint_seq ||
+	    r->commit_failing || wj_repl_recovering(r))
+		return;
+	size_t o;
+	uint8_t *buf = pack_raw_events(r, out->arena, PEER_MSG_AHEAD_FIELD, NULL,
+				       AHEAD_EVENTS_FIELD, ah->events, ah->n, &o);
+	if (out->send_now) {
+		wj_repl_msg_t msg = {.peer = q->code, .data = buf, .len = o};
+		out->send_now(out->send_now_ctx, &msg);
+	} else {
+		push_msg(out, q, buf, o);
+	}
+	if (q->ahead_hold_until == 0)
+		q->ahead_hold_until = r->now_ms + AHEAD_HOLD_MS;
+	want_tick(out, q->ahead_hold_until);
+}
+
 static void round_end(wj_repl_t *r, struct round *rd, int64_t now_ms, wj_repl_out_t *out)
 {
 	if (rd->t == NULL)
 		return;
+	send_ahead(r, &rd->ahead, out);
+	rd->ahead = (struct ahead){.arena = out->arena};
 	wj_err_t err = {0};
 	int rc = wj_service_before_commit(r->svc, rd->t, &err);
 	if (rc == 0)
@@ -1792,6 +1896,9 @@ static void round_end(wj_repl_t *r, struct round *rd, int64_t now_ms, wj_repl_ou
 			 err.msg);
 	else
 		wj_service_calendar_changed(r->svc);
+	/* Aheads wait for a round that commits: a store that cannot commit
+	 * (full, failing) must not keep handing up what it does not hold. */
+	r->commit_failing = rc != 0;
 	for (size_t i = 0; i < r->n_peers; i++) {
 		peer_t *p = &r->peers[i];
 		if (!p->in_round)
@@ -1810,38 +1917,95 @@ static void round_end(wj_repl_t *r, struct round *rd, int64_t now_ms, wj_repl_ou
 		pump_all(r, now_ms, out);
 }
 
-static void round_add(wj_repl_t *r, struct round *rd, peer_t *p, const Wuji__Batch *b,
-		      const wj_repl_in_t *in, int64_t now_ms, wj_repl_out_t *out)
+/* Applies b's events, found packed in the message `in` under these field
+ * numbers, in a transaction nested in the round's; new_pos as in
+ * apply_events.  On failure nothing of it stays, not even in the round's
+ * Ahead, and the peer sends it again (`what` says what it was). */
+static int round_apply(wj_repl_t *r, struct round *rd, peer_t *p, const Wuji__Batch *b,
+		       const wj_repl_in_t *in, uint32_t body_field, uint32_t events_field,
+		       uint64_t new_pos, const char *what, int64_t now_ms, wj_repl_out_t *out)
 {
 	wj_err_t err = {0};
 	if (rd->t == NULL && wj_txn_begin(r->store, true, &rd->t, &err) != 0) {
 		rd->t = NULL;
-		wj_error("repl: cannot apply a batch from %012" PRIu64 ": %s", p->code, err.msg);
-		return;
+		wj_error("repl: cannot apply %s from %012" PRIu64 ": %s", what, p->code, err.msg);
+		return -1;
 	}
 	wj_txn_t *child;
 	if (wj_txn_begin_nested(rd->t, &child, &err) != 0) {
-		wj_error("repl: cannot apply a batch from %012" PRIu64 ": %s", p->code, err.msg);
+		wj_error("repl: cannot apply %s from %012" PRIu64 ": %s", what, p->code, err.msg);
 		round_end(r, rd, now_ms, out);
-		return;
+		return -1;
 	}
-	struct raw_event *packed = batch_event_bytes(in->data, in->len, b, &r->scratch);
-	int rc = apply_events(r, p, child, b, packed, b->last, now_ms, &err);
+	struct raw_event *packed = events_bytes(in->data, in->len, body_field, events_field,
+						b->events, b->n_events, &r->scratch);
+	struct ahead before = rd->ahead;
+	int rc = apply_events(r, p, child, b, packed, new_pos, now_ms, &rd->ahead, &err);
 	if (rc == 0)
 		rc = wj_txn_commit(child, &err); /* frees child either way */
 	else
 		wj_txn_abort(child);
 	if (rc != 0) {
-		/* Not acknowledged: the peer goes back and sends it again. */
-		wj_error("repl: cannot apply a batch from %012" PRIu64 ": %s", p->code, err.msg);
-		return;
+		rd->ahead = before; /* not applied here: not sent up either */
+		wj_error("repl: cannot apply %s from %012" PRIu64 ": %s", what, p->code, err.msg);
+		return -1;
 	}
+	rd->events += b->n_events;
+	return 0;
+}
+
+static void round_add(wj_repl_t *r, struct round *rd, peer_t *p, const Wuji__Batch *b,
+		      const wj_repl_in_t *in, int64_t now_ms, wj_repl_out_t *out)
+{
+	/* Not applied: not acknowledged, the peer goes back and sends it
+	 * again. */
+	if (round_apply(r, rd, p, b, in, PEER_MSG_BATCH_FIELD, BATCH_EVENTS_FIELD, b->last,
+			"a batch", now_ms, out) != 0)
+		return;
 	if (!p->in_round) {
 		p->in_round = true;
 		p->round_from = p->recv_pos;
 	}
 	p->recv_pos = p->hint_pos < b->last ? p->hint_pos : b->last;
-	rd->events += b->n_events;
+	if (rd->events >= ROUND_EVENTS_MAX)
+		round_end(r, rd, now_ms, out);
+}
+
+/* Whether an Ahead from p is applied: from a child whose stream we follow
+ * as usual, with no restore on either side in the way (its events then
+ * come in the ordinary stream only, which the restore logic reads). */
+static bool ahead_welcome(const wj_repl_t *r, const peer_t *p)
+{
+	return !p->is_parent && p->hello_seen && !p->resync_pending && p->restored_epoch == 0 &&
+	       !p->away_recovering && !r->restore_seen && r->restore_hint_seq == 0;
+}
+
+/* An Ahead joins the round: its events are applied (each checked as in a
+ * batch) with no position and no acknowledgement, and those new here go
+ * further up ahead of this node's commit too. */
+static void round_add_ahead(wj_repl_t *r, struct round *rd, peer_t *p, const Wuji__Ahead *a,
+			    const wj_repl_in_t *in, int64_t now_ms, wj_repl_out_t *out)
+{
+	/* Neither events of ours (a relay sends up only what came from
+	 * below it: one of ours would read as news of our restore) nor the
+	 * sender's own (they come in its stream only, see ahead_add). */
+	for (size_t i = 0; i < a->n_events; i++)
+		if (a->events[i]->origin == r->self || a->events[i]->origin == p->code) {
+			if (refusal_may_log(r, p))
+				wj_warn("repl: %012" PRIu64 " sent an Ahead holding an event of "
+					"%s: dropped", p->code,
+					a->events[i]->origin == r->self ? "this node" : "its own");
+			return;
+		}
+	if (a->n_events == 0)
+		return;
+	Wuji__Batch b = WUJI__BATCH__INIT;
+	b.events = a->events;
+	b.n_events = a->n_events;
+	/* Nothing lost if it fails: the same events come in p's stream. */
+	if (round_apply(r, rd, p, &b, in, PEER_MSG_AHEAD_FIELD, AHEAD_EVENTS_FIELD, 0,
+			"an Ahead", now_ms, out) != 0)
+		return;
 	if (rd->events >= ROUND_EVENTS_MAX)
 		round_end(r, rd, now_ms, out);
 }
@@ -1864,6 +2028,13 @@ static void dispatch(wj_repl_t *r, peer_t *p, Wuji__PeerMsg *m, int64_t now_ms,
 		break;
 	case WUJI__PEER_MSG__BODY_PONG:
 		on_pong(r, p, m->pong, now_ms);
+		break;
+	case WUJI__PEER_MSG__BODY_AHEAD:
+		/* Not for us now (see ahead_welcome): the ordinary stream
+		 * brings the same events.  Only a parent sending one is wrong. */
+		if (p->is_parent && refusal_may_log(r, p))
+			wj_warn("repl: parent %012" PRIu64 " sent an Ahead, which only goes up: "
+				"dropped", p->code);
 		break;
 	case WUJI__PEER_MSG__BODY_TREE: {
 		size_t tl = wuji__tree_report__get_packed_size(m->tree);
@@ -1912,7 +2083,7 @@ static void recover_from_hint(wj_repl_t *r, int64_t now_ms, wj_repl_out_t *out)
 void wj_repl_receive_many(wj_repl_t *r, const wj_repl_in_t *in, size_t n, int64_t now_ms,
 			  wj_repl_out_t *out)
 {
-	struct round rd = {0};
+	struct round rd = {.ahead = {.arena = out->arena}};
 	r->now_ms = now_ms;
 	for (size_t i = 0; i < n; i++) {
 		peer_t *p = find_peer(r, in[i].peer);
@@ -1948,6 +2119,10 @@ void wj_repl_receive_many(wj_repl_t *r, const wj_repl_in_t *in, size_t n, int64_
 		bool batch = m->body_case == WUJI__PEER_MSG__BODY_BATCH;
 		if (batch && batch_continues(p, m->batch)) {
 			round_add(r, &rd, p, m->batch, &in[i], now_ms, out);
+			continue;
+		}
+		if (m->body_case == WUJI__PEER_MSG__BODY_AHEAD && ahead_welcome(r, p)) {
+			round_add_ahead(r, &rd, p, m->ahead, &in[i], now_ms, out);
 			continue;
 		}
 		round_end(r, &rd, now_ms, out);

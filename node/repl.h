@@ -48,12 +48,21 @@ typedef struct wj_repl_msg {
 } wj_repl_msg_t;
 
 /* What a call produced.  Messages and their bytes live in `arena` until
- * the caller resets it; the caller sends them in order. */
+ * the caller resets it; the caller sends them in order.
+ *
+ * send_now, when the caller sets it, takes the messages that should leave
+ * before the call returns: a relay's Ahead, sent while its own commit
+ * syncs (see Ahead in proto/wuji.proto), possibly before messages to the
+ * same peer already in msgs.  Without it they are queued in msgs like
+ * the rest; nothing but latency depends on when or in what order they
+ * leave. */
 typedef struct wj_repl_out {
 	wj_arena_t *arena;
 	wj_repl_msg_t *msgs;
 	size_t n_msgs;
 	int64_t next_tick_ms;  /* call wj_repl_tick() again by then */
+	void (*send_now)(void *ctx, const wj_repl_msg_t *m);
+	void *send_now_ctx;
 } wj_repl_out_t;
 
 void wj_repl_out_init(wj_repl_out_t *out, wj_arena_t *arena);

@@ -330,14 +330,17 @@ static bool link_cut(const sim_t *S, int a, int b)
 	return S->nodes[child].cut_until > S->now;
 }
 
-/* Whether a packed PeerMsg carries a Ping (field 13). */
-static bool peer_msg_is_ping(const uint8_t *data, size_t len)
+#define PEER_MSG_PING 13   /* field numbers of PeerMsg's bodies */
+#define PEER_MSG_AHEAD 16
+
+/* Whether a packed PeerMsg carries the body of that field number. */
+static bool peer_msg_has(const uint8_t *data, size_t len, uint32_t body)
 {
 	wj_pb_reader_t r;
 	wj_pb_field_t f;
 	wj_pb_reader_init(&r, data, len);
 	while (wj_pb_next(&r, &f) == 1)
-		if (f.number == 13 && f.wire == 2)
+		if (f.number == body && f.wire == 2)
 			return true;
 	return false;
 }
@@ -352,6 +355,8 @@ static void send_msg(sim_t *S, int from, const wj_repl_msg_t *m)
 		return;
 	}
 	S->st.msgs++;
+	if (m->len > 0 && peer_msg_has(m->data, m->len, PEER_MSG_AHEAD))
+		S->st.aheads++;
 	if (link_cut(S, from, to)) {
 		S->st.cut_drops++;
 		return;
@@ -366,7 +371,7 @@ static void send_msg(sim_t *S, int from, const wj_repl_msg_t *m)
 	 * later messages of the same link, saying what its sender was then
 	 * (recovering or not) when the sender has moved on. */
 	bool ping = S->faults && S->o->ping_delay > 0 && m->len > 0 &&
-		    peer_msg_is_ping(m->data, m->len);
+		    peer_msg_has(m->data, m->len, PEER_MSG_PING);
 	for (int k = 0; k < copies; k++) {
 		int64_t delay = 1 + (int64_t)sim_below(S, 50);
 		if (S->faults && sim_chance(S, S->o->reorder)) {
@@ -1130,13 +1135,14 @@ static int run_one(const sim_opts_t *o, uint64_t seed, uint64_t *trace)
 		       "problems)\n", seed, o->sabotage, S->n_failures);
 	else if (rc == 0)
 		printf("wuji-sim: ok seed=%" PRIu64 ": %zu nodes, %zu cases, %" PRIu64
-		       " events acknowledged, %" PRIu64 " messages (%" PRIu64 " lost, %" PRIu64
+		       " events acknowledged, %" PRIu64 " messages (%" PRIu64 " Aheads, %" PRIu64
+		       " lost, %" PRIu64
 		       " cut, %" PRIu64 " dropped by crashes, %" PRIu64 " duplicated, %" PRIu64
 		        " reordered), %" PRIu64 " crashes, %" PRIu64 " partitions, %" PRIu64
 		       " snapshots, %" PRIu64 " restores (%" PRIu64 " in groups), %" PRIu64
 		       " pings held, %" PRIu64 " superseded steps, %.1f s "
 		       "simulated, %.1f s real, trace %016" PRIx64 "\n",
-		       seed, S->n_nodes, S->n_cases, events, S->st.msgs, S->st.lost,
+		       seed, S->n_nodes, S->n_cases, events, S->st.msgs, S->st.aheads, S->st.lost,
 		       S->st.cut_drops, S->st.crash_drops, S->st.dups, S->st.reordered,
 		       S->st.crashes, S->st.partitions, S->st.resyncs, S->st.restores,
 		       S->st.group_restores, S->st.pings_held, S->st.superseded,

@@ -129,6 +129,7 @@ typedef struct sim_stats {
 	uint64_t crashes, partitions, ticks, resyncs, restores;
 	uint64_t group_restores;  /* --restore-pairs: groups restored together */
 	uint64_t pings_held;      /* --ping-delay */
+	uint64_t aheads;          /* Ahead messages sent (relays' early hand-up) */
 	uint64_t submits, commands, refused, events_acked;
 	uint64_t superseded;      /* acknowledged steps without effect, at their origin */
 } sim_stats_t;

@@ -22,6 +22,9 @@
 #define PROVINCE 330000000000ULL
 #define CITY_A 330100000000ULL
 #define CITY_B 330200000000ULL
+#define COUNTY_A1 330102000000ULL
+#define TOWNSHIP_A11 330102001000ULL
+#define COUNTY_B1 330201000000ULL
 #define T0 1772413200000LL
 
 struct fixture {
@@ -31,21 +34,35 @@ struct fixture {
 	wj_arena_t arena;
 };
 
-static int setup(void **state)
+static int setup_node(void **state, uint64_t node, uint64_t parent, const uint64_t *children,
+		      size_t n_children)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	strcpy(f->dir, "/tmp/wj-test-repl-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	wj_service_opts_t so = {.node = PROVINCE, .data_dir = f->dir, .yellow_days = 1};
+	wj_service_opts_t so = {.node = node, .data_dir = f->dir, .yellow_days = 1};
 	wj_err_t err = {0};
 	assert_int_equal(wj_service_open(&so, &f->svc, &err), 0);
-	static const uint64_t children[] = {CITY_A, CITY_B};
-	wj_repl_opts_t ro = {.children = children, .n_children = 2};
+	wj_repl_opts_t ro = {.parent = parent, .children = children, .n_children = n_children};
 	assert_int_equal(wj_repl_new(f->svc, &ro, T0, &f->repl, &err), 0);
 	wj_service_set_repl(f->svc, f->repl);
 	wj_arena_init(&f->arena, 1 << 16);
 	*state = f;
 	return 0;
+}
+
+/* The province, with cities A and B below. */
+static int setup(void **state)
+{
+	static const uint64_t children[] = {CITY_A, CITY_B};
+	return setup_node(state, PROVINCE, 0, children, 2);
+}
+
+/* City A as a relay: the province above, county A1 below. */
+static int setup_relay(void **state)
+{
+	static const uint64_t children[] = {COUNTY_A1};
+	return setup_node(state, CITY_A, PROVINCE, children, 1);
 }
 
 static int teardown(void **state)
@@ -1231,6 +1248,212 @@ static void test_reply_to_our_hello_does_not_resend(void **state)
 	assert_int_equal(info->backlog, 0);
 }
 
+/* ------------------------------------------------ Ahead (relays' early hand-up) */
+
+/* The parent's hello to the relay, saying whether it takes Aheads. */
+static void parent_hello(struct fixture *f, bool takes_ahead, int64_t now, wj_repl_out_t *out)
+{
+	Wuji__Hello h = WUJI__HELLO__INIT;
+	h.node = PROVINCE;
+	h.epoch = 0x91;
+	h.your_max_case = "";
+	h.wall_ms = now;
+	h.takes_ahead = takes_ahead;
+	send_hello(f, &h, now, out);
+}
+
+static void ahead_from(struct fixture *f, uint64_t from, Wuji__Event **evs, size_t n,
+		       int64_t now, wj_repl_out_t *out)
+{
+	Wuji__Ahead a = WUJI__AHEAD__INIT;
+	a.events = evs;
+	a.n_events = n;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_AHEAD;
+	m.ahead = &a;
+	send_to(f, from, &m, now, out);
+}
+
+/* The highest acknowledgement to `to` in out; -1 if none. */
+static int64_t acked_to(struct fixture *f, const wj_repl_out_t *out, uint64_t to)
+{
+	int64_t pos = -1;
+	for (size_t i = 0; i < out->n_msgs; i++) {
+		Wuji__PeerMsg *m = msg_to(f, out, i, to);
+		if (m && m->body_case == WUJI__PEER_MSG__BODY_ACK && (int64_t)m->ack->pos > pos)
+			pos = (int64_t)m->ack->pos;
+	}
+	return pos;
+}
+
+/* What the relay handed its adapter to send at once, and whether the
+ * case had been committed at that moment. */
+struct sent_now {
+	struct fixture *f;
+	const char *number;
+	size_t aheads, events;
+	bool committed_then;
+};
+
+static void record_send_now(void *ctx, const wj_repl_msg_t *msg)
+{
+	struct sent_now *s = ctx;
+	assert_int_equal(msg->peer, PROVINCE);
+	Wuji__PeerMsg *m = wuji__peer_msg__unpack(&s->f->arena.pb, msg->len, msg->data);
+	assert_non_null(m);
+	assert_int_equal(m->body_case, WUJI__PEER_MSG__BODY_AHEAD);
+	assert_int_equal(m->from, CITY_A);
+	s->aheads++;
+	s->events += m->ahead->n_events;
+	s->committed_then = s->committed_then || case_at_node(s->f, s->number);
+}
+
+/* County A1's log batch (prev, prev + c->n] of c's events reaches the
+ * relay, whose adapter sends at once what may leave before the commit. */
+static void county_batch(struct fixture *f, const struct child_log *c, uint64_t prev,
+			 struct sent_now *sn, int64_t now, wj_repl_out_t *out)
+{
+	wj_repl_in_t in = batch_in(f, COUNTY_A1, 0xc1, prev, (Wuji__Event **)c->ev, c->n);
+	wj_repl_out_init(out, &f->arena);
+	out->send_now = record_send_now;
+	out->send_now_ctx = sn;
+	wj_repl_receive_many(f->repl, &in, 1, now, out);
+}
+
+static size_t batch_events_after_tick(struct fixture *f, int64_t now, uint64_t to)
+{
+	wj_repl_out_t out;
+	wj_repl_out_init(&out, &f->arena);
+	wj_repl_tick(f->repl, now, &out);
+	return batch_events_to(f, &out, to);
+}
+
+/* W1's latency: a relay hands a case from below up to its parent before
+ * its own commit (whose fsync would otherwise come first at every
+ * level), acknowledges the child after the commit as always, and its
+ * ordinary stream repeats the events a moment later, in one batch.  The
+ * child's own events never go ahead: only what the child has received
+ * and committed itself, so that a crash of ours before our commit leaves
+ * nothing above us that the origin's parent lacks. */
+static void test_relay_sends_ahead_before_its_commit(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	struct child_log c = {.epoch = 0xc1}, own = {.epoch = 0xc1};
+	char *num = city_case(f, TOWNSHIP_A11, "张一", now, &c);
+	char *own_num = city_case(f, COUNTY_A1, "李二", now, &own);
+	parent_hello(f, true, now, &out);
+	hello_ex(f, COUNTY_A1, 0xc1, false, false, 4, 0, 0, 0, NULL, now, &out);
+
+	struct sent_now sn = {.f = f, .number = num};
+	county_batch(f, &c, 0, &sn, now + 1, &out);
+	assert_int_equal(sn.aheads, 1);
+	assert_int_equal(sn.events, 2);
+	assert_false(sn.committed_then);
+	assert_true(case_at_node(f, num));
+	assert_int_equal(acked_to(f, &out, COUNTY_A1), 2);
+	assert_int_equal(batch_events_to(f, &out, PROVINCE), 0);
+	assert_int_equal(batch_events_after_tick(f, now + 2, PROVINCE), 0);
+	assert_int_equal(batch_events_after_tick(f, now + 1000, PROVINCE), 2);
+
+	struct sent_now sn2 = {.f = f, .number = own_num};
+	county_batch(f, &own, 2, &sn2, now + 2000, &out);
+	assert_int_equal(sn2.aheads, 0);
+	assert_true(case_at_node(f, own_num));
+	assert_int_equal(batch_events_to(f, &out, PROVINCE), 2);
+}
+
+/* A parent that did not say it takes Aheads (an older build) gets none:
+ * the ordinary stream sends at once.  An Ahead from a parent (they only
+ * go up) is dropped. */
+static void test_no_ahead_to_a_parent_that_does_not_take_them(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	struct child_log c = {.epoch = 0xc1};
+	char *num = city_case(f, TOWNSHIP_A11, "张一", now, &c);
+	parent_hello(f, false, now, &out);
+	hello_ex(f, COUNTY_A1, c.epoch, false, false, 2, 0, 0, 0, NULL, now, &out);
+
+	struct sent_now sn = {.f = f, .number = num};
+	county_batch(f, &c, 0, &sn, now + 1, &out);
+	assert_int_equal(sn.aheads, 0);
+	assert_int_equal(batch_events_to(f, &out, PROVINCE), 2);
+
+	struct child_log other = {.epoch = 0xc2};
+	char *num2 = city_case(f, CITY_B, "李二", now, &other);
+	ahead_from(f, PROVINCE, other.ev, other.n, now + 2, &out);
+	assert_false(case_at_node(f, num2));
+}
+
+/* The parent's side: an Ahead's events are stored at once, with no
+ * position and no acknowledgement; the same events in the child's
+ * stream are then recognised, acknowledged and not applied again. */
+static void test_ahead_applied_without_position(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	struct child_log a = {.epoch = 0xa1};
+	char *num = city_case(f, COUNTY_A1, "张一", now, &a);
+	hello_ex(f, CITY_A, a.epoch, false, false, 2, 0, 0, 0, NULL, now, &out);
+
+	ahead_from(f, CITY_A, a.ev, a.n, now + 1, &out);
+	assert_true(case_at_node(f, num));
+	assert_int_equal(acked_to(f, &out, CITY_A), -1);
+	assert_int_equal(peer_of(f, CITY_A, now + 1)->received, 0);
+
+	batch_from(f, CITY_A, a.epoch, 0, a.ev, a.n, now + 2, &out);
+	assert_int_equal(acked_to(f, &out, CITY_A), 2);
+	assert_int_equal(peer_of(f, CITY_A, now + 2)->received, 2);
+	struct evlist l = {0};
+	wj_txn_t *t;
+	assert_int_equal(wj_txn_begin(wj_service_store(f->svc), false, &t, NULL), 0);
+	assert_int_equal(wj_store_case_events(t, num, &f->arena, collect_event, &l, NULL), 0);
+	wj_txn_abort(t);
+	assert_int_equal(l.n, 2);
+}
+
+/* An Ahead is checked as a batch is: a child's Ahead holding another
+ * area's case is refused; one holding an event of the node itself (which
+ * would read as news of a restore) or of the sender itself (those come
+ * in its stream only) is dropped whole; one from a child not yet agreed
+ * with (no hello) waits for its stream. */
+static void test_ahead_checked_like_a_batch(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	struct child_log a = {.epoch = 0xa1}, b = {.epoch = 0xb1}, s = {.epoch = 0xa1};
+	char *num_a = city_case(f, COUNTY_A1, "张一", now, &a);
+	char *num_b = city_case(f, COUNTY_B1, "李二", now, &b);
+	char *num_s = city_case(f, CITY_A, "赵六", now, &s);
+
+	ahead_from(f, CITY_A, a.ev, a.n, now, &out);
+	assert_false(case_at_node(f, num_a));
+
+	hello_ex(f, CITY_A, a.epoch, false, false, 2, 0, 0, 0, NULL, now, &out);
+	ahead_from(f, CITY_A, b.ev, b.n, now + 1, &out);
+	assert_false(case_at_node(f, num_b));
+	ahead_from(f, CITY_A, s.ev, s.n, now + 1, &out);
+	assert_false(case_at_node(f, num_s));
+
+	Wuji__Event *own = submit(f, "王五", now + 2);
+	char num[64];
+	Wuji__Event forged = forged_submission(own, own->seq + 5, "999990", num, sizeof(num));
+	Wuji__Event *both[] = {a.ev[0], &forged};
+	ahead_from(f, CITY_A, both, 2, now + 3, &out);
+	assert_false(case_at_node(f, num_a));
+	assert_false(case_at_node(f, num));
+	assert_false(wj_repl_recovering(f->repl));
+}
+
 /* The node's status reply's warning ("" when none). */
 static const char *status_warning(struct fixture *f, int64_t now)
 {
@@ -1310,6 +1533,13 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_nearly_full_store_said_before_it_fills,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_sends_ahead_before_its_commit,
+						setup_relay, teardown),
+		cmocka_unit_test_setup_teardown(test_no_ahead_to_a_parent_that_does_not_take_them,
+						setup_relay, teardown),
+		cmocka_unit_test_setup_teardown(test_ahead_applied_without_position, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ahead_checked_like_a_batch, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
