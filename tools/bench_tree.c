@@ -39,8 +39,11 @@
  *     township_s .. province_s (seconds from the first submission until
  *     each level had them all), tp_cpu_*_s (the throughput phase),
  *     rate_rps, duration_s, visible_at, lat_samples, village_ack_p50/p99_ms
- *     (the village's own durable ack), probe (watch: the target's change
- *     log feed, answered when it stores the case; show: polling),
+ *     (the village's own durable ack), probe (watch: the change-log feeds
+ *     of every level from the township up to the target, each answered
+ *     when that node has stored the case; it counts once all have, as
+ *     relays hand cases up before their own fsync; show: polling the
+ *     target alone),
  *     poll_round_p50/max_ms (a watch reply's or a poll round's time:
  *     the resolution of the figures), poll_gap_us, send_lag_max_ms,
  *     disk_chain_p50/p99/max_ms (the floor: five durable commits in a
@@ -204,9 +207,10 @@ static void usage(FILE *f)
 "  --visible-at L     W1 latency: level where the case must show (default\n"
 "                     province; township, county or city time one hop)\n"
 "  --probe P          W1 latency: how visibility is seen: watch (default:\n"
-"                     the level's change-log feed, node-ctl watch, answered\n"
-"                     when the node stores the case) or show (poll every\n"
-"                     case acknowledged and not yet seen)\n"
+"                     the change-log feed, node-ctl watch, of every level\n"
+"                     from the township up: a case counts once each node\n"
+"                     on the way has stored it) or show (poll the target\n"
+"                     alone for every case acknowledged and not yet seen)\n"
 "  --poll-gap-us N    W1 latency, --probe show: pause N us between poll\n"
 "                     rounds (default 0: poll continuously; the polls cost\n"
 "                     the target node and the machine CPU)\n"
@@ -1695,8 +1699,9 @@ static int arrival_wait(struct arrival *v, size_t n, size_t last,
 
 /* Open loop: submission i is due at t0 + i/rate whatever happened before
  * (so a stall shows in the figures instead of delaying later sends), and
- * its latency runs from that due time to the first poll reply from the
- * province (or the --visible-at level) that shows it. */
+ * its latency runs from that due time until the province (or the
+ * --visible-at level) and every level below it have shown it stored
+ * (--probe show: the first poll reply from the target that shows it). */
 enum { L_UNSENT, L_SENT, L_ACKED, L_FAILED, L_VISIBLE };
 
 struct lcase {
@@ -1723,14 +1728,21 @@ struct latrun {
 	int64_t *rounds;         /* poll round times */
 	size_t n_rounds;
 	int64_t gap_ns;          /* pause between rounds */
-	/* --probe watch: cases the target's change log has shown, matched
-	 * with the acknowledged ones by number, whichever comes first. */
+	/* --probe watch: cases the change logs of every level from the
+	 * township up to the target have shown, matched with the acknowledged
+	 * ones by number, whichever comes first.  Relays hand cases up before
+	 * their own fsync (an Ahead), so the target may store a case before a
+	 * level below it has: it counts as visible once every level has. */
 	bool watch;
-	uint64_t watch_after;    /* the target's log end before the run */
+	const char *watch_ep[4];   /* township first, the target last */
+	uint64_t watch_after[4];   /* each one's log end before the run */
+	unsigned n_watch;
+	bool watch_failed;         /* one watcher gave up: the others stop too */
 	struct seen {
 		char number[48];
-		int64_t t;       /* when the watch showed it, 0 = not yet */
+		int64_t t;       /* when the last level showed it, 0 = not yet */
 		int64_t idx;     /* the case, -1 = not acknowledged yet */
+		uint8_t levels;  /* bit k: watch_ep[k] showed it */
 		bool used;
 	} *seen;
 	size_t seen_cap;         /* a power of two */
@@ -1763,7 +1775,7 @@ static void seen_match(struct latrun *L, struct seen *s)
 {
 	struct lcase *lc;
 
-	if (s->idx < 0 || s->t == 0)
+	if (s->idx < 0 || s->levels != (1u << L->n_watch) - 1)
 		return;
 	lc = &L->cs[s->idx];
 	if (lc->state == L_ACKED) {
@@ -2067,15 +2079,16 @@ static int watch_start(const char *ep, uint64_t *after)
 	return rc;
 }
 
-/* The prober with --probe watch: one watch held at the target at a time,
+/* The prober with --probe watch: one watch held at level k at a time,
  * answered by the node as soon as it stores events; a case counts as
- * visible when the reply naming its submission arrives.  Costs the target
- * one read per commit instead of a poll per case. */
-static int lat_watch(struct latrun *L, double drain_s)
+ * visible when the replies naming its submission have come from every
+ * level.  Costs a node one read per commit instead of a poll per case. */
+static int lat_watch(struct latrun *L, unsigned k, double drain_s)
 {
-	wj_client_t *c = open_client(L->target_ep, CALL_TIMEOUT_MS);
+	wj_client_t *c = open_client(L->watch_ep[k], CALL_TIMEOUT_MS);
 	int64_t drain_deadline = 0;
-	uint64_t after = L->watch_after;
+	uint64_t after = L->watch_after[k];
+	bool top = k + 1 == L->n_watch;
 	wj_arena_t a;
 	int rc = 0;
 
@@ -2091,7 +2104,8 @@ static int lat_watch(struct latrun *L, double drain_s)
 		bool done;
 
 		pthread_mutex_lock(&L->mu);
-		done = L->sender_done && L->n_visible + L->failed >= L->total;
+		done = (L->sender_done && L->n_visible + L->failed >= L->total) ||
+		       L->watch_failed;
 		if (L->sender_done && !drain_deadline)
 			drain_deadline = r0 + (int64_t)(drain_s * NS_PER_S);
 		pthread_mutex_unlock(&L->mu);
@@ -2119,28 +2133,50 @@ static int lat_watch(struct latrun *L, double drain_s)
 			break;
 		}
 		pthread_mutex_lock(&L->mu);
-		for (size_t k = 0; k < r->changes->n_changes; k++) {
-			const Wuji__Change *ch = r->changes->changes[k];
+		for (size_t i = 0; i < r->changes->n_changes; i++) {
+			const Wuji__Change *ch = r->changes->changes[i];
 			struct seen *sn;
 
 			if (ch->type != WUJI__EVENT_TYPE__EV_SUBMITTED ||
 			    !ch->case_number || !*ch->case_number)
 				continue;
 			sn = seen_slot(L, ch->case_number);
-			if (sn && sn->t == 0) {
-				sn->t = t;
+			if (sn && !(sn->levels & (1u << k))) {
+				sn->levels |= (uint8_t)(1u << k);
+				if (t > sn->t)
+					sn->t = t;
 				seen_match(L, sn);
 			}
 		}
 		pthread_mutex_unlock(&L->mu);
 		after = r->changes->last;
-		if (r->changes->n_changes && L->n_rounds < ROUNDS_MAX)
+		if (top && r->changes->n_changes && L->n_rounds < ROUNDS_MAX)
 			L->rounds[L->n_rounds++] = t - r0;
 		wj_arena_reset(&a);
 	}
 	wj_arena_free(&a);
 	wj_client_close(c);
 	return rc;
+}
+
+struct lat_watcher {
+	struct latrun *L;
+	unsigned k;
+	int rc;
+	pthread_t tid;
+};
+
+static void *lat_watch_main(void *arg)
+{
+	struct lat_watcher *w = arg;
+
+	w->rc = lat_watch(w->L, w->k, LAT_DRAIN_S);
+	if (w->rc != 0) {
+		pthread_mutex_lock(&w->L->mu);
+		w->L->watch_failed = true;
+		pthread_mutex_unlock(&w->L->mu);
+	}
+	return NULL;
 }
 
 struct latres {
@@ -2182,12 +2218,24 @@ static int w1_latency(const struct topts *o, const struct tree *t,
 	}
 	L.watch = o->probe_watch;
 	if (L.watch) {
+		const int up[] = { t->township, t->county, t->city, t->province };
+
+		for (size_t k = 0; k < 4; k++) {
+			L.watch_ep[L.n_watch++] = t->nodes[up[k]].endpoint;
+			if (up[k] == target)
+				break;
+		}
 		L.seen_cap = 1;
 		while (L.seen_cap < 4 * L.total)
 			L.seen_cap <<= 1;
 		L.seen = calloc(L.seen_cap, sizeof(*L.seen));
-		if (!L.seen || watch_start(L.target_ep, &L.watch_after) != 0) {
-			say("cannot start watching %s", L.target_ep);
+		for (unsigned k = 0; L.seen && k < L.n_watch; k++)
+			if (watch_start(L.watch_ep[k], &L.watch_after[k]) != 0) {
+				free(L.seen);
+				L.seen = NULL;
+			}
+		if (!L.seen) {
+			say("cannot start watching the levels up to %s", L.target_ep);
 			rc = -1;
 			goto out;
 		}
@@ -2205,7 +2253,36 @@ static int w1_latency(const struct topts *o, const struct tree *t,
 	}
 	/* When the poller fails, the sender still ends on its own deadline:
 	 * only the figures are lost. */
-	rc = L.watch ? lat_watch(&L, LAT_DRAIN_S) : lat_poll(&L, LAT_DRAIN_S);
+	struct lat_watcher lw[4];
+	unsigned started = 0;
+	int prc = 0;
+
+	for (; L.watch && started + 1 < L.n_watch; started++) {
+		lw[started] = (struct lat_watcher){ .L = &L, .k = started };
+		prc = pthread_create(&lw[started].tid, NULL, lat_watch_main, &lw[started]);
+		if (prc != 0)
+			break;
+	}
+	if (prc != 0) {
+		say("cannot start a thread: %s", strerror(prc));
+		pthread_mutex_lock(&L.mu);
+		L.watch_failed = true;   /* the watchers started end at once */
+		pthread_mutex_unlock(&L.mu);
+		rc = -1;
+	} else {
+		rc = L.watch ? lat_watch(&L, L.n_watch - 1, LAT_DRAIN_S)
+			     : lat_poll(&L, LAT_DRAIN_S);
+		if (rc != 0) {
+			pthread_mutex_lock(&L.mu);
+			L.watch_failed = true;
+			pthread_mutex_unlock(&L.mu);
+		}
+	}
+	for (unsigned k = 0; k < started; k++) {
+		pthread_join(lw[k].tid, NULL);
+		if (lw[k].rc != 0)
+			rc = -1;
+	}
 	pthread_join(tid, NULL);
 	if (o->dump) {
 		FILE *df = fopen(o->dump, "w");
