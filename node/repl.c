@@ -1859,9 +1859,11 @@ static bool batch_continues(const peer_t *p, const Wuji__Batch *b)
 static void send_ahead(wj_repl_t *r, struct ahead *ah, wj_repl_out_t *out)
 {
 	peer_t *q = r->o.parent ? find_peer(r, r->o.parent) : NULL;
+	/* Nor more than the link's pacing lets a batch carry: an Ahead
+	 * must not queue a slow link up ahead of acks and pings. */
 	if (ah->n == 0 || ah->over || q == NULL || !q->takes_ahead || !q->hello_seen ||
-	    q->state != WUJI__LINK_STATE__LINK_UP || r->restore_seen || r->restore_hint_seq ||
-	    r->commit_failing || wj_repl_recovering(r))
+	    q->state != WUJI__LINK_STATE__LINK_UP || ah->bytes > q->batch_bytes ||
+	    r->restore_seen || r->restore_hint_seq || r->commit_failing || wj_repl_recovering(r))
 		return;
 	size_t o;
 	uint8_t *buf = pack_raw_events(r, out->arena, PEER_MSG_AHEAD_FIELD, NULL,
@@ -1976,8 +1978,12 @@ static void round_add(wj_repl_t *r, struct round *rd, peer_t *p, const Wuji__Bat
  * come in the ordinary stream only, which the restore logic reads). */
 static bool ahead_welcome(const wj_repl_t *r, const peer_t *p)
 {
+	/* Not "restored in this run" (restore_seen lasts till a restart):
+	 * once recovered, a node takes Aheads again, or every one its
+	 * children send (their hellos told them it does) would be lost
+	 * latency. */
 	return !p->is_parent && p->hello_seen && !p->resync_pending && p->restored_epoch == 0 &&
-	       !p->away_recovering && !r->restore_seen && r->restore_hint_seq == 0;
+	       !p->away_recovering && r->restore_hint_seq == 0 && !wj_repl_recovering(r);
 }
 
 /* An Ahead joins the round: its events are applied (each checked as in a

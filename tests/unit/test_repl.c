@@ -1454,6 +1454,36 @@ static void test_ahead_checked_like_a_batch(void **state)
 	assert_false(wj_repl_recovering(f->repl));
 }
 
+/* A node restored from a backup takes no Aheads while it recovers (its
+ * children's streams are what the restore logic reads), and takes them
+ * again once it has: its hellos say it does, and each one refused costs
+ * its child's stream a hold for nothing. */
+static void test_recovered_node_takes_aheads_again(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	struct child_log a = {.epoch = 0xa1}, a2 = {.epoch = 0xa1};
+	char *num = city_case(f, COUNTY_A1, "张一", now, &a);
+	char *num2 = city_case(f, COUNTY_A1, "李二", now, &a2);
+	Wuji__Event *lost = update_lost_to_restore(f, 6, &now);
+
+	hello_ex(f, CITY_A, 0xa1, false, false, 1, 0, 0, lost->seq, NULL, now, &out);
+	assert_true(wj_repl_recovering(f->repl));
+	ahead_from(f, CITY_A, a.ev, a.n, now + 1, &out);
+	assert_false(case_at_node(f, num));
+
+	uint64_t epoch = hello_epoch(f, &out, CITY_A);
+	child_hands_back(f, CITY_A, 0xa1, epoch, lost, now + 10);
+	now += 10000;
+	ping_from(f, CITY_A, now, &out);   /* the link stays up */
+	tick(f, now, CITY_A);
+	assert_false(wj_repl_recovering(f->repl));
+	ahead_from(f, CITY_A, a2.ev, a2.n, now + 1, &out);
+	assert_true(case_at_node(f, num2));
+}
+
 /* The node's status reply's warning ("" when none). */
 static const char *status_warning(struct fixture *f, int64_t now)
 {
@@ -1540,6 +1570,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ahead_applied_without_position, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ahead_checked_like_a_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recovered_node_takes_aheads_again, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
