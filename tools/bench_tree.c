@@ -2079,6 +2079,14 @@ static int watch_start(const char *ep, uint64_t *after)
 	return rc;
 }
 
+/* A watcher gave up: the others stop too, the figures being lost anyway. */
+static void lat_give_up(struct latrun *L)
+{
+	pthread_mutex_lock(&L->mu);
+	L->watch_failed = true;
+	pthread_mutex_unlock(&L->mu);
+}
+
 /* The prober with --probe watch: one watch held at level k at a time,
  * answered by the node as soon as it stores events; a case counts as
  * visible when the replies naming its submission have come from every
@@ -2092,8 +2100,10 @@ static int lat_watch(struct latrun *L, unsigned k, double drain_s)
 	wj_arena_t a;
 	int rc = 0;
 
-	if (!c)
+	if (!c) {
+		lat_give_up(L);
 		return -1;
+	}
 	wj_arena_init(&a, 256 * 1024);
 	while (!stop) {
 		Wuji__Request req;
@@ -2156,6 +2166,8 @@ static int lat_watch(struct latrun *L, unsigned k, double drain_s)
 	}
 	wj_arena_free(&a);
 	wj_client_close(c);
+	if (rc != 0)
+		lat_give_up(L);
 	return rc;
 }
 
@@ -2171,11 +2183,6 @@ static void *lat_watch_main(void *arg)
 	struct lat_watcher *w = arg;
 
 	w->rc = lat_watch(w->L, w->k, LAT_DRAIN_S);
-	if (w->rc != 0) {
-		pthread_mutex_lock(&w->L->mu);
-		w->L->watch_failed = true;
-		pthread_mutex_unlock(&w->L->mu);
-	}
 	return NULL;
 }
 
@@ -2265,18 +2272,11 @@ static int w1_latency(const struct topts *o, const struct tree *t,
 	}
 	if (prc != 0) {
 		say("cannot start a thread: %s", strerror(prc));
-		pthread_mutex_lock(&L.mu);
-		L.watch_failed = true;   /* the watchers started end at once */
-		pthread_mutex_unlock(&L.mu);
+		lat_give_up(&L);   /* the watchers started end at once */
 		rc = -1;
 	} else {
 		rc = L.watch ? lat_watch(&L, L.n_watch - 1, LAT_DRAIN_S)
 			     : lat_poll(&L, LAT_DRAIN_S);
-		if (rc != 0) {
-			pthread_mutex_lock(&L.mu);
-			L.watch_failed = true;
-			pthread_mutex_unlock(&L.mu);
-		}
 	}
 	for (unsigned k = 0; k < started; k++) {
 		pthread_join(lw[k].tid, NULL);

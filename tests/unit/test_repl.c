@@ -117,12 +117,21 @@ static wj_repl_in_t packed_from(struct fixture *f, uint64_t from, Wuji__PeerMsg 
 	return (wj_repl_in_t){.peer = from, .data = buf, .len = len};
 }
 
+/* The node receives `in`; what it sends is in out.  With send_now, what
+ * it sends before its commit goes there at once (the daemon's links). */
+static void receive_in(struct fixture *f, wj_repl_in_t in, int64_t now, wj_repl_out_t *out,
+		       void (*send_now)(void *ctx, const wj_repl_msg_t *m), void *ctx)
+{
+	wj_repl_out_init(out, &f->arena);
+	out->send_now = send_now;
+	out->send_now_ctx = ctx;
+	wj_repl_receive_many(f->repl, &in, 1, now, out);
+}
+
 static void send_to(struct fixture *f, uint64_t from, Wuji__PeerMsg *m, int64_t now,
 		    wj_repl_out_t *out)
 {
-	wj_repl_in_t in = packed_from(f, from, m);
-	wj_repl_out_init(out, &f->arena);
-	wj_repl_receive_many(f->repl, &in, 1, now, out);
+	receive_in(f, packed_from(f, from, m), now, out, NULL, NULL);
 }
 
 static void send_hello(struct fixture *f, Wuji__Hello *h, int64_t now, wj_repl_out_t *out)
@@ -181,11 +190,16 @@ static void ping_from(struct fixture *f, uint64_t from, int64_t now, wj_repl_out
 	send_to(f, from, &m, now, out);
 }
 
+static void tick_out(struct fixture *f, int64_t now, wj_repl_out_t *out)
+{
+	wj_repl_out_init(out, &f->arena);
+	wj_repl_tick(f->repl, now, out);
+}
+
 static int tick(struct fixture *f, int64_t now, uint64_t to)
 {
 	wj_repl_out_t out;
-	wj_repl_out_init(&out, &f->arena);
-	wj_repl_tick(f->repl, now, &out);
+	tick_out(f, now, &out);
 	return said_recovering(f, &out, to);
 }
 
@@ -440,9 +454,7 @@ static wj_repl_in_t batch_in(struct fixture *f, uint64_t child, uint64_t epoch,
 static void batch_from(struct fixture *f, uint64_t child, uint64_t epoch, uint64_t prev,
 		       Wuji__Event **evs, size_t n, int64_t now, wj_repl_out_t *out)
 {
-	wj_repl_in_t in = batch_in(f, child, epoch, prev, evs, n);
-	wj_repl_out_init(out, &f->arena);
-	wj_repl_receive_many(f->repl, &in, 1, now, out);
+	receive_in(f, batch_in(f, child, epoch, prev, evs, n), now, out, NULL, NULL);
 }
 
 /* A child's change log as the tests play it: ev[i] at position i + 1. */
@@ -1214,8 +1226,7 @@ static void test_reply_to_our_hello_does_not_resend(void **state)
 	int64_t now = T0;
 
 	load_catalog(f, now);
-	wj_repl_out_init(&out, &f->arena);
-	wj_repl_tick(f->repl, now, &out);
+	tick_out(f, now, &out);
 	uint64_t epoch = hello_epoch(f, &out, CITY_A);
 	assert_int_not_equal(epoch, 0);
 
@@ -1313,18 +1324,14 @@ static void record_send_now(void *ctx, const wj_repl_msg_t *msg)
 static void county_batch(struct fixture *f, const struct child_log *c, uint64_t prev,
 			 struct sent_now *sn, int64_t now, wj_repl_out_t *out)
 {
-	wj_repl_in_t in = batch_in(f, COUNTY_A1, 0xc1, prev, (Wuji__Event **)c->ev, c->n);
-	wj_repl_out_init(out, &f->arena);
-	out->send_now = record_send_now;
-	out->send_now_ctx = sn;
-	wj_repl_receive_many(f->repl, &in, 1, now, out);
+	receive_in(f, batch_in(f, COUNTY_A1, 0xc1, prev, (Wuji__Event **)c->ev, c->n), now, out,
+		   record_send_now, sn);
 }
 
 static size_t batch_events_after_tick(struct fixture *f, int64_t now, uint64_t to)
 {
 	wj_repl_out_t out;
-	wj_repl_out_init(&out, &f->arena);
-	wj_repl_tick(f->repl, now, &out);
+	tick_out(f, now, &out);
 	return batch_events_to(f, &out, to);
 }
 
