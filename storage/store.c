@@ -119,6 +119,13 @@ struct wj_store {
 	uintptr_t map_start, map_end;  /* data.mdb's mapping, once looked up */
 	bool map_looked_up;
 	bool map_full_seen;   /* a write was refused for want of map */
+	/* data.mdb past its last used page: zeros we wrote ahead (see
+	 * keep_slack) */
+	uint64_t file_end;    /* its size as we know it (0: not known) */
+	uint64_t slack_retry; /* after a failed extension: not before this use */
+	uint64_t last_used;   /* bytes in use after the last commit */
+	uint64_t growth_avg;  /* bytes a commit adds, moving average (x8) */
+	uint32_t psize;
 	char dir[];
 };
 
@@ -797,6 +804,16 @@ int wj_store_open(const char *dir, const wj_store_opts_t *opts,
 	mdb_reader_check(s->env, &dead);
 	if ((rc = open_dbs(s, opts, err)))
 		goto fail;
+	if (!s->read_only) {
+		MDB_stat ms;
+		mdb_filehandle_t fd;
+		struct stat fst;
+		if (mdb_env_stat(s->env, &ms) == 0 && mdb_env_get_fd(s->env, &fd) == 0 &&
+		    fstat(fd, &fst) == 0) {
+			s->psize = ms.ms_psize;
+			s->file_end = (uint64_t)fst.st_size;
+		}
+	}
 	*out = s;
 	return 0;
 fail:
@@ -813,6 +830,58 @@ void wj_store_close(wj_store_t *s)
 	if (s->dir_fd >= 0)
 		close(s->dir_fd);
 	free(s);
+}
+
+/* ------------------------------------------------------------- slack */
+
+/* A commit that writes pages past the end of data.mdb makes the file
+ * system allocate blocks and the fdatasync write the inode as well as the
+ * pages: on the project's VM (ext4) a commit of 13 pages took 0.39 ms and
+ * 175 us of CPU appending, 0.25 ms and 108 us overwriting blocks written
+ * before.  So the file is kept some way ahead of LMDB with zeros, written
+ * after a commit, when no transaction writes: LMDB overwrites them as it
+ * grows into them.  Only past what is in use, so no page of the store is
+ * ever touched, and LMDB never reads there (a reader maps only what the
+ * meta page says is used; a copy stops there too).  Not while commits are
+ * large (a burst): the zeros would double what is written, and each such
+ * commit's own cost dwarfs what appending adds to it (W1's burst ran 7 %
+ * slower with them). */
+#define SLACK (1 * MIB)              /* kept ahead, at most */
+#define SLACK_STEP (256 * 1024)      /* written at once: a commit's worth */
+#define SLACK_GROWTH_MAX (64 * 1024) /* a commit's growth, on average, beyond
+					which there is no slack */
+
+static void keep_slack(wj_store_t *s)
+{
+	static char zeros[SLACK_STEP]; /* never written: in .bss, not the binary */
+	MDB_envinfo info;
+	mdb_filehandle_t fd;
+
+	if (s->read_only || s->psize == 0 || mdb_env_info(s->env, &info) != 0 ||
+	    mdb_env_get_fd(s->env, &fd) != 0)
+		return;
+	uint64_t used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
+	if (s->file_end < used)
+		s->file_end = used; /* LMDB wrote its pages past our zeros */
+	uint64_t grew = s->last_used && used > s->last_used ? used - s->last_used : 0;
+	s->last_used = used;
+	s->growth_avg = s->growth_avg - s->growth_avg / 8 + grew;
+	if (s->growth_avg / 8 > SLACK_GROWTH_MAX)
+		return;
+	/* A step at a time, so that no commit waits for much more. */
+	if (s->file_end - used > SLACK - SLACK_STEP || used < s->slack_retry ||
+	    s->file_end + SLACK_STEP > info.me_mapsize)
+		return;
+	ssize_t w = pwrite(fd, zeros, SLACK_STEP, (off_t)s->file_end);
+	if (w <= 0) {
+		/* A full disk, say (LMDB's own writes say so): try again
+		 * once it has grown the file a step. */
+		s->slack_retry = used + SLACK_STEP;
+		return;
+	}
+	/* Written back now rather than by the next commit's fdatasync. */
+	sync_file_range(fd, (off_t)s->file_end, w, SYNC_FILE_RANGE_WRITE);
+	s->file_end += (uint64_t)w;
 }
 
 /* -------------------------------------------------------- transactions */
@@ -914,6 +983,8 @@ int wj_txn_commit(wj_txn_t *t, wj_err_t *err)
 		txn_free(t);
 		return wj_err_set(err, e.code, "%s", e.msg);
 	}
+	if (parent == NULL && t->write)
+		keep_slack(t->s);
 	txn_free(t);
 	return 0;
 }

@@ -2434,6 +2434,97 @@ static void test_ordered_records_fill_pages(void **state)
 
 /* Nearly full from WJ_STORE_FULL_WARN_PCT of the map on, saying what to
  * do; a store's usage is what LMDB reports for its map. */
+/* Size of data.mdb, and whether every byte of it from `from` on is zero. */
+static uint64_t data_file(struct fx *f, uint64_t from, bool *zeros_after)
+{
+	char path[160];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	assert_int_equal(fseeko(fp, (off_t)from, SEEK_SET), 0);
+	int ch;
+	*zeros_after = true;
+	while ((ch = getc(fp)) != EOF)
+		if (ch != 0)
+			*zeros_after = false;
+	fclose(fp);
+	return (uint64_t)st.st_size;
+}
+
+/* Small commits keep zeros written ahead of what the store uses (so that
+ * their fsyncs overwrite blocks rather than append); LMDB grows into them
+ * and nothing stored is touched; a burst of large commits writes none. */
+/* One commit of case S-i, about 1 KiB: returns the bytes now in use. */
+static uint64_t commit_small_case(struct fx *f, int i)
+{
+	char num[24];
+	uint64_t used, size;
+	wj_txn_t *t = begin(f, true);
+	snprintf(num, sizeof(num), "S-%04d", i);
+	put_case(t, NULL, big_case(&f->a, num, 1000));
+	commit(t);
+	wj_arena_reset(&f->a);
+	wj_store_map_usage(f->s, &used, &size);
+	return used;
+}
+
+static void test_slack_ahead_of_use(void **state)
+{
+	struct fx *f = *state;
+	uint64_t used = 0, size, file, first_file;
+	bool zeros;
+	char num[24];
+	int i;
+
+	f->s = open_store(f, NODE_A, 0);
+	for (i = 0; i < 4; i++)
+		used = commit_small_case(f, i);
+	first_file = data_file(f, used, &zeros);
+	assert_true(first_file > used);
+	assert_true(first_file - used <= 1024 * 1024);
+	assert_true(zeros);
+
+	/* Grown into its zeros and past where the file first ended: zeros
+	 * ahead still, the cases all there after a reopen, verify content. */
+	for (i = 4; used <= first_file && i < 4000; i++)
+		used = commit_small_case(f, i);
+	assert_true(used > first_file);
+	file = data_file(f, used, &zeros);
+	assert_true(file > used);
+	assert_true(zeros);
+	int n = i;
+	reopen(f, 0);
+	wj_txn_t *t = begin(f, false);
+	for (i = 0; i < n; i++) {
+		Wuji__Case *c;
+		wj_err_t err = { 0 };
+		snprintf(num, sizeof(num), "S-%04d", i);
+		assert_int_equal(wj_store_case_get(t, num, &f->a, &c, &err), 0);
+		assert_int_equal(strlen(c->item_name), 1000);
+		wj_arena_reset(&f->a);
+	}
+	struct problems pr = { 0 };
+	wj_err_t err = { 0 };
+	assert_int_equal(wj_store_verify(t, &f->a, on_problem, &pr, &err), 0);
+	assert_int_equal(pr.n, 0);
+	wj_txn_abort(t);
+
+	/* Large commits: LMDB appends, no zeros follow. */
+	for (i = 0; i < 12; i++) {
+		t = begin(f, true);
+		for (int k = 0; k < 200; k++) {
+			snprintf(num, sizeof(num), "B-%02d-%03d", i, k);
+			put_case(t, NULL, big_case(&f->a, num, 1000));
+		}
+		commit(t);
+		wj_arena_reset(&f->a);
+	}
+	wj_store_map_usage(f->s, &used, &size);
+	assert_int_equal(data_file(f, used, &zeros), used);
+}
+
 static void test_fill_warning(void **state)
 {
 	struct fx *f = *state;
@@ -2473,6 +2564,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_reopen, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_slack_ahead_of_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only_missing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_schema_refused, setup,
