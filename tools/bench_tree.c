@@ -215,7 +215,9 @@ static void usage(FILE *f)
 "                     rounds (default 0: poll continuously; the polls cost\n"
 "                     the target node and the machine CPU)\n"
 "  --dump FILE        W1 latency: one line per case to FILE: index, due,\n"
-"                     village ack and visible times (ms from the first due)\n"
+"                     village ack and visible times, then (--probe watch)\n"
+"                     when each level showed it, township first (ms from\n"
+"                     the first due)\n"
 "  --w3-cases N       W3 submissions while the city is down (default 20000)\n"
 "  --w3-down-s S      W3: keep the city down at least S seconds (default 0:\n"
 "                     start it as soon as the cases are at the county)\n"
@@ -1706,6 +1708,7 @@ enum { L_UNSENT, L_SENT, L_ACKED, L_FAILED, L_VISIBLE };
 
 struct lcase {
 	int64_t due, acked, visible;
+	int64_t at[4];   /* when each watched level showed it (watch_ep order) */
 	int state;
 	char number[48];
 };
@@ -1741,6 +1744,7 @@ struct latrun {
 	struct seen {
 		char number[48];
 		int64_t t;       /* when the last level showed it, 0 = not yet */
+		int64_t at[4];   /* when watch_ep[k] showed it */
 		int64_t idx;     /* the case, -1 = not acknowledged yet */
 		uint8_t levels;  /* bit k: watch_ep[k] showed it */
 		bool used;
@@ -1780,6 +1784,7 @@ static void seen_match(struct latrun *L, struct seen *s)
 	lc = &L->cs[s->idx];
 	if (lc->state == L_ACKED) {
 		lc->visible = s->t;
+		memcpy(lc->at, s->at, sizeof(lc->at));
 		lc->state = L_VISIBLE;
 		L->n_visible++;
 	}
@@ -2153,6 +2158,7 @@ static int lat_watch(struct latrun *L, unsigned k, double drain_s)
 			sn = seen_slot(L, ch->case_number);
 			if (sn && !(sn->levels & (1u << k))) {
 				sn->levels |= (uint8_t)(1u << k);
+				sn->at[k] = t;
 				if (t > sn->t)
 					sn->t = t;
 				seen_match(L, sn);
@@ -2292,16 +2298,21 @@ static int w1_latency(const struct topts *o, const struct tree *t,
 		} else {
 			int64_t base = L.cs[0].due;
 
-			fprintf(df, "# case due_ms ack_ms visible_ms (from the "
-				"first due time; -1: never)\n");
+			fprintf(df, "# case due_ms ack_ms visible_ms, then the "
+				"time each watched level showed it, township "
+				"first (ms from the first due time; -1: never)\n");
 			for (uint64_t k = 0; k < L.total; k++) {
 				struct lcase *lc = &L.cs[k];
 
-				fprintf(df, "%" PRIu64 " %.3f %.3f %.3f\n", k,
+				fprintf(df, "%" PRIu64 " %.3f %.3f %.3f", k,
 					(lc->due - base) / 1e6,
 					lc->acked ? (lc->acked - base) / 1e6 : -1,
 					lc->visible ? (lc->visible - base) / 1e6
 						    : -1);
+				for (unsigned w = 0; L.watch && w < L.n_watch; w++)
+					fprintf(df, " %.3f", lc->at[w] ?
+						(lc->at[w] - base) / 1e6 : -1);
+				fputc('\n', df);
 			}
 			fclose(df);
 		}
