@@ -810,8 +810,11 @@ int wj_store_open(const char *dir, const wj_store_opts_t *opts,
 		struct stat fst;
 		if (mdb_env_stat(s->env, &ms) == 0 && mdb_env_get_fd(s->env, &fd) == 0 &&
 		    fstat(fd, &fst) == 0) {
+			MDB_envinfo info;
 			s->psize = ms.ms_psize;
 			s->file_end = (uint64_t)fst.st_size;
+			if (mdb_env_info(s->env, &info) == 0)
+				s->last_used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
 		}
 	}
 	*out = s;
@@ -841,8 +844,10 @@ void wj_store_close(wj_store_t *s)
  * before.  So the file is kept some way ahead of LMDB with zeros, written
  * after a commit, when no transaction writes: LMDB overwrites them as it
  * grows into them.  Only past what is in use, so no page of the store is
- * ever touched, and LMDB never reads there (a reader maps only what the
- * meta page says is used; a copy stops there too).  Not while commits are
+ * ever touched, and LMDB never reads there (readers and copies stop at
+ * the last page the meta page names).  Under LMDB's writer lock, so that
+ * not even a raw LMDB writer in another process (which the directory's
+ * lock does not keep out) can have pages there not yet committed.  Not while commits are
  * large (a burst): the zeros would double what is written, and each such
  * commit's own cost dwarfs what appending adds to it (W1's burst ran 7 %
  * slower with them). */
@@ -872,7 +877,14 @@ static void keep_slack(wj_store_t *s)
 	if (s->file_end - used > SLACK - SLACK_STEP || used < s->slack_retry ||
 	    s->file_end + SLACK_STEP > info.me_mapsize)
 		return;
+	MDB_txn *lock;
+	if (mdb_txn_begin(s->env, NULL, 0, &lock) != 0)
+		return;
+	if (mdb_env_info(s->env, &info) == 0 &&
+	    ((uint64_t)info.me_last_pgno + 1) * s->psize > s->file_end)
+		s->file_end = ((uint64_t)info.me_last_pgno + 1) * s->psize;
 	ssize_t w = pwrite(fd, zeros, SLACK_STEP, (off_t)s->file_end);
+	mdb_txn_abort(lock);
 	if (w <= 0) {
 		/* A full disk, say (LMDB's own writes say so): try again
 		 * once it has grown the file a step. */

@@ -2432,8 +2432,6 @@ static void test_ordered_records_fill_pages(void **state)
 	verify_clean(f);
 }
 
-/* Nearly full from WJ_STORE_FULL_WARN_PCT of the map on, saying what to
- * do; a store's usage is what LMDB reports for its map. */
 /* Size of data.mdb, and whether every byte of it from `from` on is zero. */
 static uint64_t data_file(struct fx *f, uint64_t from, bool *zeros_after)
 {
@@ -2453,9 +2451,6 @@ static uint64_t data_file(struct fx *f, uint64_t from, bool *zeros_after)
 	return (uint64_t)st.st_size;
 }
 
-/* Small commits keep zeros written ahead of what the store uses (so that
- * their fsyncs overwrite blocks rather than append); LMDB grows into them
- * and nothing stored is touched; a burst of large commits writes none. */
 /* One commit of case S-i, about 1 KiB: returns the bytes now in use. */
 static uint64_t commit_small_case(struct fx *f, int i)
 {
@@ -2470,6 +2465,10 @@ static uint64_t commit_small_case(struct fx *f, int i)
 	return used;
 }
 
+/* Small commits keep zeros written ahead of what the store uses, at most
+ * 1 MiB (so that their fsyncs overwrite blocks rather than append); LMDB
+ * grows into them and nothing stored is touched; a burst of large commits
+ * gets none once it is seen to be one. */
 static void test_slack_ahead_of_use(void **state)
 {
 	struct fx *f = *state;
@@ -2493,6 +2492,7 @@ static void test_slack_ahead_of_use(void **state)
 	assert_true(used > first_file);
 	file = data_file(f, used, &zeros);
 	assert_true(file > used);
+	assert_true(file - used <= 1024 * 1024);
 	assert_true(zeros);
 	int n = i;
 	reopen(f, 0);
@@ -2511,7 +2511,8 @@ static void test_slack_ahead_of_use(void **state)
 	assert_int_equal(pr.n, 0);
 	wj_txn_abort(t);
 
-	/* Large commits: LMDB appends, no zeros follow. */
+	/* Large commits (known for one from the second on): LMDB appends
+	 * past the zeros, and no more are written. */
 	for (i = 0; i < 12; i++) {
 		t = begin(f, true);
 		for (int k = 0; k < 200; k++) {
@@ -2525,6 +2526,8 @@ static void test_slack_ahead_of_use(void **state)
 	assert_int_equal(data_file(f, used, &zeros), used);
 }
 
+/* Nearly full from WJ_STORE_FULL_WARN_PCT of the map on, saying what to
+ * do; a store's usage is what LMDB reports for its map. */
 static void test_fill_warning(void **state)
 {
 	struct fx *f = *state;
