@@ -190,6 +190,19 @@ static void ping_from(struct fixture *f, uint64_t from, int64_t now, wj_repl_out
 	send_to(f, from, &m, now, out);
 }
 
+/* `from` acknowledges the node's log (of this epoch) up to pos. */
+static void ack_from(struct fixture *f, uint64_t from, uint64_t epoch, uint64_t pos, int64_t now,
+		     wj_repl_out_t *out)
+{
+	Wuji__Ack ack = WUJI__ACK__INIT;
+	ack.epoch = epoch;
+	ack.pos = pos;
+	Wuji__PeerMsg m = WUJI__PEER_MSG__INIT;
+	m.body_case = WUJI__PEER_MSG__BODY_ACK;
+	m.ack = &ack;
+	send_to(f, from, &m, now, out);
+}
+
 static void tick_out(struct fixture *f, int64_t now, wj_repl_out_t *out)
 {
 	wj_repl_out_init(out, &f->arena);
@@ -1372,6 +1385,72 @@ static void test_relay_sends_ahead_before_its_commit(void **state)
 	assert_int_equal(batch_events_to(f, &out, PROVINCE), 2);
 }
 
+/* An Ahead stays within what the link to the parent carries in a batch:
+ * once the parent's acknowledgements say the link is slow (its budget
+ * down to the least), a round with more fresh bytes than that sends no
+ * Ahead, and the ordinary stream, paced, carries its events. */
+static void test_ahead_within_the_links_pacing(void **state)
+{
+	struct fixture *f = *state;
+	wj_repl_out_t out;
+	int64_t now = T0 + 10000;
+	load_catalog(f, now);
+	char name[3 * 160 + 1] = "";
+	for (int i = 0; i < 160; i++)
+		strcat(name, "张");
+	struct child_log towns[9];
+	Wuji__Event *evs[18];
+	char *nums[9];
+	size_t n = 0, later_bytes = 0;
+	for (int i = 0; i < 9; i++) {
+		towns[i] = (struct child_log){.epoch = 0xc1};
+		nums[i] = city_case(f, TOWNSHIP_A11 + (uint64_t)i * 1000, name, now, &towns[i]);
+		for (size_t k = 0; k < towns[i].n; k++) {
+			if (n >= 2)
+				later_bytes += wuji__event__get_packed_size(towns[i].ev[k]);
+			evs[n++] = towns[i].ev[k];
+		}
+	}
+	/* More than the least budget (4 KiB), well within the first (32). */
+	assert_true(later_bytes > 4096 && later_bytes < 16384);
+	parent_hello(f, true, now, &out);
+	uint64_t epoch = hello_epoch(f, &out, PROVINCE);
+	assert_true(epoch != 0);
+	hello_ex(f, COUNTY_A1, 0xc1, false, false, n, 0, 0, 0, NULL, now, &out);
+
+	struct sent_now sn = {.f = f, .number = nums[0]};
+	receive_in(f, batch_in(f, COUNTY_A1, 0xc1, 0, evs, 2), now + 1, &out, record_send_now,
+		   &sn);
+	assert_int_equal(sn.aheads, 1);
+	tick_out(f, now + 1000, &out);
+	assert_int_equal(batch_events_to(f, &out, PROVINCE), 2);
+	uint64_t last = 0;
+	for (size_t i = 0; i < out.n_msgs; i++) {
+		Wuji__PeerMsg *m = msg_to(f, &out, i, PROVINCE);
+		if (m && m->body_case == WUJI__PEER_MSG__BODY_BATCH)
+			last = m->batch->last;
+	}
+
+	/* Acknowledged 10 s after it left: a slow link. */
+	ack_from(f, PROVINCE, epoch, last, now + 11000, &out);
+
+	struct sent_now sn2 = {.f = f, .number = nums[1]};
+	receive_in(f, batch_in(f, COUNTY_A1, 0xc1, 2, evs + 2, n - 2), now + 11001, &out,
+		   record_send_now, &sn2);
+	assert_int_equal(sn2.aheads, 0);
+	for (int i = 1; i < 9; i++)
+		assert_true(case_at_node(f, nums[i]));
+	assert_int_equal(acked_to(f, &out, COUNTY_A1), (int64_t)n);
+	/* In batches of at most the budget: more than one. */
+	size_t batches = 0;
+	for (size_t i = 0; i < out.n_msgs; i++) {
+		Wuji__PeerMsg *m = msg_to(f, &out, i, PROVINCE);
+		batches += m && m->body_case == WUJI__PEER_MSG__BODY_BATCH;
+	}
+	assert_int_equal(batch_events_to(f, &out, PROVINCE), n - 2);
+	assert_true(batches > 1);
+}
+
 /* A parent that did not say it takes Aheads (an older build) gets none:
  * the ordinary stream sends at once.  An Ahead from a parent (they only
  * go up) is dropped. */
@@ -1574,6 +1653,8 @@ int main(void)
 						setup_relay, teardown),
 		cmocka_unit_test_setup_teardown(test_no_ahead_to_a_parent_that_does_not_take_them,
 						setup_relay, teardown),
+		cmocka_unit_test_setup_teardown(test_ahead_within_the_links_pacing, setup_relay,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_ahead_applied_without_position, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ahead_checked_like_a_batch, setup, teardown),
