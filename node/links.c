@@ -108,8 +108,11 @@ static struct kid_route *kid_route(wj_links_t *l, uint64_t code)
 	return NULL;
 }
 
-static void send_one(wj_links_t *l, const wj_repl_msg_t *m)
+/* Sends one message now: what flush queues, and what wj_repl wants to
+ * leave at once (a wj_repl_out_t's send_now). */
+static void send_now(void *ctx, const wj_repl_msg_t *m)
 {
+	wj_links_t *l = ctx;
 	int rc;
 	if (m->peer == l->parent && l->up) {
 		rc = zmq_send(l->up, m->data, m->len, ZMQ_DONTWAIT);
@@ -131,15 +134,10 @@ static void send_one(wj_links_t *l, const wj_repl_msg_t *m)
 			 zmq_strerror(errno));
 }
 
-static void send_now(void *ctx, const wj_repl_msg_t *m)
-{
-	send_one(ctx, m);
-}
-
 static void flush(wj_links_t *l, wj_repl_out_t *out)
 {
 	for (size_t i = 0; i < out->n_msgs; i++)
-		send_one(l, &out->msgs[i]);
+		send_now(l, &out->msgs[i]);
 	if (!l->stopping && out->next_tick_ms) {
 		int64_t delay = out->next_tick_ms - wall_ms();
 		uint64_t due = delay > 0 ? (uint64_t)delay : 0;

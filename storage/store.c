@@ -519,6 +519,96 @@ static int meta_get_or_zero(wj_txn_t *t, const char *name, uint64_t *out,
 	return 0;
 }
 
+/* ------------------------------------------------------------- slack */
+
+/* A commit that writes pages past the end of data.mdb makes the file
+ * system allocate blocks and the fdatasync write the inode as well as the
+ * pages: on the project's VM (ext4) a commit of 13 pages took 0.39 ms and
+ * 175 us of CPU appending, 0.25 ms and 108 us overwriting blocks written
+ * before.  So the file is kept some way ahead of LMDB with zeros, written
+ * after a commit, when no transaction writes: LMDB overwrites them as it
+ * grows into them.  Only past what is in use, so no page of the store is
+ * ever touched, and LMDB never reads there (readers and copies stop at
+ * the last page the meta page names).  Under LMDB's writer lock, so that
+ * not even a raw LMDB writer in another process (which the directory's
+ * lock does not keep out) can have pages there not yet committed.  Not
+ * while commits are large (a burst): the zeros would double what is
+ * written, and each such commit's own cost dwarfs what appending adds to
+ * it (W1's burst ran 7 % slower with them). */
+#define SLACK (1 * MIB)              /* kept ahead, at most */
+#define SLACK_STEP (256 * 1024)      /* written at once: a commit's worth */
+#define SLACK_GROWTH_MAX (64 * 1024) /* a commit's growth, on average, beyond
+					which there is no slack */
+
+/* Bytes of data.mdb the last commit uses (up to its last page), with the
+ * map's size; false when LMDB cannot say. */
+static bool bytes_used(const wj_store_t *s, uint64_t *used, uint64_t *map_size)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(s->env, &info) != 0)
+		return false;
+	*used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
+	*map_size = info.me_mapsize;
+	return true;
+}
+
+/* At open: where the file ends (zeros a previous run left count) and what
+ * the store uses. */
+static void slack_init(wj_store_t *s)
+{
+	MDB_stat ms;
+	mdb_filehandle_t fd;
+	struct stat fst;
+	uint64_t map_size;
+
+	if (s->read_only || mdb_env_stat(s->env, &ms) != 0 ||
+	    mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &fst) != 0)
+		return;
+	s->psize = ms.ms_psize;
+	s->file_end = (uint64_t)fst.st_size;
+	if (!bytes_used(s, &s->last_used, &map_size))
+		s->last_used = 0;
+}
+
+static void keep_slack(wj_store_t *s)
+{
+	static char zeros[SLACK_STEP]; /* never written: in .bss, not the binary */
+	uint64_t used, map_size, now_used;
+	mdb_filehandle_t fd;
+
+	if (s->psize == 0 || !bytes_used(s, &used, &map_size) ||
+	    mdb_env_get_fd(s->env, &fd) != 0)
+		return;
+	if (s->file_end < used)
+		s->file_end = used; /* LMDB wrote its pages past our zeros */
+	uint64_t grew = s->last_used && used > s->last_used ? used - s->last_used : 0;
+	s->last_used = used;
+	s->growth_avg = s->growth_avg - s->growth_avg / 8 + grew;
+	if (s->growth_avg / 8 > SLACK_GROWTH_MAX)
+		return;
+	/* A step at a time, so that no commit waits for much more. */
+	if (s->file_end - used > SLACK - SLACK_STEP || used < s->slack_retry ||
+	    s->file_end + SLACK_STEP > map_size)
+		return;
+	MDB_txn *lock;
+	if (mdb_txn_begin(s->env, NULL, 0, &lock) != 0)
+		return;
+	if (bytes_used(s, &now_used, &map_size) && now_used > s->file_end)
+		s->file_end = now_used;
+	ssize_t w = pwrite(fd, zeros, SLACK_STEP, (off_t)s->file_end);
+	mdb_txn_abort(lock);
+	if (w <= 0) {
+		/* A full disk, say (LMDB's own writes say so): try again
+		 * once it has grown the file a step. */
+		s->slack_retry = used + SLACK_STEP;
+		return;
+	}
+	/* Written back now rather than by the next commit's fdatasync. */
+	sync_file_range(fd, (off_t)s->file_end, w, SYNC_FILE_RANGE_WRITE);
+	s->file_end += (uint64_t)w;
+}
+
 /* ------------------------------------------------------- open and close */
 
 /* A random epoch, never 0 (a peer would read it as "no epoch") and never
@@ -804,19 +894,7 @@ int wj_store_open(const char *dir, const wj_store_opts_t *opts,
 	mdb_reader_check(s->env, &dead);
 	if ((rc = open_dbs(s, opts, err)))
 		goto fail;
-	if (!s->read_only) {
-		MDB_stat ms;
-		mdb_filehandle_t fd;
-		struct stat fst;
-		if (mdb_env_stat(s->env, &ms) == 0 && mdb_env_get_fd(s->env, &fd) == 0 &&
-		    fstat(fd, &fst) == 0) {
-			MDB_envinfo info;
-			s->psize = ms.ms_psize;
-			s->file_end = (uint64_t)fst.st_size;
-			if (mdb_env_info(s->env, &info) == 0)
-				s->last_used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
-		}
-	}
+	slack_init(s);
 	*out = s;
 	return 0;
 fail:
@@ -833,67 +911,6 @@ void wj_store_close(wj_store_t *s)
 	if (s->dir_fd >= 0)
 		close(s->dir_fd);
 	free(s);
-}
-
-/* ------------------------------------------------------------- slack */
-
-/* A commit that writes pages past the end of data.mdb makes the file
- * system allocate blocks and the fdatasync write the inode as well as the
- * pages: on the project's VM (ext4) a commit of 13 pages took 0.39 ms and
- * 175 us of CPU appending, 0.25 ms and 108 us overwriting blocks written
- * before.  So the file is kept some way ahead of LMDB with zeros, written
- * after a commit, when no transaction writes: LMDB overwrites them as it
- * grows into them.  Only past what is in use, so no page of the store is
- * ever touched, and LMDB never reads there (readers and copies stop at
- * the last page the meta page names).  Under LMDB's writer lock, so that
- * not even a raw LMDB writer in another process (which the directory's
- * lock does not keep out) can have pages there not yet committed.  Not while commits are
- * large (a burst): the zeros would double what is written, and each such
- * commit's own cost dwarfs what appending adds to it (W1's burst ran 7 %
- * slower with them). */
-#define SLACK (1 * MIB)              /* kept ahead, at most */
-#define SLACK_STEP (256 * 1024)      /* written at once: a commit's worth */
-#define SLACK_GROWTH_MAX (64 * 1024) /* a commit's growth, on average, beyond
-					which there is no slack */
-
-static void keep_slack(wj_store_t *s)
-{
-	static char zeros[SLACK_STEP]; /* never written: in .bss, not the binary */
-	MDB_envinfo info;
-	mdb_filehandle_t fd;
-
-	if (s->read_only || s->psize == 0 || mdb_env_info(s->env, &info) != 0 ||
-	    mdb_env_get_fd(s->env, &fd) != 0)
-		return;
-	uint64_t used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
-	if (s->file_end < used)
-		s->file_end = used; /* LMDB wrote its pages past our zeros */
-	uint64_t grew = s->last_used && used > s->last_used ? used - s->last_used : 0;
-	s->last_used = used;
-	s->growth_avg = s->growth_avg - s->growth_avg / 8 + grew;
-	if (s->growth_avg / 8 > SLACK_GROWTH_MAX)
-		return;
-	/* A step at a time, so that no commit waits for much more. */
-	if (s->file_end - used > SLACK - SLACK_STEP || used < s->slack_retry ||
-	    s->file_end + SLACK_STEP > info.me_mapsize)
-		return;
-	MDB_txn *lock;
-	if (mdb_txn_begin(s->env, NULL, 0, &lock) != 0)
-		return;
-	if (mdb_env_info(s->env, &info) == 0 &&
-	    ((uint64_t)info.me_last_pgno + 1) * s->psize > s->file_end)
-		s->file_end = ((uint64_t)info.me_last_pgno + 1) * s->psize;
-	ssize_t w = pwrite(fd, zeros, SLACK_STEP, (off_t)s->file_end);
-	mdb_txn_abort(lock);
-	if (w <= 0) {
-		/* A full disk, say (LMDB's own writes say so): try again
-		 * once it has grown the file a step. */
-		s->slack_retry = used + SLACK_STEP;
-		return;
-	}
-	/* Written back now rather than by the next commit's fdatasync. */
-	sync_file_range(fd, (off_t)s->file_end, w, SYNC_FILE_RANGE_WRITE);
-	s->file_end += (uint64_t)w;
 }
 
 /* -------------------------------------------------------- transactions */

@@ -1705,10 +1705,11 @@ static int arrival_wait(struct arrival *v, size_t n, size_t last,
  * --visible-at level) and every level below it have shown it stored
  * (--probe show: the first poll reply from the target that shows it). */
 enum { L_UNSENT, L_SENT, L_ACKED, L_FAILED, L_VISIBLE };
+#define WATCH_LEVELS 4   /* township, county, city, province */
 
 struct lcase {
 	int64_t due, acked, visible;
-	int64_t at[4];   /* when each watched level showed it (watch_ep order) */
+	int64_t at[WATCH_LEVELS];   /* when each watched level showed it */
 	int state;
 	char number[48];
 };
@@ -1737,14 +1738,13 @@ struct latrun {
 	 * their own fsync (an Ahead), so the target may store a case before a
 	 * level below it has: it counts as visible once every level has. */
 	bool watch;
-	const char *watch_ep[4];   /* township first, the target last */
-	uint64_t watch_after[4];   /* each one's log end before the run */
+	const char *watch_ep[WATCH_LEVELS];   /* township first, the target last */
+	uint64_t watch_after[WATCH_LEVELS];   /* each one's log end before the run */
 	unsigned n_watch;
 	bool watch_failed;         /* one watcher gave up: the others stop too */
 	struct seen {
 		char number[48];
-		int64_t t;       /* when the last level showed it, 0 = not yet */
-		int64_t at[4];   /* when watch_ep[k] showed it */
+		int64_t at[WATCH_LEVELS];   /* when watch_ep[k] showed it */
 		int64_t idx;     /* the case, -1 = not acknowledged yet */
 		uint8_t levels;  /* bit k: watch_ep[k] showed it */
 		bool used;
@@ -1783,7 +1783,11 @@ static void seen_match(struct latrun *L, struct seen *s)
 		return;
 	lc = &L->cs[s->idx];
 	if (lc->state == L_ACKED) {
-		lc->visible = s->t;
+		/* Visible once the last of them showed it. */
+		lc->visible = 0;
+		for (unsigned k = 0; k < L->n_watch; k++)
+			if (s->at[k] > lc->visible)
+				lc->visible = s->at[k];
 		memcpy(lc->at, s->at, sizeof(lc->at));
 		lc->state = L_VISIBLE;
 		L->n_visible++;
@@ -2159,8 +2163,6 @@ static int lat_watch(struct latrun *L, unsigned k, double drain_s)
 			if (sn && !(sn->levels & (1u << k))) {
 				sn->levels |= (uint8_t)(1u << k);
 				sn->at[k] = t;
-				if (t > sn->t)
-					sn->t = t;
 				seen_match(L, sn);
 			}
 		}
@@ -2231,9 +2233,9 @@ static int w1_latency(const struct topts *o, const struct tree *t,
 	}
 	L.watch = o->probe_watch;
 	if (L.watch) {
-		const int up[] = { t->township, t->county, t->city, t->province };
+		const int up[WATCH_LEVELS] = { t->township, t->county, t->city, t->province };
 
-		for (size_t k = 0; k < 4; k++) {
+		for (size_t k = 0; k < WATCH_LEVELS; k++) {
 			L.watch_ep[L.n_watch++] = t->nodes[up[k]].endpoint;
 			if (up[k] == target)
 				break;
@@ -2266,7 +2268,7 @@ static int w1_latency(const struct topts *o, const struct tree *t,
 	}
 	/* When the poller fails, the sender still ends on its own deadline:
 	 * only the figures are lost. */
-	struct lat_watcher lw[4];
+	struct lat_watcher lw[WATCH_LEVELS];
 	unsigned started = 0;
 	int prc = 0;
 

@@ -167,6 +167,16 @@ static Wuji__Request *submit_req(struct fixture *f, const char *item_code, const
 	return r;
 }
 
+/* n submissions of item XK-001 by `name`, every material, in one batch
+ * (one group commit): their replies. */
+static Wuji__Reply **submit_batch(struct fixture *f, size_t n, const char *name)
+{
+	Wuji__Request **reqs = wj_arena_alloc(&f->arena, n * sizeof(*reqs));
+	for (size_t i = 0; i < n; i++)
+		reqs[i] = submit_req(f, "XK-001", name, true);
+	return run(f, T_0213, reqs, n);
+}
+
 static Wuji__Request *command_req(struct fixture *f, Wuji__EventType type, const char *number)
 {
 	Wuji__Request *r = new_req(f);
@@ -195,10 +205,7 @@ static void test_group_commit_answers_every_request(void **state)
 	struct fixture *f = *state;
 	load_catalog(f);
 	enum { N = 50 };
-	Wuji__Request *reqs[N];
-	for (int i = 0; i < N; i++)
-		reqs[i] = submit_req(f, "XK-001", "张三", true);
-	Wuji__Reply **reps = run(f, T_0213, reqs, N);
+	Wuji__Reply **reps = submit_batch(f, N, "张三");
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(reps[i]->code, WUJI__ERROR_CODE__OK);
 		assert_int_equal(reps[i]->result_case, WUJI__REPLY__RESULT_NUMBER);
@@ -380,10 +387,7 @@ static void test_list_memory_is_what_it_keeps(void **state)
 	struct fixture *f = *state;
 	load_catalog(f);
 	enum { N = 300 };
-	Wuji__Request *reqs[N];
-	for (int i = 0; i < N; i++)
-		reqs[i] = submit_req(f, "XK-001", "申请人", true);
-	Wuji__Reply **reps = run(f, T_0213, reqs, N);
+	Wuji__Reply **reps = submit_batch(f, N, "申请人");
 	for (int i = 0; i < N; i++)
 		assert_int_equal(reps[i]->code, 0);
 	wj_arena_reset(&f->arena);
@@ -428,10 +432,7 @@ static void test_store_full_fails_batch_cleanly(void **state)
 	int full = 0;
 	for (int round = 0; round < 200 && !full; round++) {
 		enum { N = 64 };
-		Wuji__Request *reqs[N];
-		for (int i = 0; i < N; i++)
-			reqs[i] = submit_req(f, "XK-001", "一个很长的申请人名字用来填满存储空间", true);
-		Wuji__Reply **reps = run(f, T_0213, reqs, N);
+		Wuji__Reply **reps = submit_batch(f, N, "一个很长的申请人名字用来填满存储空间");
 		for (int i = 0; i < N; i++) {
 			if (reps[i]->code == WUJI__ERROR_CODE__E_STORE_FULL) {
 				assert_non_null(strstr(reps[i]->error, "map"));
